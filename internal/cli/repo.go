@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/slipway/slipway/internal/gitrepo"
+	"github.com/slipway/slipway/internal/pipeline"
+	"github.com/slipway/slipway/internal/plan"
+)
+
+// pipelineFlags are the flags that choose a pipeline: which file, which ref, which source.
+type pipelineFlags struct {
+	file, ref, tag, source, defaultBranch, compareTo, varsFile string
+	vars, inputs                                               kvFlag
+}
+
+func (f *pipelineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.file, "file", "", "pipeline file (default .gitlab-ci.yml)")
+	fs.StringVar(&f.ref, "ref", "", "branch the pipeline runs for (default: the current branch)")
+	fs.StringVar(&f.tag, "tag", "", "tag the pipeline runs for (a tag pipeline)")
+	fs.StringVar(&f.source, "source", "", "CI_PIPELINE_SOURCE: push, web, schedule, merge_request_event, api, trigger, … (default push)")
+	fs.StringVar(&f.defaultBranch, "default-branch", "", "default branch when origin/HEAD does not say (default main or master)")
+	fs.StringVar(&f.compareTo, "compare-to", "", "ref rules:changes compares against (default the default branch)")
+	fs.StringVar(&f.varsFile, "variables-file", "", "YAML file of pipeline variables (KEY: value, or KEY: {value, masked, type: file})")
+	fs.Var(&f.vars, "variable", "pipeline variable KEY=VALUE (repeatable)")
+	fs.Var(&f.inputs, "input", "spec:inputs value KEY=VALUE (repeatable)")
+}
+
+// session is a loaded configuration with the context of the pipeline it is planned for.
+type session struct {
+	cfg *pipeline.Config
+	ctx plan.Context
+}
+
+// load reads the repository's facts and the pipeline configuration. Errors are printed;
+// the returned code is non-zero when nothing can be planned.
+func (f *pipelineFlags) load(ctx context.Context, io IO) (*session, int) {
+	pc, root, err := f.context(ctx, io.Dir)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway: %v\n", err)
+		return nil, exitFail
+	}
+	file := f.file
+	if file == "" {
+		file = pipeline.DefaultFile
+	}
+	opts := pipeline.Options{
+		Dir:     root,
+		File:    relTo(root, io.Dir, file),
+		Inputs:  f.inputs.values,
+		Project: pc.Project.Path,
+		Server:  serverHost(pc),
+		SHA:     pc.SHA,
+		Rules:   ruleEnv(pc),
+		Remote:  &pipeline.Remote{CacheDir: filepath.Join(root, ".slipway", "includes")},
+	}
+	cfg, err := pipeline.Load(ctx, opts)
+	if err != nil {
+		printErrors(io, err)
+		return nil, exitFail
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(io.Stderr, "warning: %v\n", w)
+	}
+	return &session{cfg: cfg, ctx: pc}, exitOK
+}
+
+// relTo names file (given relative to the working directory) relative to the repository root,
+// which is how include paths and error positions name it.
+func relTo(root, wd, file string) string {
+	if filepath.IsAbs(file) {
+		if r, err := filepath.Rel(root, file); err == nil && !strings.HasPrefix(r, "..") {
+			return filepath.ToSlash(r)
+		}
+		return file
+	}
+	abs := filepath.Join(wd, file)
+	if r, err := filepath.Rel(root, abs); err == nil && !strings.HasPrefix(r, "..") {
+		return filepath.ToSlash(r)
+	}
+	return abs
+}
+
+func printErrors(io IO, err error) {
+	var es pipeline.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintln(io.Stderr, e.Error())
+		}
+		return
+	}
+	fmt.Fprintf(io.Stderr, "slipway: %v\n", err)
+}
+
+func serverHost(pc plan.Context) string {
+	u := pc.Server.URL
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	if u == "" {
+		return "gitlab.com"
+	}
+	return strings.TrimSuffix(u, "/")
+}
+
+// ruleEnv is what include:rules see: predefined and user variables.
+func ruleEnv(pc plan.Context) *pipeline.RuleEnv {
+	vars := map[string]string{}
+	for _, v := range plan.PipelineVars(pc) {
+		vars[v.Key] = v.Value
+	}
+	for _, v := range pc.Variables {
+		vars[v.Key] = v.Value
+	}
+	return &pipeline.RuleEnv{
+		Vars:    func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		Changed: pc.Changed,
+		Exists:  pc.Exists,
+	}
+}
+
+// context builds the pipeline context from the git repository at dir and the flags. Outside a
+// git repository it plans for a branch push of "main" in dir.
+func (f *pipelineFlags) context(ctx context.Context, dir string) (plan.Context, string, error) {
+	pc := plan.Context{Source: f.source}
+	if f.varsFile != "" {
+		vs, err := readVariablesFile(inDir(dir, f.varsFile))
+		if err != nil {
+			return pc, "", err
+		}
+		pc.Variables = vs
+	}
+	for _, k := range f.vars.keys {
+		pc.Variables = append(pc.Variables, plan.Var{Key: k, Value: f.vars.values[k]})
+	}
+	facts, err := gitrepo.Read(ctx, dir)
+	root := dir
+	switch {
+	case errors.Is(err, gitrepo.ErrNotRepo):
+		abs, _ := filepath.Abs(dir)
+		facts = &gitrepo.Facts{Root: abs, Branch: "main", ProjectPath: "local/" + filepath.Base(abs)}
+	case err != nil:
+		return pc, "", err
+	}
+	root = facts.Root
+	pc.DefaultBranch = facts.DefaultBranch
+	if f.defaultBranch != "" && pc.DefaultBranch == "" {
+		pc.DefaultBranch = f.defaultBranch
+	}
+	if pc.DefaultBranch == "" {
+		pc.DefaultBranch = "main"
+	}
+	pc.Ref = facts.Branch
+	if pc.Ref == "" && facts.Tag != "" {
+		pc.Ref, pc.Tag = facts.Tag, true
+	}
+	switch {
+	case f.tag != "":
+		pc.Ref, pc.Tag = f.tag, true
+	case f.ref != "":
+		pc.Ref, pc.Tag = f.ref, false
+	}
+	if pc.Ref == "" {
+		pc.Ref = pc.DefaultBranch
+	}
+	pc.SHA, pc.BeforeSHA, pc.Commit = facts.SHA, facts.BeforeSHA, facts.Commit
+	pc.Project = plan.Project{Path: facts.ProjectPath, Dir: root}
+	if facts.ServerHost != "" {
+		pc.Server.URL = "https://" + facts.ServerHost
+	}
+	if pc.Source == plan.SourceMergeRequest {
+		pc.MergeRequest = &plan.MergeRequest{IID: 1, ID: 1, SourceBranch: pc.Ref, TargetBranch: pc.DefaultBranch, SourceSHA: pc.SHA}
+	}
+	if err == nil {
+		base := gitrepo.ResolveBase(ctx, root, pc.DefaultBranch, f.compareTo)
+		if changed, cerr := gitrepo.ChangedFiles(ctx, root, base); cerr == nil {
+			pc.Changed = changed
+		} else if f.compareTo != "" {
+			return pc, "", fmt.Errorf("--compare-to %s: %w", f.compareTo, cerr)
+		}
+		files, ferr := gitrepo.Files(ctx, root)
+		if ferr != nil {
+			return pc, "", ferr
+		}
+		pc.Exists = existsIn(files)
+	} else {
+		pc.Exists = func(glob string) bool {
+			m, _ := filepath.Glob(filepath.Join(root, glob))
+			return len(m) > 0
+		}
+	}
+	return pc, root, nil
+}
+
+func existsIn(files []string) func(string) bool {
+	return func(glob string) bool {
+		glob = strings.TrimPrefix(glob, "/")
+		for _, f := range files {
+			if pipeline.Glob(glob, f) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// inDir resolves a path given on the command line against the working directory.
+func inDir(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}

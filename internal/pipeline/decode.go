@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+
+	"go.yaml.in/yaml/v4"
+)
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// Parse decodes every YAML document of data into Nodes, resolving anchors, aliases and merge
+// keys. A duplicate key is a warning (the last one wins, as GitLab's parser does). Syntax errors
+// come back as *Error with the position the YAML parser gave.
+func Parse(file string, data []byte) (docs []*Node, warnings Errors, err error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, nil, syntaxError(file, err)
+		}
+		c := converter{file: file, seen: map[*yaml.Node]*Node{}}
+		var root *Node
+		if len(doc.Content) > 0 {
+			root = c.convert(doc.Content[0], 0)
+		} else {
+			root = &Node{Kind: Null, Pos: Pos{File: file, Line: doc.Line, Col: doc.Column}}
+		}
+		if c.err != nil {
+			return nil, nil, c.err
+		}
+		warnings = append(warnings, c.d.warnings...)
+		docs = append(docs, root)
+	}
+	return docs, warnings, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
+
+// syntaxError turns a YAML library error into a positioned Error.
+func syntaxError(file string, err error) error {
+	msg := err.Error()
+	pos := Pos{File: file, Line: 1, Col: 1}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		if m[2] != "" {
+			pos.Col, _ = strconv.Atoi(m[2])
+		}
+	}
+	return Errors{{Pos: pos, Msg: "invalid YAML: " + msg}}
+}
+
+// maxNodes bounds the tree that aliases may expand to (a "billion laughs" document).
+const maxNodes = 1 << 20
+
+type converter struct {
+	file  string
+	seen  map[*yaml.Node]*Node
+	count int
+	d     diags
+	err   error
+}
+
+func (c *converter) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line, Col: n.Column} }
+
+func (c *converter) convert(n *yaml.Node, depth int) *Node {
+	if c.err != nil {
+		return &Node{}
+	}
+	c.count++
+	if c.count > maxNodes || depth > 200 {
+		c.err = Errors{{Pos: c.pos(n), Msg: "document too large or too deeply nested"}}
+		return &Node{}
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			c.err = Errors{{Pos: c.pos(n), Msg: "unknown anchor"}}
+			return &Node{}
+		}
+		if done, ok := c.seen[n.Alias]; ok {
+			return done
+		}
+		return c.convert(n.Alias, depth+1)
+	case yaml.ScalarNode:
+		out := &Node{Kind: Scalar, Tag: n.ShortTag(), Value: n.Value, Pos: c.pos(n)}
+		if out.Tag == TagNull {
+			out = &Node{Kind: Null, Tag: TagNull, Pos: out.Pos}
+		}
+		c.seen[n] = out
+		return out
+	case yaml.SequenceNode:
+		out := &Node{Kind: Seq, Pos: c.pos(n)}
+		if n.Tag == TagReference {
+			out.Tag = TagReference
+		}
+		for _, it := range n.Content {
+			out.Items = append(out.Items, c.convert(it, depth+1))
+		}
+		c.seen[n] = out
+		return out
+	case yaml.MappingNode:
+		out := &Node{Kind: Map, Pos: c.pos(n)}
+		explicit := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				c.merge(out, v, depth)
+				continue
+			}
+			key := k.Value
+			if k.Kind == yaml.AliasNode && k.Alias != nil {
+				key = k.Alias.Value
+			}
+			if line, dup := explicit[key]; dup {
+				c.d.warnf(c.pos(k), "duplicate key %q (first at line %d): the last value wins", key, line)
+			}
+			explicit[key] = k.Line
+			c.set(out, key, c.pos(k), c.convert(v, depth+1), true)
+		}
+		c.seen[n] = out
+		return out
+	}
+	return &Node{Kind: Null, Pos: c.pos(n)}
+}
+
+// merge applies a `<<` merge key: keys of the merged mapping(s) the mapping does not set itself.
+// Explicit keys always win, whatever their order.
+func (c *converter) merge(out *Node, v *yaml.Node, depth int) {
+	src := c.convert(v, depth+1)
+	var maps []*Node
+	switch src.Kind {
+	case Map:
+		maps = []*Node{src}
+	case Seq:
+		maps = src.Items
+	default:
+		c.err = Errors{{Pos: c.pos(v), Msg: "merge key `<<` needs a mapping or a list of mappings"}}
+		return
+	}
+	for _, m := range maps {
+		if m.Kind != Map {
+			c.err = Errors{{Pos: m.Pos, Msg: "merge key `<<` needs a mapping or a list of mappings"}}
+			return
+		}
+		for _, p := range m.Pairs {
+			c.set(out, p.Key, p.KeyPos, p.Value, false)
+		}
+	}
+}
+
+// set stores key in out. An explicit key replaces whatever is there; a merged key never
+// replaces a key already set (explicit keys win, and the first merged mapping wins).
+func (c *converter) set(out *Node, key string, pos Pos, v *Node, explicit bool) {
+	for i := range out.Pairs {
+		if out.Pairs[i].Key == key {
+			if explicit {
+				out.Pairs[i] = Pair{Key: key, KeyPos: pos, Value: v}
+			}
+			return
+		}
+	}
+	out.Pairs = append(out.Pairs, Pair{Key: key, KeyPos: pos, Value: v})
+}

@@ -1,0 +1,361 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/slipway/slipway/internal/expr"
+)
+
+// DefaultFile is the pipeline file GitLab reads when none is configured.
+const DefaultFile = ".gitlab-ci.yml"
+
+// Options say where a configuration comes from and what include rules and components see.
+type Options struct {
+	// Dir is the repository root; local includes resolve against it. Empty means ".".
+	Dir string
+	// File is the root pipeline file relative to Dir (or absolute). Empty means DefaultFile.
+	File string
+	// Inputs are values for the root file's spec:inputs.
+	Inputs map[string]string
+	// Rules evaluates include:rules. Nil means every rule's if sees no variables, changes are
+	// unknown (true) and no file exists.
+	Rules *RuleEnv
+	// Remote fetches include:remote; nil means remote includes are an error.
+	Remote *Remote
+	// Project is the path of the repository ("group/name") and Server its host: a
+	// include:component under Server/Project is read from the repository itself.
+	Project, Server string
+	// SHA is the commit being planned, for $[[ component.sha ]].
+	SHA string
+	// MaxIncludes bounds the number of included files; zero means 150 (GitLab's limit).
+	MaxIncludes int
+}
+
+// RuleEnv is what a rule (of a job or an include) is evaluated against.
+type RuleEnv struct {
+	// Vars looks variables up for if: and for $VAR in changes/exists paths.
+	Vars expr.Lookup
+	// Changed lists changed files (slash paths); nil means unknown, so every changes: matches.
+	Changed []string
+	// Exists reports whether a file matching a glob exists in the repository; nil means none.
+	Exists func(glob string) bool
+}
+
+type loader struct {
+	ctx   context.Context
+	opts  Options
+	root  string
+	d     diags
+	files []string
+	count int
+}
+
+// Load reads the root pipeline file with everything it includes and returns the merged,
+// reference- and extends-resolved configuration. Errors are an Errors value listing every
+// problem found, each with its file:line:col.
+func Load(ctx context.Context, opts Options) (*Config, error) {
+	if opts.Dir == "" {
+		opts.Dir = "."
+	}
+	if opts.File == "" {
+		opts.File = DefaultFile
+	}
+	if opts.MaxIncludes == 0 {
+		opts.MaxIncludes = 150
+	}
+	l := &loader{ctx: ctx, opts: opts, root: opts.Dir}
+	data, err := os.ReadFile(l.abs(opts.File))
+	if err != nil {
+		return nil, Errors{{Pos: Pos{File: opts.File}, Msg: readMsg(err)}}
+	}
+	tree := l.loadData(opts.File, data, nil, stringInputs(opts.Inputs), nil)
+	if err := l.d.err(); err != nil {
+		return nil, err
+	}
+	cfg := build(tree, &l.d)
+	cfg.Files = l.files
+	cfg.Warnings = l.d.warnings
+	if err := l.d.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func readMsg(err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return "file not found"
+	}
+	return "cannot read file: " + err.Error()
+}
+
+func (l *loader) abs(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(l.root, filepath.FromSlash(name))
+}
+
+// loadData parses one file, applies its inputs, resolves its includes and returns the file's
+// content merged over what it includes.
+func (l *loader) loadData(name string, data []byte, chain []string, inputs map[string]*Node, comp map[string]string) *Node {
+	l.files = append(l.files, name)
+	docs, warns, err := Parse(name, data)
+	if err != nil {
+		var es Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				e.Chain = chain
+			}
+			l.d.errs = append(l.d.errs, es...)
+		}
+		return nil
+	}
+	l.d.warnings = append(l.d.warnings, warns...)
+	doc := l.applySpec(name, docs, inputs, comp, chain)
+	if doc == nil {
+		return nil
+	}
+	if doc.Kind == Null {
+		return NewMap(doc.Pos)
+	}
+	if doc.Kind != Map {
+		l.d.errorf(doc.Pos, "the configuration must be a hash, not %s", doc.TypeName())
+		return nil
+	}
+	inc := doc.Get("include")
+	if inc == nil {
+		return doc
+	}
+	var merged *Node
+	for _, in := range l.includes(inc, name) {
+		if n := l.include(in, append(chain, name)); n != nil {
+			merged = deepMerge(merged, n)
+		}
+	}
+	return deepMerge(merged, doc.Without("include"))
+}
+
+// includeRef is one entry of include:.
+type includeRef struct {
+	kind   string // local, remote, project, template, component
+	target string
+	node   *Node
+	inputs map[string]*Node
+	files  []string // project: file list
+}
+
+func (l *loader) includes(inc *Node, file string) []includeRef {
+	var entries []*Node
+	switch inc.Kind {
+	case Seq:
+		entries = inc.Items
+	case Scalar, Map:
+		entries = []*Node{inc}
+	case Null:
+		return nil
+	}
+	var refs []includeRef
+	for _, e := range entries {
+		switch e.Kind {
+		case Scalar:
+			s := e.Value
+			kind := "local"
+			if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
+				kind = "remote"
+			}
+			refs = append(refs, includeRef{kind: kind, target: s, node: e})
+		case Map:
+			if r, ok := l.includeMap(e); ok {
+				refs = append(refs, r)
+			}
+		default:
+			l.d.errorf(e.Pos, "include: each entry must be a string or a hash, not %s", e.TypeName())
+		}
+	}
+	return refs
+}
+
+func (l *loader) includeMap(e *Node) (includeRef, bool) {
+	r := includeRef{node: e}
+	for _, p := range e.Pairs {
+		switch p.Key {
+		case "local", "remote", "template", "component", "project":
+			if r.kind != "" {
+				l.d.errorf(p.KeyPos, "include: an entry takes only one of local, remote, project, template and component")
+				return r, false
+			}
+			if p.Value.Kind != Scalar {
+				l.d.errorf(p.Value.Pos, "include:%s must be a string", p.Key)
+				return r, false
+			}
+			r.kind, r.target = p.Key, p.Value.Value
+		case "file":
+			switch p.Value.Kind {
+			case Scalar:
+				r.files = []string{p.Value.Value}
+			case Seq:
+				for _, it := range p.Value.Items {
+					r.files = append(r.files, it.Str())
+				}
+			}
+		case "inputs":
+			if p.Value.Kind != Map {
+				l.d.errorf(p.Value.Pos, "include:inputs must be a hash")
+				return r, false
+			}
+			r.inputs = map[string]*Node{}
+			for _, q := range p.Value.Pairs {
+				r.inputs[q.Key] = q.Value
+			}
+		case "rules", "ref", "cache", "integrity":
+		default:
+			l.d.errorf(p.KeyPos, "include: unknown key %q", p.Key)
+			return r, false
+		}
+	}
+	if r.kind == "" {
+		l.d.errorf(e.Pos, "include: an entry needs one of local, remote, project, template or component")
+		return r, false
+	}
+	if rules := e.Get("rules"); rules != nil {
+		rs := parseRules(rules, &l.d, true)
+		if !l.rulesMatch(rs) {
+			return r, false
+		}
+	}
+	return r, true
+}
+
+func (l *loader) rulesMatch(rs []*Rule) bool {
+	env := RuleEnv{Vars: func(string) (string, bool) { return "", false }}
+	if l.opts.Rules != nil {
+		env = *l.opts.Rules
+	}
+	for _, r := range rs {
+		ok, err := r.Match(env)
+		if err != nil {
+			l.d.errorf(r.Pos, "%v", err)
+			return false
+		}
+		if ok {
+			return r.When != "never"
+		}
+	}
+	return false
+}
+
+func (l *loader) lookup(name string) (string, bool) {
+	if l.opts.Rules != nil && l.opts.Rules.Vars != nil {
+		return l.opts.Rules.Vars(name)
+	}
+	return "", false
+}
+
+// include loads one include entry (a glob may name several files) and merges them.
+func (l *loader) include(r includeRef, chain []string) *Node {
+	if err := l.ctx.Err(); err != nil {
+		l.d.errorf(r.node.Pos, "include: %v", err)
+		return nil
+	}
+	target := expr.Expand(r.target, l.lookup)
+	switch r.kind {
+	case "local":
+		return l.includeLocal(r, target, chain)
+	case "remote":
+		return l.includeRemote(r, target, chain)
+	case "component":
+		return l.includeComponent(r, target, chain)
+	case "project":
+		l.d.errorf(r.node.Pos, "include:project %q: projects are resolved by `slipway server`; a local run cannot read another project", target)
+	case "template":
+		l.d.errorf(r.node.Pos, "include:template %q: GitLab's templates are not available offline; copy the template into the repository and include it with include:local", target)
+	}
+	return nil
+}
+
+func (l *loader) includeLocal(r includeRef, target string, chain []string) *Node {
+	switch {
+	case strings.HasPrefix(target, "./"):
+		l.d.errorf(r.node.Pos, "include:local %q: relative paths (starting with ./) are not supported; paths start at the repository root", target)
+		return nil
+	case strings.Contains("/"+target+"/", "/../"):
+		l.d.errorf(r.node.Pos, "include:local %q: directory traversal (..) is not supported", target)
+		return nil
+	}
+	rel := strings.TrimPrefix(target, "/")
+	var names []string
+	if strings.ContainsAny(rel, "*?[") {
+		names = l.glob(rel)
+		if len(names) == 0 {
+			l.d.errorf(r.node.Pos, "include:local %q: no file matches", target)
+			return nil
+		}
+	} else {
+		names = []string{rel}
+	}
+	var merged *Node
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".yml") && !strings.HasSuffix(name, ".yaml") {
+			l.d.errorf(r.node.Pos, "include:local %q: the file must end in .yml or .yaml", name)
+			continue
+		}
+		data, err := os.ReadFile(l.abs(name))
+		if err != nil {
+			l.d.errorf(r.node.Pos, "include:local %q: %s", name, readMsg(err))
+			continue
+		}
+		if n := l.read(r, name, data, chain, nil); n != nil {
+			merged = deepMerge(merged, n)
+		}
+	}
+	return merged
+}
+
+// read loads an included file's data, counting includes and refusing cycles.
+func (l *loader) read(r includeRef, name string, data []byte, chain []string, comp map[string]string) *Node {
+	for _, c := range chain {
+		if c == name {
+			l.d.errorf(r.node.Pos, "include %q: circular include (%s → %s)", name, strings.Join(chain, " → "), name)
+			return nil
+		}
+	}
+	l.count++
+	if l.count > l.opts.MaxIncludes {
+		l.d.errorf(r.node.Pos, "include %q: more than %d included files", name, l.opts.MaxIncludes)
+		return nil
+	}
+	return l.loadData(name, data, chain, r.inputs, comp)
+}
+
+// glob matches a GitLab include pattern against the repository's files: `*` does not cross
+// a slash, `**` does.
+func (l *loader) glob(pattern string) []string {
+	re := globRegexp(pattern)
+	var out []string
+	_ = filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" || d.Name() == ".slipway" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(l.root, p)
+		if err == nil && re.MatchString(filepath.ToSlash(rel)) {
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return out
+}
+
+// baseName is path.Base for slash paths, used for component names.
+func baseName(p string) string { return path.Base(p) }

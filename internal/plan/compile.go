@@ -1,0 +1,677 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/slipway/slipway/internal/expr"
+	"github.com/slipway/slipway/internal/pipeline"
+)
+
+// Compile decides the pipeline of cfg for ctx. A plan that GitLab would refuse (a need on a job
+// that is not in the pipeline, a dependency on a later stage, …) is an error: pipeline.Errors
+// naming each job's position.
+func Compile(cfg *pipeline.Config, ctx Context) (*Plan, error) {
+	c := compiler{cfg: cfg, ctx: ctx}
+	return c.compile()
+}
+
+type compiler struct {
+	cfg    *pipeline.Config
+	ctx    Context
+	errs   pipeline.Errors
+	global *varSet // predefined + YAML globals + workflow + user: what workflow:rules and includes see
+	user   []Var
+}
+
+func (c *compiler) errorf(pos pipeline.Pos, format string, args ...any) {
+	c.errs = append(c.errs, &pipeline.Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+func yamlVars(defs []pipeline.VarDef) []Var {
+	out := make([]Var, len(defs))
+	for i, d := range defs {
+		out[i] = Var{Key: d.Key, Value: d.Value, Raw: d.Raw, Public: true}
+	}
+	return out
+}
+
+func (c *compiler) compile() (*Plan, error) {
+	p := &Plan{Stages: c.cfg.Stages, Created: true}
+	c.user = c.ctx.Variables
+	predefined := PipelineVars(c.ctx)
+	c.global = newVarSet(predefined, yamlVars(c.cfg.Variables), c.user)
+
+	if w := c.cfg.Workflow; w != nil && w.Rules != nil {
+		rule, i, reason := c.firstRule(w.Rules, c.global, "workflow:rules")
+		p.Reason = reason
+		switch {
+		case rule == nil:
+			p.Created = false
+			p.Reason.Text = "workflow:rules: no rule matched, so no pipeline is created"
+		case rule.When == "never":
+			p.Created = false
+			p.Reason.Text = fmt.Sprintf("workflow:rules[%d] matched with when: never, so no pipeline is created", i)
+		default:
+			p.Reason.Text = fmt.Sprintf("workflow:rules[%d] matched", i)
+			c.global = newVarSet(predefined, yamlVars(c.cfg.Variables), yamlVars(rule.Variables), c.user)
+			if rule.Name != "" {
+				p.Name = rule.Name
+			}
+			p.AutoCancel = rule.AutoCancel
+		}
+		if w.AutoCancel != nil && p.AutoCancel == nil {
+			p.AutoCancel = w.AutoCancel
+		}
+		if p.Name == "" {
+			p.Name = w.Name
+		}
+		p.Name = expr.Expand(p.Name, c.global.Lookup)
+	} else {
+		p.Reason = Reason{Clause: "default", Text: "no workflow:rules, so the pipeline is created"}
+	}
+	p.Variables = c.global.list()
+	if !p.Created {
+		return p, nil
+	}
+	workflowVars := c.global
+
+	id := c.ctx.JobIDBase
+	if id == 0 {
+		id = 1000
+	}
+	for _, cj := range c.cfg.Jobs {
+		for _, j := range c.instances(cj) {
+			c.decide(j, cj, workflowVars)
+			if j.When == "never" {
+				p.Excluded = append(p.Excluded, j)
+				continue
+			}
+			id++
+			c.finish(j, cj, workflowVars, id)
+			p.Jobs = append(p.Jobs, j)
+		}
+	}
+	c.resolveNeeds(p)
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	return p, nil
+}
+
+// instances expands a job into its parallel instances, named as GitLab names them.
+func (c *compiler) instances(cj *pipeline.Job) []*Job {
+	base := func() *Job {
+		return &Job{Name: cj.Name, Stage: cj.Stage, NodeTotal: 1, Pos: cj.Pos, Config: cj}
+	}
+	par := cj.Parallel
+	if par == nil {
+		return []*Job{base()}
+	}
+	var out []*Job
+	if par.Matrix == nil {
+		for i := 1; i <= par.Total; i++ {
+			j := base()
+			j.Name, j.Base, j.NodeIndex, j.NodeTotal = fmt.Sprintf("%s %d/%d", cj.Name, i, par.Total), cj.Name, i, par.Total
+			out = append(out, j)
+		}
+		return out
+	}
+	for k, entry := range par.Matrix {
+		for _, combo := range cartesian(par.MatrixKeys[k], entry) {
+			j := base()
+			j.Base, j.NodeTotal, j.NodeIndex = cj.Name, par.Total, len(out)+1
+			j.matrix = map[string]string{}
+			vals := make([]string, len(par.MatrixKeys[k]))
+			for i, key := range par.MatrixKeys[k] {
+				j.matrix[key] = combo[i]
+				vals[i] = combo[i]
+			}
+			j.Name = MatrixName(cj.Name, vals)
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// MatrixName is GitLab's name of a parallel:matrix instance: "job: [a, b]".
+func MatrixName(job string, values []string) string {
+	return job + ": [" + strings.Join(values, ", ") + "]"
+}
+
+// cartesian lists every combination of entry's values, the first key varying slowest.
+func cartesian(keys []string, entry map[string][]string) [][]string {
+	out := [][]string{{}}
+	for _, k := range keys {
+		var next [][]string
+		for _, prefix := range out {
+			for _, v := range entry[k] {
+				next = append(next, append(append([]string(nil), prefix...), v))
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// jobVars is what a job's rules see: predefined, globals it inherits, workflow variables, its
+// own variables, its matrix values and the user's.
+func (c *compiler) jobVars(j *Job, cj *pipeline.Job, workflow *varSet) *varSet {
+	s := newVarSet()
+	for _, v := range workflow.list() {
+		if isYAMLGlobal(c.cfg, v.Key) && !cj.InheritVars.Allows(v.Key) {
+			continue
+		}
+		s.add(v)
+	}
+	s.add(JobVars(c.ctx, c.meta(j, cj))...)
+	s.add(yamlVars(cj.Variables)...)
+	for _, k := range sortedKeys(j.matrix) {
+		s.add(Var{Key: k, Value: j.matrix[k], Public: true})
+	}
+	s.add(c.user...)
+	return s
+}
+
+func isYAMLGlobal(cfg *pipeline.Config, key string) bool {
+	for _, v := range cfg.Variables {
+		if v.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *compiler) meta(j *Job, cj *pipeline.Job) JobMeta {
+	m := JobMeta{Name: j.Name, Stage: j.Stage, NodeIndex: j.NodeIndex, NodeTotal: j.NodeTotal}
+	if cj.Image != nil {
+		m.Image = cj.Image.Name
+	}
+	if e := cj.Environment; e != nil {
+		m.EnvironmentName, m.EnvironmentURL, m.EnvironmentAction, m.EnvironmentTier = e.Name, e.URL, e.Action, e.DeploymentTier
+	}
+	return m
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// decide sets When, AllowFailure and Reason from rules or only/except.
+func (c *compiler) decide(j *Job, cj *pipeline.Job, workflow *varSet) {
+	vars := c.jobVars(j, cj, workflow)
+	when := cj.When
+	allow := cj.AllowFailure
+	if cj.RulesSet {
+		rule, i, reason := c.firstRule(cj.Rules, vars, "rules")
+		j.Reason = reason
+		if rule == nil {
+			j.When = "never"
+			j.Reason.Text = "no rule matched, so the job is not in the pipeline"
+			return
+		}
+		if rule.When != "" {
+			when = rule.When
+		}
+		if when == "never" {
+			j.When = "never"
+			j.Reason.Text = fmt.Sprintf("rules[%d] matched with when: never", i)
+			return
+		}
+		j.Reason.Text = fmt.Sprintf("rules[%d] matched", i)
+		if rule.AllowFailure != nil {
+			allow = rule.AllowFailure
+		} else if rule.When == "manual" && cj.AllowFailure == nil {
+			allow = &pipeline.AllowFailure{}
+		}
+		if rule.StartIn != "" {
+			j.StartIn = c.duration(rule.StartIn, rule.Pos, "start_in")
+		}
+		j.rule = rule
+	} else {
+		ok, reason := c.onlyExcept(cj, vars)
+		j.Reason = reason
+		if !ok {
+			j.When = "never"
+			return
+		}
+	}
+	if when == "" {
+		when = "on_success"
+	}
+	j.When = when
+	switch {
+	case allow != nil:
+		j.AllowFailure, j.ExitCodes = allow.Allowed || len(allow.ExitCodes) > 0, allow.ExitCodes
+	case when == "manual" && !cj.RulesSet:
+		j.AllowFailure = true
+	}
+	if when == "delayed" && j.StartIn == 0 {
+		j.StartIn = c.duration(cj.StartIn, cj.Pos, "start_in")
+	}
+}
+
+func (c *compiler) duration(s string, pos pipeline.Pos, what string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		c.errorf(pos, "%s: %v", what, err)
+	}
+	return d
+}
+
+// firstRule returns the first matching rule, its index and why.
+func (c *compiler) firstRule(rules []*pipeline.Rule, vars *varSet, what string) (*pipeline.Rule, int, Reason) {
+	env := pipeline.RuleEnv{Vars: vars.Lookup, Changed: c.ctx.Changed, Exists: c.ctx.Exists}
+	for i, r := range rules {
+		ok, err := r.Match(env)
+		if err != nil {
+			c.errorf(r.Pos, "%v", err)
+			continue
+		}
+		if ok {
+			return r, i, ruleReason(fmt.Sprintf("%s[%d]", what, i), r, vars)
+		}
+	}
+	var read []string
+	for _, r := range rules {
+		if r.Expr != nil {
+			read = append(read, r.Expr.Vars()...)
+		}
+	}
+	reason := Reason{Clause: "no rule matched"}
+	if len(rules) > 0 {
+		reason.Pos = rules[0].Pos
+	}
+	reason.setVars(read, vars)
+	return nil, -1, reason
+}
+
+func ruleReason(clause string, r *pipeline.Rule, vars *varSet) Reason {
+	reason := Reason{Clause: clause, Pos: r.Pos}
+	if r.Expr != nil {
+		reason.setVars(r.Expr.Vars(), vars)
+	}
+	return reason
+}
+
+func (r *Reason) setVars(names []string, vars *varSet) {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		r.Vars = append(r.Vars, n)
+		if v, ok := vars.Lookup(n); ok {
+			if r.Values == nil {
+				r.Values = map[string]string{}
+			}
+			r.Values[n] = v
+		} else {
+			r.Undefined = append(r.Undefined, n)
+		}
+	}
+	if r.Pos.Line > 0 {
+		r.Where = r.Pos.String()
+	}
+}
+
+// finish fills in everything a runner needs once the job is known to run.
+func (c *compiler) finish(j *Job, cj *pipeline.Job, workflow *varSet, id int64) {
+	m := c.meta(j, cj)
+	m.ID = id
+	m.Manual = j.When == "manual"
+	vars := newVarSet()
+	for _, v := range workflow.list() {
+		if isYAMLGlobal(c.cfg, v.Key) && !cj.InheritVars.Allows(v.Key) {
+			continue
+		}
+		vars.add(v)
+	}
+	vars.add(JobVars(c.ctx, m)...)
+	vars.add(yamlVars(cj.Variables)...)
+	for _, k := range sortedKeys(j.matrix) {
+		vars.add(Var{Key: k, Value: j.matrix[k], Public: true})
+	}
+	if r := j.rule; r != nil {
+		vars.add(yamlVars(r.Variables)...)
+	}
+	vars.add(c.user...)
+	j.Variables = vars.list()
+
+	j.StageIndex = indexOf(c.cfg.Stages, j.Stage)
+	j.BeforeScript, j.Script, j.AfterScript = cj.BeforeScript, cj.Script, cj.AfterScript
+	j.Image, j.Services = cj.Image, cj.Services
+	if cj.Retry != nil {
+		j.Retry = *cj.Retry
+	}
+	j.Timeout = c.duration(cj.Timeout, cj.Pos, "timeout")
+	if cj.Interruptible != nil {
+		j.Interruptible = *cj.Interruptible
+	}
+	if r := j.rule; r != nil && r.Interruptible != nil {
+		j.Interruptible = *r.Interruptible
+	}
+	j.ResourceGroup = expr.Expand(cj.ResourceGroup, vars.Lookup)
+	if e := cj.Environment; e != nil {
+		env := *e
+		env.Name = expr.Expand(e.Name, vars.Lookup)
+		env.URL = expr.Expand(e.URL, vars.Lookup)
+		j.Environment = &env
+	}
+	j.Coverage, j.Tags, j.Artifacts, j.Cache = cj.Coverage, cj.Tags, cj.Artifacts, cj.Cache
+	if cj.DependenciesSet {
+		j.Dependencies = cj.Dependencies
+	}
+	if t := cj.Trigger; t != nil {
+		j.Trigger = &Trigger{Include: t.Include, Project: t.Project, Branch: t.Branch, Strategy: t.Strategy}
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// onlyExcept applies only: and except: (only: [branches, tags] when neither is set).
+func (c *compiler) onlyExcept(cj *pipeline.Job, vars *varSet) (bool, Reason) {
+	only := cj.Only
+	if only == nil {
+		only = &pipeline.Filter{Refs: []string{"branches", "tags"}, Pos: cj.Pos}
+	}
+	if ok, clause, reason := c.filterMatch(only, vars, "only"); !ok {
+		reason.Clause = clause
+		reason.Text = clause + " did not match, so the job is not in the pipeline"
+		return false, reason
+	}
+	if cj.Except != nil {
+		if ok, _, reason := c.filterMatch(cj.Except, vars, "except"); ok {
+			reason.Clause = "except"
+			reason.Text = "except matched, so the job is not in the pipeline"
+			return false, reason
+		}
+	}
+	clause := "default"
+	text := "no rules, only or except: the default only: [branches, tags] matched"
+	if cj.Only != nil {
+		clause, text = "only", "only matched"
+	}
+	r := Reason{Clause: clause, Text: text, Pos: only.Pos}
+	r.setVars(nil, vars)
+	return true, r
+}
+
+// filterMatch reports whether every clause of an only/except filter has a matching condition;
+// when one does not, it names it.
+func (c *compiler) filterMatch(f *pipeline.Filter, vars *varSet, what string) (bool, string, Reason) {
+	reason := Reason{Pos: f.Pos}
+	if f.Refs != nil && !c.refsMatch(f.Refs) {
+		return false, what + ":refs", reason
+	}
+	if f.Variables != nil {
+		matched := false
+		for _, src := range f.Variables {
+			e, err := expr.Parse(src)
+			if err != nil {
+				c.errorf(f.Pos, "%s:variables %q: %v", what, src, err)
+				continue
+			}
+			reason.setVars(e.Vars(), vars)
+			if ok, _ := e.Eval(vars.Lookup); ok {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return false, what + ":variables", reason
+		}
+	}
+	if f.Changes != nil && c.ctx.Changed != nil {
+		matched := false
+		for _, p := range f.Changes {
+			for _, file := range c.ctx.Changed {
+				if pipeline.Glob(strings.TrimPrefix(p, "/"), file) {
+					matched = true
+				}
+			}
+		}
+		if !matched {
+			return false, what + ":changes", reason
+		}
+	}
+	if f.Kubernetes != "" {
+		return false, what + ":kubernetes", reason
+	}
+	return true, what, reason
+}
+
+func (c *compiler) source() string {
+	if c.ctx.Source == "" {
+		return SourcePush
+	}
+	return c.ctx.Source
+}
+
+// refsMatch matches only/except refs: keywords, /regex/ and names (name@project too).
+func (c *compiler) refsMatch(refs []string) bool {
+	src := c.source()
+	for _, ref := range refs {
+		name, project, hasProject := strings.Cut(ref, "@")
+		if hasProject && !strings.HasPrefix(ref, "/") && project != c.ctx.Project.Path {
+			continue
+		}
+		if !hasProject || strings.HasPrefix(ref, "/") {
+			name = ref
+		}
+		switch name {
+		case "branches":
+			if !c.ctx.Tag && src != SourceMergeRequest {
+				return true
+			}
+			continue
+		case "tags":
+			if c.ctx.Tag {
+				return true
+			}
+			continue
+		case "merge_requests":
+			if src == SourceMergeRequest {
+				return true
+			}
+			continue
+		case "pushes":
+			if src == SourcePush {
+				return true
+			}
+			continue
+		case "schedules", "web", "api", "chat", "external":
+			if src == map[string]string{"schedules": SourceSchedule, "web": SourceWeb, "api": SourceAPI, "chat": SourceChat, "external": SourceExternal}[name] {
+				return true
+			}
+			continue
+		case "triggers":
+			if src == SourceTrigger {
+				return true
+			}
+			continue
+		case "pipelines":
+			if src == SourcePipeline || src == SourceParentPipeline {
+				return true
+			}
+			continue
+		case "external_pull_requests":
+			if src == SourceExternalPR {
+				return true
+			}
+			continue
+		}
+		if src == SourceMergeRequest {
+			continue // names and patterns match branches and tags, not merge request refs
+		}
+		if strings.HasPrefix(name, "/") && len(name) > 1 {
+			e, err := expr.Parse("$REF =~ " + name)
+			if err == nil {
+				if ok, _ := e.Eval(func(string) (string, bool) { return c.ctx.Ref, true }); ok {
+					return true
+				}
+			}
+			continue
+		}
+		if name == c.ctx.Ref {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveNeeds turns configured needs into edges between planned jobs and checks needs and
+// dependencies as GitLab does when it creates the pipeline.
+func (c *compiler) resolveNeeds(p *Plan) {
+	byBase := map[string][]*Job{}
+	for _, j := range p.Jobs {
+		base := j.Name
+		if j.Base != "" {
+			base = j.Base
+		}
+		byBase[base] = append(byBase[base], j)
+	}
+	for _, j := range p.Jobs {
+		cj := j.Config
+		if r := j.rule; r != nil && r.NeedsSet {
+			j.Needs = c.edges(j, r.Needs, byBase, p)
+		} else if cj.NeedsSet {
+			j.Needs = c.edges(j, cj.Needs, byBase, p)
+		}
+		for _, dep := range j.Dependencies {
+			targets := byBase[dep]
+			if len(targets) == 0 {
+				c.errorf(cj.Node.KeyPos("dependencies"), "jobs:%s dependencies: job %q is not in the pipeline", j.Name, dep)
+				continue
+			}
+			if targets[0].StageIndex > j.StageIndex || (targets[0].StageIndex == j.StageIndex && !needsJob(j, dep, byBase)) {
+				c.errorf(cj.Node.KeyPos("dependencies"), "jobs:%s dependencies: job %q is not in a previous stage", j.Name, dep)
+			}
+		}
+	}
+	c.checkCycles(p)
+}
+
+func needsJob(j *Job, base string, byBase map[string][]*Job) bool {
+	for _, n := range j.Needs {
+		for _, t := range byBase[base] {
+			if n.Job == t.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *compiler) edges(j *Job, needs []pipeline.Need, byBase map[string][]*Job, p *Plan) []Need {
+	out := []Need{}
+	for _, n := range needs {
+		if n.Pipeline != "" || n.Project != "" {
+			continue // cross-pipeline artifacts, not a DAG edge
+		}
+		targets := byBase[n.Job]
+		if n.Matrix != nil {
+			targets = matrixTargets(targets, n.Matrix)
+		}
+		if len(targets) == 0 {
+			if p.excluded(n.Job) || n.Optional {
+				if !n.Optional {
+					c.errorf(n.Pos, "jobs:%s needs %q, which is not in the pipeline (its rules or only/except leave it out); mark the need optional: true", j.Name, n.Job)
+				}
+				continue
+			}
+			c.errorf(n.Pos, "jobs:%s needs %q, which does not exist", j.Name, n.Job)
+			continue
+		}
+		for _, t := range targets {
+			if t.StageIndex > j.StageIndex {
+				c.errorf(n.Pos, "jobs:%s needs %q, which is in a later stage (%s)", j.Name, t.Name, t.Stage)
+				continue
+			}
+			if t == j {
+				c.errorf(n.Pos, "jobs:%s needs itself", j.Name)
+				continue
+			}
+			out = append(out, Need{Job: t.Name, Artifacts: n.Artifacts, Optional: n.Optional})
+		}
+	}
+	if len(out) > 50 {
+		c.errorf(j.Pos, "jobs:%s has more than 50 needs", j.Name)
+	}
+	return out
+}
+
+func (p *Plan) excluded(base string) bool {
+	for _, j := range p.Excluded {
+		if j.Name == base || j.Base == base {
+			return true
+		}
+	}
+	return false
+}
+
+// matrixTargets picks the instances of a parallel:matrix job that needs:parallel:matrix names.
+func matrixTargets(targets []*Job, matrix []map[string][]string) []*Job {
+	var out []*Job
+	for _, t := range targets {
+		for _, m := range matrix {
+			ok := true
+			for k, vs := range m {
+				if len(vs) == 0 || t.matrix[k] != vs[0] {
+					ok = false
+				}
+			}
+			if ok {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// checkCycles reports needs that form a cycle (possible only within one stage).
+func (c *compiler) checkCycles(p *Plan) {
+	state := map[string]int{}
+	var visit func(j *Job, path []string) bool
+	visit = func(j *Job, path []string) bool {
+		switch state[j.Name] {
+		case 1:
+			c.errorf(j.Pos, "jobs:%s: circular needs (%s → %s)", j.Name, strings.Join(path, " → "), j.Name)
+			return false
+		case 2:
+			return true
+		}
+		state[j.Name] = 1
+		for _, n := range j.Needs {
+			if t := p.Job(n.Job); t != nil && !visit(t, append(path, j.Name)) {
+				return false
+			}
+		}
+		state[j.Name] = 2
+		return true
+	}
+	for _, j := range p.Jobs {
+		if state[j.Name] == 0 {
+			visit(j, nil)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"math/big"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Slug is GitLab's Gitlab::Utils.slugify, the rule behind CI_COMMIT_REF_SLUG, CI_JOB_NAME_SLUG
+// and CI_PROJECT_PATH_SLUG: lowercase, every character outside [a-z0-9] becomes '-', cut to 63
+// bytes, then leading and trailing '-' removed. Runs of '-' are kept ("a--b" stays "a--b").
+func Slug(s string) string {
+	b := slugChars(s)
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	return strings.Trim(string(b), "-")
+}
+
+// PathSlug is CI_PROJECT_PATH_SLUG (and CI_PROJECT_NAMESPACE_SLUG) for a full project path.
+// GitLab uses the same rule as Slug.
+func PathSlug(path string) string { return Slug(path) }
+
+// EnvironmentSlug is GitLab's Gitlab::Slug::Environment, the value of CI_ENVIRONMENT_SLUG: at most
+// 24 bytes of [a-z0-9-], starting with a letter and not ending with '-'. A name that needed no
+// change (and is short enough) is its own slug; any other gets its first 17 characters, '-' and a
+// 6-character suffix taken from the SHA-256 of the name, so "Review/Foo" and "review-foo"
+// still get different slugs.
+//
+// GitLab computes the slug once, when it creates the environment, and keeps it when the
+// environment is renamed; Slipway has no environment records, so it always derives it.
+func EnvironmentSlug(name string) string {
+	s := string(slugChars(name))
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "env-" + s
+	}
+	s = squeezeDashes(s)
+	if len(s) <= 24 && s == name {
+		return strings.TrimSuffix(s, "-")
+	}
+	if len(s) > 17 {
+		s = s[:17]
+	}
+	if !strings.HasSuffix(s, "-") {
+		s += "-"
+	}
+	sum := sha256.Sum256([]byte(name))
+	return s + envSlugSuffix(hex.EncodeToString(sum[:]))
+}
+
+// envSlugSuffix is Ruby's hexdigest.to_i(16).to_s(36).last(6).
+func envSlugSuffix(hexDigest string) string {
+	n, ok := new(big.Int).SetString(hexDigest, 16)
+	if !ok {
+		return ""
+	}
+	s := n.Text(36)
+	if len(s) > 6 {
+		s = s[len(s)-6:]
+	}
+	return s
+}
+
+// slugChars lowercases s as Ruby's String#downcase does and replaces each character outside
+// [a-z0-9] by '-'. Only the characters whose lowercase form is ASCII need Ruby's full case
+// mapping: KELVIN SIGN becomes 'k' (Go agrees) and 'İ' becomes "i̇", that is 'i' and a combining
+// dot, hence "i-". Invalid UTF-8 bytes each become '-'.
+func slugChars(s string) []byte {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		switch {
+		case r == 'İ':
+			b = append(b, 'i', '-')
+			continue
+		case r >= utf8.RuneSelf:
+			r = unicode.ToLower(r)
+		case 'A' <= r && r <= 'Z':
+			r += 'a' - 'A'
+		}
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+			b = append(b, byte(r))
+		} else {
+			b = append(b, '-')
+		}
+	}
+	return b
+}
+
+func squeezeDashes(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '-' && i > 0 && s[i-1] == '-' {
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// jobGroupSuffix matches what Gitlab::Utils::Job.group_name strips from a job name: up to three
+// trailing " 1/3" (parallel) or " [a, b]" (matrix) markers. Ruby's [\b] is a backspace and its
+// \s includes \v, which Go's does not.
+var jobGroupSuffix = regexp.MustCompile(`([\x08\s\v:]+((\[.*\])|(\d+[\s\v:/\\]+\d+))){1,3}[\s\v]*\z`)
+
+// JobGroupName is CI_JOB_GROUP_NAME: the name shared by the instances of a parallel or matrix
+// job ("build 1/3" and "build [linux]" both give "build").
+func JobGroupName(name string) string {
+	if loc := jobGroupSuffix.FindStringIndex(name); loc != nil {
+		name = name[:loc[0]] + name[loc[1]:]
+	}
+	return strings.Trim(name, rubyStripSet)
+}
+
+// rubyStripSet is what Ruby's String#strip removes.
+const rubyStripSet = " \t\n\v\f\r\x00"
+
+// EnvironmentTier is the tier GitLab guesses for an environment without deployment_tier
+// (Environment#guess_tier): the first of development, testing, staging and production whose
+// pattern occurs in the name, case-insensitively, else "other".
+func EnvironmentTier(name string) string {
+	for _, t := range envTiers {
+		if t.re.MatchString(name) {
+			return t.tier
+		}
+	}
+	return "other"
+}
+
+var envTiers = []struct {
+	tier string
+	re   *regexp.Regexp
+}{
+	{"development", regexp.MustCompile(`(?i)(dev|review|trunk)`)},
+	{"testing", regexp.MustCompile(`(?i)(test|tst|int|ac(ce|)pt|qa|qc|control|quality)`)},
+	{"staging", regexp.MustCompile(`(?i)(st(a|)g|mod(e|)l|pre|demo|non)`)},
+	{"production", regexp.MustCompile(`(?i)(pr(o|)d|live)`)},
+}
