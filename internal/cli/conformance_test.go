@@ -83,7 +83,8 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	score := float64(agree+excepted) / float64(total) * 100
-	t.Logf("conformance: %d variants, %d agree, %d differ by design (exceptions.txt), %d disagree: score %.1f%%", total, agree, excepted, total-agree-excepted, score)
+	t.Logf("conformance: %d variants, %d agree, %d differ by design (exceptions.txt), %d disagree: score %.1f%% (%.1f%% agree to the letter)",
+		total, agree, excepted, total-agree-excepted, score, float64(agree)/float64(total)*100)
 	sort.Strings(failures)
 	for _, f := range failures {
 		t.Log("  " + f)
@@ -216,6 +217,9 @@ func runVariant(t *testing.T, src, exp string, args []string, remote string, cha
 	if code != 0 {
 		return []string{"config rejected: " + firstLine(stderr, 0)}
 	}
+	if sha, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output(); err == nil {
+		out = strings.ReplaceAll(out, strings.TrimSpace(string(sha)), "<SHA>")
+	}
 	if golden, err := os.ReadFile(filepath.Join(exp, "preview.yml")); err == nil {
 		diffs = append(diffs, comparePreview(golden, []byte(out))...)
 	}
@@ -286,7 +290,10 @@ func comparePreview(golden, ours []byte) []string {
 
 var previewGlobal = map[string]bool{"stages": true, "variables": true, "workflow": true, "default": true, "include": true}
 
-// normalizeJob writes a job the one way: needs as hashes, scalars as strings.
+// normalizeJob writes a job the one way both tools' outputs can be compared in: GitLab's
+// short forms expanded (image and services as hashes, scripts as flat lists, needs and caches
+// with their defaults, matrix values as lists), null keys dropped, and variables as the value
+// a job sees ($ doubled when expand is false, as gitlab-ci-local prints it).
 func normalizeJob(v any) any {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -294,19 +301,118 @@ func normalizeJob(v any) any {
 	}
 	out := map[string]any{}
 	for k, val := range m {
-		if k == "needs" {
-			if list, ok := val.([]any); ok {
-				var needs []any
-				for _, n := range list {
-					if s, ok := n.(string); ok {
-						n = map[string]any{"job": s, "artifacts": true, "optional": false}
-					}
-					needs = append(needs, n)
+		if val == nil {
+			continue
+		}
+		switch k {
+		case "image":
+			if s, ok := val.(string); ok {
+				val = map[string]any{"name": s}
+			}
+		case "services":
+			val = mapList(val, func(e any) any {
+				if s, ok := e.(string); ok {
+					return map[string]any{"name": s}
 				}
-				val = needs
+				return e
+			})
+		case "script", "before_script", "after_script", "rules":
+			val = flatList(val)
+		case "needs":
+			val = mapList(flatList(val), func(e any) any {
+				n, ok := e.(map[string]any)
+				if !ok {
+					return map[string]any{"job": e, "artifacts": true, "optional": false}
+				}
+				c := map[string]any{"artifacts": true}
+				if _, cross := n["pipeline"]; !cross {
+					c["optional"] = false
+				}
+				for k, v := range n {
+					c[k] = v
+				}
+				return c
+			})
+		case "cache":
+			if _, ok := val.(map[string]any); ok {
+				val = []any{val}
+			}
+			caches := []any{}
+			list, _ := val.([]any)
+			for _, e := range list {
+				m, _ := e.(map[string]any)
+				if m["paths"] == nil && m["untracked"] != true {
+					continue // a cache of nothing does nothing
+				}
+				c := map[string]any{"policy": "pull-push", "when": "on_success"}
+				for k, v := range m {
+					c[k] = v
+				}
+				caches = append(caches, c)
+			}
+			val = caches
+		case "parallel":
+			if p, ok := val.(map[string]any); ok {
+				p["matrix"] = mapList(p["matrix"], func(e any) any {
+					c := map[string]any{}
+					for k, v := range e.(map[string]any) {
+						if _, ok := v.([]any); !ok {
+							v = []any{v}
+						}
+						c[k] = v
+					}
+					return c
+				})
+			}
+		case "variables":
+			if vars, ok := val.(map[string]any); ok {
+				c := map[string]any{}
+				for k, v := range vars {
+					if h, ok := v.(map[string]any); ok {
+						s := fmt.Sprint(h["value"])
+						if h["expand"] == false {
+							s = strings.ReplaceAll(s, "$", "$$")
+						}
+						v = s
+					}
+					if v == nil {
+						v = ""
+					}
+					c[k] = v
+				}
+				val = c
 			}
 		}
 		out[k] = stringify(val)
+	}
+	return out
+}
+
+func mapList(v any, f func(any) any) any {
+	list, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	out := make([]any, len(list))
+	for i, e := range list {
+		out[i] = f(e)
+	}
+	return out
+}
+
+// flatList turns a string into a one-item list and flattens nested lists.
+func flatList(v any) any {
+	list, ok := v.([]any)
+	if !ok {
+		return []any{v}
+	}
+	var out []any
+	for _, e := range list {
+		if l, ok := e.([]any); ok {
+			out = append(out, flatList(l).([]any)...)
+			continue
+		}
+		out = append(out, e)
 	}
 	return out
 }
@@ -358,11 +464,28 @@ func mapDiff(g, o any) string {
 }
 
 type listEntry struct {
-	Name         string `json:"name"`
-	Stage        string `json:"stage"`
-	When         string `json:"when"`
-	AllowFailure bool   `json:"allow_failure"`
-	Needs        []any  `json:"needs"`
+	Name         string       `json:"name"`
+	Stage        string       `json:"stage"`
+	When         string       `json:"when"`
+	AllowFailure allowFailure `json:"allow_failure"`
+	Needs        []any        `json:"needs"`
+}
+
+// allowFailure reads allow_failure as a bool or a hash of exit codes (true: failure allowed).
+type allowFailure bool
+
+func (a *allowFailure) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case bool:
+		*a = allowFailure(x)
+	case map[string]any:
+		*a = true
+	}
+	return nil
 }
 
 var (
@@ -370,14 +493,16 @@ var (
 	gclMatrix   = regexp.MustCompile(`^(.*): \[(.*)\]$`)
 )
 
-// gitlabName turns gitlab-ci-local's parallel job names into GitLab's: "test: [1/3]" is
-// "test 1/3", "build: [a,b]" is "build: [a, b]".
+// gitlabName turns gitlab-ci-local's parallel job names into GitLab's ("test: [1/3]" is
+// "test 1/3") and writes matrix names without the space GitLab puts after each comma
+// ("build: [a, b]" and gitlab-ci-local's "build: [a,b]" are both "build: [a,b]"), since a
+// matrix value may itself contain commas. MatrixName's own test checks GitLab's spacing.
 func gitlabName(name string) string {
 	if m := gclParallel.FindStringSubmatch(name); m != nil {
 		return m[1] + " " + m[2] + "/" + m[3]
 	}
 	if m := gclMatrix.FindStringSubmatch(name); m != nil {
-		return m[1] + ": [" + strings.Join(strings.Split(m[2], ","), ", ") + "]"
+		return m[1] + ": [" + strings.ReplaceAll(m[2], ", ", ",") + "]"
 	}
 	return name
 }
@@ -402,6 +527,7 @@ func compareList(golden, ours []byte) []string {
 	}
 	got := map[string]listEntry{}
 	for _, e := range o {
+		e.Name = gitlabName(e.Name)
 		got[e.Name] = e
 	}
 	var diffs []string

@@ -67,6 +67,11 @@ func (f *pipelineFlags) load(ctx context.Context, io IO) (*session, int) {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(io.Stderr, "warning: %v\n", w)
 	}
+	pc.LoadChild = func(files []string) (*pipeline.Config, error) {
+		child := opts
+		child.Child, child.Inputs = files, nil
+		return pipeline.Load(ctx, child)
+	}
 	return &session{cfg: cfg, ctx: pc}, exitOK
 }
 

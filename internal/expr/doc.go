@@ -11,8 +11,8 @@
 //
 // Operands:
 //
-//   - $NAME and ${NAME}: a variable; NAME is one or more of [A-Za-z0-9_].
-//     GitLab only accepts $NAME; ${NAME} is a Slipway extension.
+//   - $NAME: a variable; NAME is one or more of [A-Za-z0-9_]. ${NAME} is a syntax
+//     error, as in GitLab.
 //   - "text" and 'text': a string. A backslash escapes the enclosing quote
 //     character; every other backslash is literal, so "C:\dir" is C:\dir.
 //     (GitLab has no escapes at all; \" is the one extension.)

@@ -91,11 +91,10 @@ var cases = []exprCase{
 	{name: "value not expanded vs literal", expr: `$DOLLAR == "$PRESENT"`, want: true},
 	{name: "value not expanded vs variable", expr: `$DOLLAR == $PRESENT`},
 
-	// ${VAR} form.
-	{name: "braced eq", expr: `${PRESENT} == "my variable"`, want: true},
-	{name: "braced both sides", expr: `${CI_COMMIT_BRANCH} == $CI_DEFAULT_BRANCH`, want: true},
-	{name: "braced undefined is null", expr: `${UNDEF} == null`, want: true},
-	{name: "braced bare", expr: `${PRESENT}`, want: true},
+	// ${VAR} is rejected, as GitLab's lexer rejects it.
+	{name: "braced eq", expr: `${PRESENT} == "my variable"`, wantErr: "offset 0: write $NAME, not ${NAME}"},
+	{name: "braced right side", expr: `$CI_COMMIT_BRANCH == ${CI_DEFAULT_BRANCH}`, wantErr: "offset 21: write $NAME"},
+	{name: "braced bare", expr: `${PRESENT}`, wantErr: "offset 0: write $NAME"},
 
 	// Bare presence and literals.
 	{name: "bare present", expr: `$PRESENT`, want: true},
@@ -266,8 +265,8 @@ var cases = []exprCase{
 	{name: "single ampersand", expr: `$A & $B`, wantErr: `offset 3: unexpected character '&'`},
 	{name: "negation unsupported", expr: `!$A`, wantErr: `offset 0: unexpected character '!'`},
 	{name: "dollar without name", expr: `$ == "x"`, wantErr: "offset 0: expected a variable name after $"},
-	{name: "unclosed brace", expr: `${A == "x"`, wantErr: "offset 0: malformed ${NAME}"},
-	{name: "empty brace", expr: `${} == "x"`, wantErr: "offset 0: malformed ${NAME}"},
+	{name: "unclosed brace", expr: `${A == "x"`, wantErr: "offset 0: write $NAME, not ${NAME}"},
+	{name: "empty brace", expr: `${} == "x"`, wantErr: "offset 0: write $NAME, not ${NAME}"},
 	{name: "smart quotes", expr: `$A == “x”`, wantErr: `offset 6: unexpected character '“'`},
 	{name: "too many tokens", expr: strings.Repeat("$A && ", 50) + "$A", wantErr: "offset 297: too many tokens"},
 }

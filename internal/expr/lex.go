@@ -162,11 +162,7 @@ func lexOne(src string, i int) (token, int, error) {
 func lexVar(src string, i int) (token, int, error) {
 	j := i + 1
 	if j < len(src) && src[j] == '{' {
-		end := nameEnd(src, j+1)
-		if end == j+1 || end >= len(src) || src[end] != '}' {
-			return token{}, 0, errAt(i, "malformed ${NAME} reference")
-		}
-		return token{k: tVar, off: i, text: src[j+1 : end]}, end + 1, nil
+		return token{}, 0, errAt(i, "write $NAME, not ${NAME}: GitLab's expressions do not accept braces")
 	}
 	end := nameEnd(src, j)
 	if end == j {

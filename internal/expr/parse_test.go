@@ -15,7 +15,7 @@ func TestVars(t *testing.T) {
 	}{
 		{`"a" == "b"`, nil},
 		{`$A`, []string{"A"}},
-		{`$B == $A || ${A} =~ /x./ && $C != $B`, []string{"B", "A", "C"}},
+		{`$B == $A || $A =~ /x./ && $C != $B`, []string{"B", "A", "C"}},
 		{`($CI_COMMIT_TAG =~ $PAT) || "$NOT_A_VAR" == $X`, []string{"CI_COMMIT_TAG", "PAT", "X"}},
 	}
 	for _, tt := range tests {

@@ -93,6 +93,10 @@ func stages(tree *Node, d *diags) []string {
 	if n.IsNull() {
 		return append([]string(nil), DefaultStages...)
 	}
+	if n.Kind != Seq {
+		d.errorf(n.Pos, "stages config should be an array of strings")
+		return append([]string(nil), DefaultStages...)
+	}
 	list := strList(n, d, "stages config")
 	out := []string{".pre"}
 	for _, s := range list {
@@ -252,6 +256,9 @@ func decodeJob(name string, pos Pos, n *Node, stages []string, d *diags) *Job {
 	}
 	if !n.Has("script") && !n.Has("trigger") && !n.Has("run") {
 		d.errorf(pos, "jobs:%s config should implement the script:, run:, or trigger: keyword", name)
+	}
+	if j.When == "never" {
+		d.errorf(n.KeyPos("when"), "jobs:%s when:never can only be used in a rules section or workflow:rules", name)
 	}
 	if j.When == "delayed" && j.StartIn == "" {
 		d.errorf(pos, "jobs:%s start in should be a duration when when is delayed", name)

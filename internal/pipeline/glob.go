@@ -10,12 +10,18 @@ var globCache sync.Map // pattern → *regexp.Regexp
 
 // Glob reports whether a slash path matches a GitLab path pattern, as rules:changes,
 // rules:exists and include:local use them (Ruby's fnmatch with PATHNAME, DOTMATCH and EXTGLOB):
-// `*` and `?` stay within one path element, `**/` matches any number of directories, `[…]` is a
+// `*` and `?` stay within one path element (and match a leading dot), `**/` matches any number of directories, `[…]` is a
 // class and `{a,b}` alternatives.
-func Glob(pattern, name string) bool { return globRegexp(pattern).MatchString(name) }
+func Glob(pattern, name string) bool { return globRegexp(pattern, false).MatchString(name) }
 
-func globRegexp(pattern string) *regexp.Regexp {
-	if re, ok := globCache.Load(pattern); ok {
+// globRegexp compiles a pattern. For include:local patterns (include), `**/` stands for one
+// or more directories, as GitLab documents `configs/**/*.yml` ("only in subfolders").
+func globRegexp(pattern string, include bool) *regexp.Regexp {
+	key := pattern
+	if include {
+		key = "\x00" + pattern
+	}
+	if re, ok := globCache.Load(key); ok {
 		return re.(*regexp.Regexp)
 	}
 	var b strings.Builder
@@ -29,7 +35,11 @@ func globRegexp(pattern string) *regexp.Regexp {
 				i++
 				if i+1 < len(pattern) && pattern[i+1] == '/' {
 					i++
-					b.WriteString("(?:.*/)?")
+					if include {
+						b.WriteString("(?:[^/]+/)+")
+					} else {
+						b.WriteString("(?:.*/)?")
+					}
 				} else {
 					b.WriteString(".*")
 				}
@@ -83,6 +93,6 @@ func globRegexp(pattern string) *regexp.Regexp {
 	if err != nil {
 		re = regexp.MustCompile("^" + regexp.QuoteMeta(pattern) + "$")
 	}
-	globCache.Store(pattern, re)
+	globCache.Store(key, re)
 	return re
 }

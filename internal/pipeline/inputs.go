@@ -141,6 +141,14 @@ func (l *loader) inputValues(file string, spec *Node, given map[string]*Node) ma
 }
 
 func optionAllowed(opts, v *Node) bool {
+	if v.Kind == Seq {
+		for _, it := range v.Items {
+			if !optionAllowed(opts, it) {
+				return false
+			}
+		}
+		return true
+	}
 	for _, o := range opts.Items {
 		if o.Value == v.Value {
 			return true
@@ -210,7 +218,7 @@ func (ip *interpolator) node(n *Node) *Node {
 		if !strings.Contains(n.Value, "$[[") {
 			return n
 		}
-		if m := blockRe.FindStringSubmatchIndex(n.Value); m != nil && m[0] == 0 && m[1] == len(n.Value) {
+		if m := blockRe.FindStringSubmatchIndex(n.Value); m != nil && m[0] == 0 && m[1] == len(n.Value) && !matrixBlock(n.Value) {
 			v := ip.value(n.Value[m[2]:m[3]], n.Pos)
 			if v != nil && v.Kind != Scalar {
 				return v
@@ -247,6 +255,9 @@ func (ip *interpolator) text(s string, pos Pos) string {
 		return s
 	}
 	return blockRe.ReplaceAllStringFunc(s, func(block string) string {
+		if matrixBlock(block) {
+			return block
+		}
 		v := ip.value(block[3:len(block)-2], pos)
 		if v == nil {
 			return ""
@@ -256,6 +267,12 @@ func (ip *interpolator) text(s string, pos Pos) string {
 		}
 		return v.Value
 	})
+}
+
+// matrixBlock reports whether a $[[ … ]] block is a needs:parallel:matrix expression, which
+// the plan resolves per job instance.
+func matrixBlock(block string) bool {
+	return strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(block, "$[[")), "matrix.")
 }
 
 // maxFunctions is how many functions one interpolation block may apply, as in GitLab.

@@ -421,15 +421,16 @@ func parseTrigger(n *Node, d *diags, what string) *Trigger {
 				t.Include = []string{p.Value.Value}
 			case Seq:
 				for _, it := range p.Value.Items {
-					if it.Kind == Map {
-						if l := it.Get("local"); l != nil {
-							t.Include = append(t.Include, l.Str())
-							continue
-						}
-						d.errorf(it.Pos, "%s:include: only local files can be planned offline", what)
-						continue
+					switch {
+					case it.Kind == Scalar:
+						t.Include = append(t.Include, it.Value)
+					case it.Get("local") != nil:
+						t.Include = append(t.Include, it.Get("local").Str())
+					case it.Has("artifact") || it.Has("project") || it.Has("template") || it.Has("remote") || it.Has("component") || it.Has("inputs"):
+						t.Dynamic = true // resolved when the trigger job runs
+					default:
+						d.errorf(it.Pos, "%s:include: each entry needs local, artifact, project, template, remote or component", what)
 					}
-					t.Include = append(t.Include, it.Str())
 				}
 			case Map:
 				if l := p.Value.Get("local"); l != nil {

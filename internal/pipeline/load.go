@@ -35,6 +35,9 @@ type Options struct {
 	SHA string
 	// MaxIncludes bounds the number of included files; zero means 150 (GitLab's limit).
 	MaxIncludes int
+	// Child, when set, loads a child pipeline made of these local files (a trigger:include)
+	// instead of File.
+	Child []string
 }
 
 // RuleEnv is what a rule (of a job or an include) is evaluated against.
@@ -70,11 +73,16 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 		opts.MaxIncludes = 150
 	}
 	l := &loader{ctx: ctx, opts: opts, root: opts.Dir}
-	data, err := os.ReadFile(l.abs(opts.File))
-	if err != nil {
-		return nil, Errors{{Pos: Pos{File: opts.File}, Msg: readMsg(err)}}
+	var tree *Node
+	if opts.Child != nil {
+		tree = l.loadChild(opts.Child)
+	} else {
+		data, err := os.ReadFile(l.abs(opts.File))
+		if err != nil {
+			return nil, Errors{{Pos: Pos{File: opts.File}, Msg: readMsg(err)}}
+		}
+		tree = l.loadData(opts.File, data, nil, stringInputs(opts.Inputs), nil)
 	}
-	tree := l.loadData(opts.File, data, nil, stringInputs(opts.Inputs), nil)
 	if err := l.d.err(); err != nil {
 		return nil, err
 	}
@@ -85,6 +93,22 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// loadChild merges the local files of a trigger:include, in order.
+func (l *loader) loadChild(files []string) *Node {
+	var merged *Node
+	for _, f := range files {
+		pos := Pos{File: f, Line: 1, Col: 1}
+		r := includeRef{kind: "local", target: f, node: NewStr(f, pos)}
+		if n := l.includeLocal(r, f, nil); n != nil {
+			merged = deepMerge(merged, n)
+		}
+	}
+	if merged == nil {
+		merged = NewMap(Pos{File: strings.Join(files, ",")})
+	}
+	return merged
 }
 
 func readMsg(err error) string {
@@ -336,7 +360,7 @@ func (l *loader) read(r includeRef, name string, data []byte, chain []string, co
 // glob matches a GitLab include pattern against the repository's files: `*` does not cross
 // a slash, `**` does.
 func (l *loader) glob(pattern string) []string {
-	re := globRegexp(pattern)
+	re := globRegexp(pattern, true)
 	var out []string
 	_ = filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

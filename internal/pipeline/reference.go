@@ -1,13 +1,16 @@
 package pipeline
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // maxReferenceDepth is how deep !reference tags may nest, as in GitLab.
 const maxReferenceDepth = 10
 
 // resolveReferences replaces every `!reference [key, …]` in the tree by the node it names. A
-// reference that yields a list inside a list is spliced in, so scripts and rules built from
-// pieces stay flat.
+// reference that yields a list inside a list nests it, as in GitLab; scripts and rules flatten
+// nested lists when they are decoded. A path element may be a list index.
 func resolveReferences(root *Node, d *diags) *Node {
 	r := refResolver{root: root, d: d}
 	return r.walk(root, 0, nil)
@@ -27,28 +30,26 @@ func (r *refResolver) walk(n *Node, depth int, stack []string) *Node {
 		if n.Tag == TagReference {
 			return r.resolve(n, depth, stack)
 		}
-		var items []*Node
-		changed := false
-		for _, it := range n.Items {
+		var out *Node
+		for i, it := range n.Items {
 			v := r.walk(it, depth, stack)
-			if it.Kind == Seq && it.Tag == TagReference && v != nil && v.Kind == Seq {
-				items = append(items, v.Items...)
-				changed = true
+			if v == it {
 				continue
 			}
-			if v != it {
-				changed = true
+			if out == nil {
+				c := *n
+				c.Items = append([]*Node(nil), n.Items...)
+				out = &c
 			}
-			if v != nil {
-				items = append(items, v)
+			if v == nil {
+				v = &Node{Kind: Null, Pos: it.Pos}
 			}
+			out.Items[i] = v
 		}
-		if !changed {
+		if out == nil {
 			return n
 		}
-		c := *n
-		c.Items = items
-		return &c
+		return out
 	case Map:
 		var out *Node
 		for i, p := range n.Pairs {
@@ -98,6 +99,9 @@ func (r *refResolver) resolve(n *Node, depth int, stack []string) *Node {
 	cur := r.root
 	for i, k := range path {
 		next := cur.Get(k)
+		if idx, err := strconv.Atoi(k); err == nil && cur.Kind == Seq && idx >= 0 && idx < len(cur.Items) {
+			next = cur.Items[idx]
+		}
 		if next == nil {
 			where := "the configuration"
 			if i > 0 {

@@ -91,8 +91,15 @@ func parseRules(n *Node, d *diags, include bool) []*Rule {
 		d.errorf(n.Pos, "rules must be an array of hashes")
 		return nil
 	}
+	items, ok := flatten(n.Items)
+	if !ok {
+		d.errorf(n.Pos, "rules should be an array of hashes nested up to %d levels deep", maxNesting)
+	}
+	if len(items) == 0 {
+		d.errorf(n.Pos, "rules config can't be blank")
+	}
 	var out []*Rule
-	for _, it := range flatten(n.Items) {
+	for _, it := range items {
 		if it.Kind != Map {
 			d.errorf(it.Pos, "rules: each rule must be a hash, not %s", it.TypeName())
 			continue

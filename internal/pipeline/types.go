@@ -149,7 +149,10 @@ type Filter struct {
 
 // Trigger is trigger: (a child pipeline from local files, or a multi-project pipeline).
 type Trigger struct {
+	// Include are local child pipeline files; Dynamic is set when some come from elsewhere
+	// (a job's artifact, another project, a template) and are only known when the job runs.
 	Include  []string
+	Dynamic  bool
 	Project  string
 	Branch   string
 	Strategy string

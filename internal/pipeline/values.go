@@ -8,21 +8,26 @@ import (
 // maxNesting is how deep GitLab flattens nested script and rules arrays.
 const maxNesting = 10
 
-// flatten returns items with nested sequences spliced in, up to maxNesting levels.
-func flatten(items []*Node) []*Node {
-	var out []*Node
+// flatten returns items with nested sequences spliced in. ok is false when a list nests
+// deeper than maxNesting levels (items themselves being the first level).
+func flatten(items []*Node) (out []*Node, ok bool) {
+	ok = true
 	var walk func([]*Node, int)
-	walk = func(items []*Node, depth int) {
+	walk = func(items []*Node, level int) {
 		for _, it := range items {
-			if it.Kind == Seq && depth < maxNesting {
-				walk(it.Items, depth+1)
+			if it.Kind != Seq {
+				out = append(out, it)
 				continue
 			}
-			out = append(out, it)
+			if level >= maxNesting {
+				ok = false
+				continue
+			}
+			walk(it.Items, level+1)
 		}
 	}
-	walk(items, 0)
-	return out
+	walk(items, 1)
+	return out, ok
 }
 
 // strList decodes a string or a (nested) array of strings. Null gives nil.
@@ -34,7 +39,11 @@ func strList(n *Node, d *diags, what string) []string {
 		return []string{n.Value}
 	case n.Kind == Seq:
 		out := make([]string, 0, len(n.Items))
-		for _, it := range flatten(n.Items) {
+		items, ok := flatten(n.Items)
+		if !ok {
+			d.errorf(n.Pos, "%s should be a string or a nested array of strings up to %d levels deep", what, maxNesting)
+		}
+		for _, it := range items {
 			switch it.Kind {
 			case Scalar:
 				out = append(out, it.Value)
@@ -55,7 +64,11 @@ func scriptList(n *Node, d *diags, what string) []string {
 		d.errorf(n.Pos, "%s config should be a string or a nested array of strings up to %d levels deep", what, maxNesting)
 		return nil
 	}
-	return strList(n, d, what+" config")
+	out := strList(n, d, what+" config")
+	if strings.HasSuffix(what, ":script") && n != nil && n.Kind == Seq && len(out) == 0 {
+		d.errorf(n.Pos, "%s config can't be blank", what)
+	}
+	return out
 }
 
 func boolVal(n *Node, d *diags, what string) bool {
@@ -214,7 +227,7 @@ func parseNeeds(n *Node, d *diags) []Need {
 	}
 	items := []*Node{n}
 	if n.Kind == Seq {
-		items = n.Items
+		items, _ = flatten(n.Items)
 	}
 	out := make([]Need, 0, len(items))
 	for _, it := range items {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -375,7 +376,40 @@ func (c *compiler) finish(j *Job, cj *pipeline.Job, workflow *varSet, id int64) 
 	}
 	if t := cj.Trigger; t != nil {
 		j.Trigger = &Trigger{Include: t.Include, Project: t.Project, Branch: t.Branch, Strategy: t.Strategy}
+		if len(t.Include) > 0 && !t.Dynamic && c.ctx.LoadChild != nil {
+			j.Trigger.Child = c.child(j, cj, t, vars)
+		}
 	}
+}
+
+// child plans a trigger's child pipeline: source parent_pipeline, the trigger job's YAML
+// variables forwarded unless forward:yaml_variables is false.
+func (c *compiler) child(j *Job, cj *pipeline.Job, t *pipeline.Trigger, vars *varSet) *Plan {
+	files := make([]string, len(t.Include))
+	for i, f := range t.Include {
+		files[i] = expr.Expand(f, vars.Lookup)
+	}
+	cfg, err := c.ctx.LoadChild(files)
+	if err != nil {
+		c.errorf(cj.Node.KeyPos("trigger"), "jobs:%s trigger:include: %v", j.Name, err)
+		return nil
+	}
+	ctx := c.ctx
+	ctx.Source = SourceParentPipeline
+	ctx.Variables = nil
+	if fwd, ok := t.Forward["yaml_variables"]; !ok || fwd {
+		ctx.Variables = append(ctx.Variables, yamlVars(c.cfg.Variables)...)
+		ctx.Variables = append(ctx.Variables, yamlVars(cj.Variables)...)
+	}
+	if t.Forward["pipeline_variables"] {
+		ctx.Variables = append(ctx.Variables, c.user...)
+	}
+	p, err := Compile(cfg, ctx)
+	if err != nil {
+		c.errorf(cj.Node.KeyPos("trigger"), "jobs:%s child pipeline: %v", j.Name, err)
+		return nil
+	}
+	return p
 }
 
 func indexOf(list []string, s string) int {
@@ -589,7 +623,15 @@ func (c *compiler) edges(j *Job, needs []pipeline.Need, byBase map[string][]*Job
 		}
 		targets := byBase[n.Job]
 		if n.Matrix != nil {
-			targets = matrixTargets(targets, n.Matrix)
+			if len(targets) > 0 && targets[0].matrix == nil {
+				c.errorf(n.Pos, "jobs:%s needs %q with parallel:matrix, but %s is not a parallel:matrix job", j.Name, n.Job, n.Job)
+				continue
+			}
+			targets = matrixTargets(targets, n.Matrix, j.matrix)
+			if len(targets) == 0 && !n.Optional {
+				c.errorf(n.Pos, "jobs:%s needs %q with parallel:matrix, which selects no instance of it", j.Name, n.Job)
+				continue
+			}
 		}
 		if len(targets) == 0 {
 			if p.excluded(n.Job) || n.Optional {
@@ -619,6 +661,19 @@ func (c *compiler) edges(j *Job, needs []pipeline.Need, byBase map[string][]*Job
 	return out
 }
 
+// containsValue reports whether got is want, or (for a list selector) one of the listed values.
+func containsValue(vs []string, got, want string) bool {
+	if len(vs) == 1 {
+		return got == want
+	}
+	for _, v := range vs {
+		if v == got {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Plan) excluded(base string) bool {
 	for _, j := range p.Excluded {
 		if j.Name == base || j.Base == base {
@@ -628,14 +683,24 @@ func (p *Plan) excluded(base string) bool {
 	return false
 }
 
+var matrixExpr = regexp.MustCompile(`\$\[\[\s*matrix\.([A-Za-z0-9_-]+)\s*\]\]`)
+
 // matrixTargets picks the instances of a parallel:matrix job that needs:parallel:matrix names.
-func matrixTargets(targets []*Job, matrix []map[string][]string) []*Job {
+// $[[ matrix.X ]] in a value is the needing instance's own value of X.
+func matrixTargets(targets []*Job, matrix []map[string][]string, own map[string]string) []*Job {
 	var out []*Job
 	for _, t := range targets {
 		for _, m := range matrix {
 			ok := true
 			for k, vs := range m {
-				if len(vs) == 0 || t.matrix[k] != vs[0] {
+				if len(vs) == 0 {
+					ok = false
+					continue
+				}
+				want := matrixExpr.ReplaceAllStringFunc(vs[0], func(e string) string {
+					return own[matrixExpr.FindStringSubmatch(e)[1]]
+				})
+				if !containsValue(vs, t.matrix[k], want) {
 					ok = false
 				}
 			}

@@ -1,6 +1,10 @@
 package plan
 
-import "time"
+import (
+	"time"
+
+	"github.com/slipway/slipway/internal/pipeline"
+)
 
 // Pipeline sources, as GitLab names them in CI_PIPELINE_SOURCE.
 const (
@@ -61,6 +65,9 @@ type Context struct {
 	PipelineID, PipelineIID int64
 	// Now is the pipeline creation time; zero means time.Now().
 	Now time.Time
+	// LoadChild loads the configuration of a child pipeline from its trigger:include files;
+	// nil means child pipelines are not planned.
+	LoadChild func(files []string) (*pipeline.Config, error)
 	// JobIDBase numbers jobs: the n-th job of the plan gets CI_JOB_ID JobIDBase+n; zero means 1000.
 	JobIDBase int64
 }
