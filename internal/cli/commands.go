@@ -76,6 +76,30 @@ func runConfig(ctx context.Context, io IO, args []string) int {
 	return exitOK
 }
 
+// jobList is the plan as `slipway jobs --json` prints it.
+func jobList(p *plan.Plan) []jobJSON {
+	out := []jobJSON{}
+	for _, j := range p.Jobs {
+		jj := jobJSON{Name: j.Name, Stage: j.Stage, When: j.When, AllowFailure: j.AllowFailure}
+		if j.Needs != nil {
+			jj.Needs = []string{}
+			for _, n := range j.Needs {
+				jj.Needs = append(jj.Needs, n.Job)
+			}
+		}
+		if j.Image != nil {
+			jj.Image = j.Image.Name
+		}
+		if j.Environment != nil {
+			jj.Environment = j.Environment.Name
+		}
+		r := j.Reason
+		jj.Reason = &r
+		out = append(out, jj)
+	}
+	return out
+}
+
 // jobJSON is one job of `slipway jobs --json`.
 type jobJSON struct {
 	Name         string       `json:"name"`
@@ -111,28 +135,9 @@ func runJobs(ctx context.Context, io IO, args []string) int {
 		fmt.Fprintln(io.Stderr, p.Reason.Text)
 	}
 	if asJSON {
-		out := []jobJSON{}
-		for _, j := range p.Jobs {
-			jj := jobJSON{Name: j.Name, Stage: j.Stage, When: j.When, AllowFailure: j.AllowFailure}
-			if j.Needs != nil {
-				jj.Needs = []string{}
-				for _, n := range j.Needs {
-					jj.Needs = append(jj.Needs, n.Job)
-				}
-			}
-			if j.Image != nil {
-				jj.Image = j.Image.Name
-			}
-			if j.Environment != nil {
-				jj.Environment = j.Environment.Name
-			}
-			r := j.Reason
-			jj.Reason = &r
-			out = append(out, jj)
-		}
 		enc := json.NewEncoder(io.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := enc.Encode(jobList(p)); err != nil {
 			return exitFail
 		}
 		return exitOK

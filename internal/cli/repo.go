@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/slipway/slipway/internal/gitrepo"
 	"github.com/slipway/slipway/internal/pipeline"
@@ -180,17 +181,23 @@ func (f *pipelineFlags) context(ctx context.Context, dir string) (plan.Context, 
 		pc.MergeRequest = &plan.MergeRequest{IID: 1, ID: 1, SourceBranch: pc.Ref, TargetBranch: pc.DefaultBranch, SourceSHA: pc.SHA}
 	}
 	if err == nil {
-		base := gitrepo.ResolveBase(ctx, root, pc.DefaultBranch, f.compareTo)
-		if changed, cerr := gitrepo.ChangedFiles(ctx, root, base); cerr == nil {
-			pc.Changed = changed
-		} else if f.compareTo != "" {
-			return pc, "", fmt.Errorf("--compare-to %s: %w", f.compareTo, cerr)
+		if f.compareTo != "" {
+			if _, cerr := gitrepo.ChangedFiles(ctx, root, f.compareTo); cerr != nil {
+				return pc, "", fmt.Errorf("--compare-to %s: %w", f.compareTo, cerr)
+			}
 		}
-		files, ferr := gitrepo.Files(ctx, root)
-		if ferr != nil {
-			return pc, "", ferr
-		}
-		pc.Exists = existsIn(files)
+		pc.Changed = sync.OnceValue(func() []string {
+			base := gitrepo.ResolveBase(ctx, root, pc.DefaultBranch, f.compareTo)
+			changed, cerr := gitrepo.ChangedFiles(ctx, root, base)
+			if cerr != nil {
+				return nil // unknown: every rules:changes matches, as GitLab does without a diff
+			}
+			return changed
+		})
+		pc.Exists = existsIn(sync.OnceValue(func() []string {
+			files, _ := gitrepo.Files(ctx, root) // an unreadable index means no file exists
+			return files
+		}))
 	} else {
 		pc.Exists = func(glob string) bool {
 			m, _ := filepath.Glob(filepath.Join(root, glob))
@@ -200,10 +207,10 @@ func (f *pipelineFlags) context(ctx context.Context, dir string) (plan.Context, 
 	return pc, root, nil
 }
 
-func existsIn(files []string) func(string) bool {
+func existsIn(files func() []string) func(string) bool {
 	return func(glob string) bool {
 		glob = strings.TrimPrefix(glob, "/")
-		for _, f := range files {
+		for _, f := range files() {
 			if pipeline.Glob(glob, f) {
 				return true
 			}

@@ -44,8 +44,9 @@ type Options struct {
 type RuleEnv struct {
 	// Vars looks variables up for if: and for $VAR in changes/exists paths.
 	Vars expr.Lookup
-	// Changed lists changed files (slash paths); nil means unknown, so every changes: matches.
-	Changed []string
+	// Changed lists changed files (slash paths) when a rule first asks; a nil func or a nil
+	// result means unknown, so every changes: matches.
+	Changed func() []string
 	// Exists reports whether a file matching a glob exists in the repository; nil means none.
 	Exists func(glob string) bool
 }

@@ -49,8 +49,10 @@ func (r *Rule) Match(env RuleEnv) (bool, error) {
 			return false, nil
 		}
 	}
-	if r.Changes != nil && env.Changed != nil && !anyChanged(r.Changes, env.Changed, vars) {
-		return false, nil
+	if r.Changes != nil && env.Changed != nil {
+		if changed := env.Changed(); changed != nil && !anyChanged(r.Changes, changed, vars) {
+			return false, nil
+		}
 	}
 	if r.Exists != nil {
 		if env.Exists == nil {

@@ -474,10 +474,14 @@ func (c *compiler) filterMatch(f *pipeline.Filter, vars *varSet, what string) (b
 			return false, what + ":variables", reason
 		}
 	}
+	var changed []string
 	if f.Changes != nil && c.ctx.Changed != nil {
+		changed = c.ctx.Changed()
+	}
+	if changed != nil {
 		matched := false
 		for _, p := range f.Changes {
-			for _, file := range c.ctx.Changed {
+			for _, file := range changed {
 				if pipeline.Glob(strings.TrimPrefix(p, "/"), file) {
 					matched = true
 				}
