@@ -40,7 +40,7 @@ func runExplain(ctx context.Context, io IO, args []string) int {
 	if src == "" {
 		src = plan.SourcePush
 	}
-	fmt.Fprintf(w, "pipeline: %s pipeline for %s %s (source %s)\n", map[bool]string{true: "a", false: "no"}[p.Created], kind, s.ctx.Ref, src)
+	fmt.Fprintf(w, "pipeline: %s for %s %q (source %s)\n", map[bool]string{true: "created", false: "NOT created"}[p.Created], kind, s.ctx.Ref, src)
 	if !p.Created || s.cfg.Workflow != nil {
 		printReason(io, "workflow", p.Reason)
 	}
@@ -76,6 +76,12 @@ func runExplain(ctx context.Context, io IO, args []string) int {
 			af += fmt.Sprintf(" (exit codes %v)", j.ExitCodes)
 		}
 		fmt.Fprintf(w, "  allow_failure: %s\n", af)
+		if j.Image != nil {
+			fmt.Fprintf(w, "  image:         %s\n", j.Image.Name)
+		}
+		if j.Environment != nil {
+			fmt.Fprintf(w, "  environment:   %s %s\n", j.Environment.Name, j.Environment.URL)
+		}
 		switch {
 		case j.Needs == nil:
 			fmt.Fprintf(w, "  needs:         (no needs: waits for every job of earlier stages)\n")

@@ -73,6 +73,7 @@ func (c *compiler) compile() (*Plan, error) {
 	} else {
 		p.Reason = Reason{Clause: "default", Text: "no workflow:rules, so the pipeline is created"}
 	}
+	p.Reason.locate()
 	p.Variables = c.global.list()
 	if !p.Created {
 		return p, nil
@@ -207,6 +208,7 @@ func sortedKeys(m map[string]string) []string {
 
 // decide sets When, AllowFailure and Reason from rules or only/except.
 func (c *compiler) decide(j *Job, cj *pipeline.Job, workflow *varSet) {
+	defer j.Reason.locate()
 	vars := c.jobVars(j, cj, workflow)
 	when := cj.When
 	allow := cj.AllowFailure
@@ -305,6 +307,13 @@ func ruleReason(clause string, r *pipeline.Rule, vars *varSet) Reason {
 	return reason
 }
 
+// locate fills Where from Pos.
+func (r *Reason) locate() {
+	if r.Pos.Line > 0 {
+		r.Where = r.Pos.String()
+	}
+}
+
 func (r *Reason) setVars(names []string, vars *varSet) {
 	seen := map[string]bool{}
 	for _, n := range names {
@@ -321,9 +330,6 @@ func (r *Reason) setVars(names []string, vars *varSet) {
 		} else {
 			r.Undefined = append(r.Undefined, n)
 		}
-	}
-	if r.Pos.Line > 0 {
-		r.Where = r.Pos.String()
 	}
 }
 
@@ -429,24 +435,40 @@ func (c *compiler) onlyExcept(cj *pipeline.Job, vars *varSet) (bool, Reason) {
 	}
 	if ok, clause, reason := c.filterMatch(only, vars, "only"); !ok {
 		reason.Clause = clause
-		reason.Text = clause + " did not match, so the job is not in the pipeline"
+		reason.Text = fmt.Sprintf("%s did not match %s, so the job is not in the pipeline", clause, c.describeRef())
+		if cj.Only == nil {
+			reason.Text = fmt.Sprintf("no rules, only or except: the default only: [branches, tags] does not match %s", c.describeRef())
+		}
 		return false, reason
 	}
 	if cj.Except != nil {
 		if ok, _, reason := c.filterMatch(cj.Except, vars, "except"); ok {
 			reason.Clause = "except"
-			reason.Text = "except matched, so the job is not in the pipeline"
+			reason.Text = fmt.Sprintf("except matched %s, so the job is not in the pipeline", c.describeRef())
 			return false, reason
 		}
 	}
-	clause := "default"
-	text := "no rules, only or except: the default only: [branches, tags] matched"
-	if cj.Only != nil {
-		clause, text = "only", "only matched"
+	r := Reason{Clause: "only", Text: fmt.Sprintf("only matched %s", c.describeRef()), Pos: only.Pos}
+	if cj.Only == nil {
+		r.Clause = "default"
+		r.Text = fmt.Sprintf("no rules, only or except: the default only: [branches, tags] matches %s", c.describeRef())
 	}
-	r := Reason{Clause: clause, Text: text, Pos: only.Pos}
-	r.setVars(nil, vars)
+	if cj.Except != nil {
+		r.Text += "; except did not"
+	}
 	return true, r
+}
+
+// describeRef names what the pipeline runs for, for reasons: `branch "main" (source push)`.
+func (c *compiler) describeRef() string {
+	kind := "branch"
+	switch {
+	case c.ctx.Tag:
+		kind = "tag"
+	case c.source() == SourceMergeRequest:
+		kind = "merge request ref"
+	}
+	return fmt.Sprintf("%s %q (source %s)", kind, c.ctx.Ref, c.source())
 }
 
 // filterMatch reports whether every clause of an only/except filter has a matching condition;
