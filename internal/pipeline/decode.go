@@ -26,7 +26,7 @@ func Parse(file string, data []byte) (docs []*Node, warnings Errors, err error) 
 			}
 			return nil, nil, syntaxError(file, err)
 		}
-		c := converter{file: file, seen: map[*yaml.Node]*Node{}}
+		c := converter{file: file, seen: map[*yaml.Node]*Node{}, size: map[*Node]int{}}
 		var root *Node
 		if len(doc.Content) > 0 {
 			root = c.convert(doc.Content[0], 0)
@@ -48,6 +48,11 @@ var yamlLine = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
 func syntaxError(file string, err error) error {
 	msg := err.Error()
 	pos := Pos{File: file, Line: 1, Col: 1}
+	var le *yaml.LoadError
+	if errors.As(err, &le) && le.Mark.Line > 0 {
+		pos.Line, pos.Col = le.Mark.Line, max(le.Mark.Column, 1)
+		return Errors{{Pos: pos, Msg: "invalid YAML: " + le.Message}}
+	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		if m[2] != "" {
@@ -61,8 +66,11 @@ func syntaxError(file string, err error) error {
 const maxNodes = 1 << 20
 
 type converter struct {
-	file  string
-	seen  map[*yaml.Node]*Node
+	file string
+	seen map[*yaml.Node]*Node
+	// size is how many nodes each converted node stands for once aliases are expanded; count
+	// is the expanded size of the document so far.
+	size  map[*Node]int
 	count int
 	d     diags
 	err   error
@@ -72,20 +80,24 @@ func (c *converter) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Lin
 
 func (c *converter) convert(n *yaml.Node, depth int) *Node {
 	if c.err != nil {
-		return &Node{}
+		return &Node{Pos: c.pos(n)}
 	}
 	c.count++
 	if c.count > maxNodes || depth > 200 {
-		c.err = Errors{{Pos: c.pos(n), Msg: "document too large or too deeply nested"}}
-		return &Node{}
+		c.err = Errors{{Pos: c.pos(n), Msg: "the document is too large once its aliases are expanded, or too deeply nested"}}
+		return &Node{Pos: c.pos(n)}
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			c.err = Errors{{Pos: c.pos(n), Msg: "unknown anchor"}}
-			return &Node{}
+			return &Node{Pos: c.pos(n)}
 		}
 		if done, ok := c.seen[n.Alias]; ok {
+			c.count += c.size[done]
+			if c.count > maxNodes {
+				c.err = Errors{{Pos: c.pos(n), Msg: "the document is too large once its aliases are expanded"}}
+			}
 			return done
 		}
 		return c.convert(n.Alias, depth+1)
@@ -101,13 +113,15 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 		if n.Tag == TagReference {
 			out.Tag = TagReference
 		}
+		start := c.count
 		for _, it := range n.Content {
 			out.Items = append(out.Items, c.convert(it, depth+1))
 		}
-		c.seen[n] = out
+		c.seen[n], c.size[out] = out, c.count-start+1
 		return out
 	case yaml.MappingNode:
 		out := &Node{Kind: Map, Pos: c.pos(n)}
+		start := c.count
 		explicit := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -123,18 +137,22 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 				c.d.warnf(c.pos(k), "duplicate key %q (first at line %d): the last value wins", key, line)
 			}
 			explicit[key] = k.Line
-			c.set(out, key, c.pos(k), c.convert(v, depth+1), true)
+			c.set(out, key, c.pos(k), c.convert(v, depth+1))
 		}
-		c.seen[n] = out
+		c.seen[n], c.size[out] = out, c.count-start+1
 		return out
 	}
 	return &Node{Kind: Null, Pos: c.pos(n)}
 }
 
-// merge applies a `<<` merge key: keys of the merged mapping(s) the mapping does not set itself.
-// Explicit keys always win, whatever their order.
+// merge applies a `<<` merge key as GitLab's parser (Ruby's Psych) does: the merged mapping's
+// keys override keys written before the `<<`, keys written after it override the merged ones,
+// and in `<<: [*a, *b]` the earlier mapping wins.
 func (c *converter) merge(out *Node, v *yaml.Node, depth int) {
 	src := c.convert(v, depth+1)
+	if c.err != nil {
+		return
+	}
 	var maps []*Node
 	switch src.Kind {
 	case Map:
@@ -145,25 +163,29 @@ func (c *converter) merge(out *Node, v *yaml.Node, depth int) {
 		c.err = Errors{{Pos: c.pos(v), Msg: "merge key `<<` needs a mapping or a list of mappings"}}
 		return
 	}
-	for _, m := range maps {
+	for i := len(maps) - 1; i >= 0; i-- {
+		m := maps[i]
 		if m.Kind != Map {
 			c.err = Errors{{Pos: m.Pos, Msg: "merge key `<<` needs a mapping or a list of mappings"}}
 			return
 		}
+	}
+	merged := map[string]bool{}
+	for _, m := range maps {
 		for _, p := range m.Pairs {
-			c.set(out, p.Key, p.KeyPos, p.Value, false)
+			if !merged[p.Key] {
+				merged[p.Key] = true
+				c.set(out, p.Key, p.KeyPos, p.Value)
+			}
 		}
 	}
 }
 
-// set stores key in out. An explicit key replaces whatever is there; a merged key never
-// replaces a key already set (explicit keys win, and the first merged mapping wins).
-func (c *converter) set(out *Node, key string, pos Pos, v *Node, explicit bool) {
+// set stores key in out, replacing an earlier value but keeping its place.
+func (c *converter) set(out *Node, key string, pos Pos, v *Node) {
 	for i := range out.Pairs {
 		if out.Pairs[i].Key == key {
-			if explicit {
-				out.Pairs[i] = Pair{Key: key, KeyPos: pos, Value: v}
-			}
+			out.Pairs[i] = Pair{Key: key, KeyPos: pos, Value: v}
 			return
 		}
 	}

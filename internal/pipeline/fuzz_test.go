@@ -235,9 +235,6 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error %T %v is not a pipeline.Errors", err, err)
 			}
 			for _, e := range es {
-				if e.Pos.File == "" && strings.HasPrefix(e.Msg, "merge key `<<`") {
-					t.Skip("TODO: a merge key aliasing its enclosing mapping gives an error without a position (see TestParseErrors)")
-				}
 				if e.Pos.File != "f.yml" {
 					t.Fatalf("error %v has no file", e)
 				}

@@ -10,7 +10,7 @@ var globCache sync.Map // pattern → *regexp.Regexp
 
 // Glob reports whether a slash path matches a GitLab path pattern, as rules:changes,
 // rules:exists and include:local use them (Ruby's fnmatch with PATHNAME, DOTMATCH and EXTGLOB):
-// `*` and `?` stay within one path element (and match a leading dot), `**/` matches any number of directories, `[…]` is a
+// `*`, `?` and `**` stay within one path element (and match a leading dot), `**/` matches any number of directories, `[…]` is a
 // class and `{a,b}` alternatives.
 func Glob(pattern, name string) bool { return globRegexp(pattern, false).MatchString(name) }
 
@@ -40,8 +40,10 @@ func globRegexp(pattern string, include bool) *regexp.Regexp {
 					} else {
 						b.WriteString("(?:.*/)?")
 					}
-				} else {
+				} else if include {
 					b.WriteString(".*")
+				} else {
+					b.WriteString("[^/]*") // Ruby's fnmatch: only `**/` recurses
 				}
 			} else {
 				b.WriteString("[^/]*")
@@ -55,8 +57,8 @@ func globRegexp(pattern string, include bool) *regexp.Regexp {
 				continue
 			}
 			class := pattern[i+1 : i+1+j]
-			if strings.HasPrefix(class, "!") {
-				class = "^" + class[1:]
+			if strings.HasPrefix(class, "!") || strings.HasPrefix(class, "^") {
+				class = "^/" + class[1:] // a negated class never matches a path separator
 			}
 			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
 			i += j + 1

@@ -58,6 +58,8 @@ type loader struct {
 	d     diags
 	files []string
 	count int
+	// chains records, per included file, the files that included it (root first).
+	chains map[string][]string
 }
 
 // Load reads the root pipeline file with everything it includes and returns the merged,
@@ -73,7 +75,7 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 	if opts.MaxIncludes == 0 {
 		opts.MaxIncludes = 150
 	}
-	l := &loader{ctx: ctx, opts: opts, root: opts.Dir}
+	l := &loader{ctx: ctx, opts: opts, root: opts.Dir, chains: map[string][]string{}}
 	var tree *Node
 	if opts.Child != nil {
 		tree = l.loadChild(opts.Child)
@@ -85,15 +87,27 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 		tree = l.loadData(opts.File, data, nil, stringInputs(opts.Inputs), nil)
 	}
 	if err := l.d.err(); err != nil {
+		l.chain(l.d.errs)
 		return nil, err
 	}
 	cfg := build(tree, &l.d)
 	cfg.Files = l.files
+	l.chain(l.d.errs)
+	l.chain(l.d.warnings)
 	cfg.Warnings = l.d.warnings
 	if err := l.d.err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// chain says, on each error in an included file, which files included it.
+func (l *loader) chain(es Errors) {
+	for _, e := range es {
+		if e.Chain == nil {
+			e.Chain = l.chains[e.Pos.File]
+		}
+	}
 }
 
 // loadChild merges the local files of a trigger:include, in order.
@@ -130,6 +144,9 @@ func (l *loader) abs(name string) string {
 // content merged over what it includes.
 func (l *loader) loadData(name string, data []byte, chain []string, inputs map[string]*Node, comp map[string]string) *Node {
 	l.files = append(l.files, name)
+	if len(chain) > 0 {
+		l.chains[name] = append([]string(nil), chain...)
+	}
 	docs, warns, err := Parse(name, data)
 	if err != nil {
 		var es Errors

@@ -25,7 +25,6 @@ func TestIncludeStaysInRepository(t *testing.T) {
 		{
 			name:    "component with ..",
 			include: "include:\n  - component: gitlab.com/group/project/../../secret@1.0\n",
-			skip:    "TODO: includeComponent joins templates/<name>.yml without refusing `..`, so include:component gitlab.com/group/project/../../secret@1.0 reads <Dir>/../secret.yml, outside the repository",
 		},
 	}
 	for _, tt := range tests {
@@ -67,13 +66,12 @@ func TestErrorsInIncludedFiles(t *testing.T) {
 		{
 			name: "syntax error",
 			file: "job:\n  script: [x\n",
-			want: "ci/jobs.yml:3:1: invalid YAML: yaml: line 3: did not find expected ',' or ']' (included from .gitlab-ci.yml)",
+			want: "ci/jobs.yml:3:1: invalid YAML: did not find expected ',' or ']' (included from .gitlab-ci.yml)",
 		},
 		{
 			name: "unknown key",
 			file: "job:\n  script: x\n  scirpt: y\n",
 			want: "ci/jobs.yml:1:1: jobs:job config contains unknown keys: scirpt (included from .gitlab-ci.yml)",
-			skip: "TODO: only YAML syntax errors get Error.Chain; errors found later (build, decodeJob, extends, !reference) in an included file have an empty Chain, so they do not say which file included it",
 		},
 	}
 	for _, tt := range tests {
@@ -101,7 +99,6 @@ func TestErrorsInIncludedFiles(t *testing.T) {
 // Gitlab::Config::Loader::Yaml with Gitlab::Utils::DeepSize).
 func TestLoadAliasBomb(t *testing.T) {
 	t.Parallel()
-	t.Skip("TODO: Parse shares aliased nodes, but decoding a job flattens them: script: *g below (10^7 strings from 300 bytes) takes ~5 s and ~1.2 GB, one more level runs out of memory; Load should refuse documents whose expanded size is too large")
 	src := lines(
 		"a: &a [x, x, x, x, x, x, x, x, x, x]",
 		"b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]",

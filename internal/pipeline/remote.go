@@ -121,6 +121,10 @@ func (l *loader) includeComponent(r includeRef, target string, chain []string) *
 		return nil
 	}
 	name := strings.TrimPrefix(path, prefix)
+	if name == "" || strings.Contains("/"+name+"/", "/../") || strings.HasPrefix(name, "/") {
+		l.d.errorf(r.node.Pos, "include:component %q: invalid component name %q", target, name)
+		return nil
+	}
 	for _, file := range []string{"templates/" + name + ".yml", "templates/" + name + "/template.yml"} {
 		data, err := os.ReadFile(l.abs(file))
 		if err != nil {
