@@ -23,12 +23,12 @@ func TestMain(m *testing.M) {
 
 // testRepo is a temporary repository whose commits have fixed dates.
 type testRepo struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	tick int
 }
 
-func newRepo(t *testing.T) *testRepo {
+func newRepo(t testing.TB) *testRepo {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")

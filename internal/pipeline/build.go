@@ -81,6 +81,9 @@ func build(tree *Node, d *diags) *Config {
 			cfg.Jobs = append(cfg.Jobs, job)
 		}
 	}
+	if len(cfg.Jobs) == 0 && len(d.errs) == 0 {
+		d.errorf(tree.Pos, "jobs config should contain at least one visible job")
+	}
 	cfg.Tree = out
 	return cfg
 }
@@ -260,8 +263,13 @@ func decodeJob(name string, pos Pos, n *Node, stages []string, d *diags) *Job {
 	if j.When == "never" {
 		d.errorf(n.KeyPos("when"), "jobs:%s when:never can only be used in a rules section or workflow:rules", name)
 	}
-	if j.When == "delayed" && j.StartIn == "" {
-		d.errorf(pos, "jobs:%s start in should be a duration when when is delayed", name)
+	switch {
+	case j.When == "delayed" && j.StartIn == "":
+		d.errorf(pos, "jobs:%s start_in should be a duration when when is delayed", name)
+	case j.StartIn != "" && j.RulesSet:
+		d.errorf(n.KeyPos("start_in"), "jobs:%s start_in may not be used with rules (set it in the rule)", name)
+	case j.StartIn != "" && j.When != "delayed":
+		d.errorf(n.KeyPos("start_in"), "jobs:%s start_in must be blank when the job is not delayed", name)
 	}
 	if j.RulesSet && (j.Only != nil || j.Except != nil) {
 		d.errorf(n.KeyPos("rules"), "jobs:%s may not use rules with only or except", name)

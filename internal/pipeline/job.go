@@ -48,7 +48,7 @@ func decodeJobKey(j *Job, p Pair, d *diags) {
 	case "when":
 		j.When = parseWhen(v, d, false)
 	case "start_in":
-		j.StartIn = v.Str()
+		j.StartIn = durationStr(v, d, what, false)
 	case "allow_failure":
 		j.AllowFailure = parseAllowFailure(v, d)
 	case "needs":
@@ -65,7 +65,7 @@ func decodeJobKey(j *Job, p Pair, d *diags) {
 	case "retry":
 		j.Retry = parseRetry(v, d)
 	case "timeout":
-		j.Timeout = v.Str()
+		j.Timeout = durationStr(v, d, what, false)
 	case "parallel":
 		j.Parallel = parseParallel(v, d, what)
 	case "interruptible":
@@ -264,7 +264,7 @@ func parseEnvironment(n *Node, d *diags, what string) *Environment {
 			case "on_stop":
 				e.OnStop = p.Value.Str()
 			case "auto_stop_in":
-				e.AutoStopIn = p.Value.Str()
+				e.AutoStopIn = durationStr(p.Value, d, what+":auto_stop_in", true)
 			case "deployment_tier":
 				e.DeploymentTier = p.Value.Str()
 			case "kubernetes":
@@ -307,7 +307,7 @@ func parseArtifacts(n *Node, d *diags, what string) *Artifacts {
 				d.errorf(p.Value.Pos, "%s:when should be on_success, on_failure or always", what)
 			}
 		case "expire_in":
-			a.ExpireIn = p.Value.Str()
+			a.ExpireIn = durationStr(p.Value, d, what+":expire_in", true)
 		case "expose_as":
 			a.ExposeAs = p.Value.Str()
 		case "public":
@@ -454,4 +454,17 @@ func parseTrigger(n *Node, d *diags, what string) *Trigger {
 		}
 	}
 	return t
+}
+
+// durationStr checks a duration value where it is written; never is allowed where it means
+// "keep forever".
+func durationStr(n *Node, d *diags, what string, never bool) string {
+	s := n.Str()
+	if never && s == "never" {
+		return s
+	}
+	if _, err := ParseDuration(s); err != nil {
+		d.errorf(n.Pos, "%s should be a duration: %v", what, err)
+	}
+	return s
 }

@@ -149,7 +149,7 @@ func parseRules(n *Node, d *diags, include bool) []*Rule {
 				}
 				r.When = parseWhen(v, d, true)
 			case "start_in":
-				r.StartIn = v.Str()
+				r.StartIn = durationStr(v, d, "rules:start_in", false)
 			case "allow_failure":
 				r.AllowFailure = parseAllowFailure(v, d)
 			case "variables":

@@ -191,6 +191,9 @@ func parseVariables(n *Node, d *diags, global bool) []VarDef {
 		case Null:
 		case Scalar:
 			v.Value = p.Value.Value
+			if p.Value.Tag == TagBool || p.Value.Tag == TagFloat {
+				d.errorf(p.Value.Pos, "variables:%s should be a string or an integer (quote %s)", p.Key, p.Value.Value)
+			}
 		case Map:
 			for _, q := range p.Value.Pairs {
 				switch q.Key {

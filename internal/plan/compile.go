@@ -22,9 +22,15 @@ func Compile(cfg *pipeline.Config, ctx Context) (*Plan, error) {
 type compiler struct {
 	cfg    *pipeline.Config
 	ctx    Context
-	errs   pipeline.Errors
-	global *varSet // predefined + YAML globals + workflow + user: what workflow:rules and includes see
-	user   []Var
+	errs pipeline.Errors
+	// predefined holds the pipeline's predefined variables, the parent of every job's set.
+	predefined *varSet
+	// globals are the top-level YAML variables and workflow the matching workflow rule's.
+	globals, workflow []Var
+	user              []Var
+	// defaultOnly is true when jobs without rules/only/except get only: [branches, tags]
+	// (GitLab drops that default when workflow:rules exist).
+	defaultOnly bool
 }
 
 func (c *compiler) errorf(pos pipeline.Pos, format string, args ...any) {
@@ -42,11 +48,14 @@ func yamlVars(defs []pipeline.VarDef) []Var {
 func (c *compiler) compile() (*Plan, error) {
 	p := &Plan{Stages: c.cfg.Stages, Created: true}
 	c.user = c.ctx.Variables
-	predefined := PipelineVars(c.ctx)
-	c.global = newVarSet(predefined, yamlVars(c.cfg.Variables), c.user)
+	c.predefined = newVarSet(nil, PipelineVars(c.ctx))
+	c.globals = yamlVars(c.cfg.Variables)
+	c.defaultOnly = true
+	pipelineVars := newVarSet(c.predefined, c.globals, c.user)
 
 	if w := c.cfg.Workflow; w != nil && w.Rules != nil {
-		rule, i, reason := c.firstRule(w.Rules, c.global, "workflow:rules")
+		c.defaultOnly = false
+		rule, i, reason := c.firstRule(w.Rules, pipelineVars, "workflow:rules")
 		p.Reason = reason
 		switch {
 		case rule == nil:
@@ -57,7 +66,8 @@ func (c *compiler) compile() (*Plan, error) {
 			p.Reason.Text = fmt.Sprintf("workflow:rules[%d] matched with when: never, so no pipeline is created", i)
 		default:
 			p.Reason.Text = fmt.Sprintf("workflow:rules[%d] matched", i)
-			c.global = newVarSet(predefined, yamlVars(c.cfg.Variables), yamlVars(rule.Variables), c.user)
+			c.workflow = yamlVars(rule.Variables)
+			pipelineVars = newVarSet(c.predefined, c.globals, c.workflow, c.user)
 			if rule.Name != "" {
 				p.Name = rule.Name
 			}
@@ -69,16 +79,15 @@ func (c *compiler) compile() (*Plan, error) {
 		if p.Name == "" {
 			p.Name = w.Name
 		}
-		p.Name = expr.Expand(p.Name, c.global.Lookup)
+		p.Name = expr.Expand(p.Name, pipelineVars.Lookup)
 	} else {
 		p.Reason = Reason{Clause: "default", Text: "no workflow:rules, so the pipeline is created"}
 	}
 	p.Reason.locate()
-	p.Variables = c.global.list()
+	p.Variables = pipelineVars.list()
 	if !p.Created {
 		return p, nil
 	}
-	workflowVars := c.global
 
 	id := c.ctx.JobIDBase
 	if id == 0 {
@@ -86,13 +95,14 @@ func (c *compiler) compile() (*Plan, error) {
 	}
 	for _, cj := range c.cfg.Jobs {
 		for _, j := range c.instances(cj) {
-			c.decide(j, cj, workflowVars)
+			vars := c.jobVars(j, cj, id+1)
+			c.decide(j, cj, vars)
 			if j.When == "never" {
 				p.Excluded = append(p.Excluded, j)
 				continue
 			}
 			id++
-			c.finish(j, cj, workflowVars, id)
+			c.finish(j, cj, vars)
 			p.Jobs = append(p.Jobs, j)
 		}
 	}
@@ -158,32 +168,26 @@ func cartesian(keys []string, entry map[string][]string) [][]string {
 	return out
 }
 
-// jobVars is what a job's rules see: predefined, globals it inherits, workflow variables, its
-// own variables, its matrix values and the user's.
-func (c *compiler) jobVars(j *Job, cj *pipeline.Job, workflow *varSet) *varSet {
-	s := newVarSet()
-	for _, v := range workflow.list() {
-		if isYAMLGlobal(c.cfg, v.Key) && !cj.InheritVars.Allows(v.Key) {
-			continue
+// jobVars is what a job's rules see, lowest precedence first: predefined variables, the
+// top-level and workflow variables it inherits, its own variables, its matrix values and the
+// user's.
+func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64) *varSet {
+	m := c.meta(j, cj)
+	m.ID = id
+	s := newVarSet(c.predefined, JobVars(c.ctx, m))
+	for _, layer := range [][]Var{c.globals, c.workflow} {
+		for _, v := range layer {
+			if cj.InheritVars.Allows(v.Key) {
+				s.add(v)
+			}
 		}
-		s.add(v)
 	}
-	s.add(JobVars(c.ctx, c.meta(j, cj))...)
 	s.add(yamlVars(cj.Variables)...)
 	for _, k := range sortedKeys(j.matrix) {
 		s.add(Var{Key: k, Value: j.matrix[k], Public: true})
 	}
 	s.add(c.user...)
 	return s
-}
-
-func isYAMLGlobal(cfg *pipeline.Config, key string) bool {
-	for _, v := range cfg.Variables {
-		if v.Key == key {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *compiler) meta(j *Job, cj *pipeline.Job) JobMeta {
@@ -207,9 +211,8 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // decide sets When, AllowFailure and Reason from rules or only/except.
-func (c *compiler) decide(j *Job, cj *pipeline.Job, workflow *varSet) {
+func (c *compiler) decide(j *Job, cj *pipeline.Job, vars *varSet) {
 	defer j.Reason.locate()
-	vars := c.jobVars(j, cj, workflow)
 	when := cj.When
 	allow := cj.AllowFailure
 	if cj.RulesSet {
@@ -231,8 +234,8 @@ func (c *compiler) decide(j *Job, cj *pipeline.Job, workflow *varSet) {
 		j.Reason.Text = fmt.Sprintf("rules[%d] matched", i)
 		if rule.AllowFailure != nil {
 			allow = rule.AllowFailure
-		} else if rule.When == "manual" && cj.AllowFailure == nil {
-			allow = &pipeline.AllowFailure{}
+		} else if rule.When == "manual" {
+			allow = &pipeline.AllowFailure{} // a manual job from rules blocks the pipeline
 		}
 		if rule.StartIn != "" {
 			j.StartIn = c.duration(rule.StartIn, rule.Pos, "start_in")
@@ -253,7 +256,7 @@ func (c *compiler) decide(j *Job, cj *pipeline.Job, workflow *varSet) {
 	switch {
 	case allow != nil:
 		j.AllowFailure, j.ExitCodes = allow.Allowed || len(allow.ExitCodes) > 0, allow.ExitCodes
-	case when == "manual" && !cj.RulesSet:
+	case when == "manual" && (j.rule == nil || j.rule.When != "manual"):
 		j.AllowFailure = true
 	}
 	if when == "delayed" && j.StartIn == 0 {
@@ -265,7 +268,7 @@ func (c *compiler) duration(s string, pos pipeline.Pos, what string) time.Durati
 	if s == "" {
 		return 0
 	}
-	d, err := ParseDuration(s)
+	d, err := pipeline.ParseDuration(s)
 	if err != nil {
 		c.errorf(pos, "%s: %v", what, err)
 	}
@@ -333,27 +336,19 @@ func (r *Reason) setVars(names []string, vars *varSet) {
 	}
 }
 
-// finish fills in everything a runner needs once the job is known to run.
-func (c *compiler) finish(j *Job, cj *pipeline.Job, workflow *varSet, id int64) {
-	m := c.meta(j, cj)
-	m.ID = id
-	m.Manual = j.When == "manual"
-	vars := newVarSet()
-	for _, v := range workflow.list() {
-		if isYAMLGlobal(c.cfg, v.Key) && !cj.InheritVars.Allows(v.Key) {
-			continue
-		}
-		vars.add(v)
-	}
-	vars.add(JobVars(c.ctx, m)...)
-	vars.add(yamlVars(cj.Variables)...)
-	for _, k := range sortedKeys(j.matrix) {
-		vars.add(Var{Key: k, Value: j.matrix[k], Public: true})
+// finish fills in everything a runner needs once the job is known to run. vars is the set its
+// rules saw; the job's ID and the matching rule's variables are added to it.
+func (c *compiler) finish(j *Job, cj *pipeline.Job, vars *varSet) {
+	if _, set := vars.raw("CI_JOB_MANUAL"); j.When == "manual" && !set {
+		vars.add(Var{Key: "CI_JOB_MANUAL", Value: "true", Public: true})
 	}
 	if r := j.rule; r != nil {
 		vars.add(yamlVars(r.Variables)...)
+		vars.add(c.user...)
 	}
-	vars.add(c.user...)
+	if cyc := vars.cycle(); cyc != nil {
+		c.errorf(cj.Pos, "jobs:%s: circular variable reference: %s", j.Name, strings.Join(cyc, " → "))
+	}
 	j.Variables = vars.list()
 
 	j.StageIndex = indexOf(c.cfg.Stages, j.Stage)
@@ -431,7 +426,10 @@ func indexOf(list []string, s string) int {
 func (c *compiler) onlyExcept(cj *pipeline.Job, vars *varSet) (bool, Reason) {
 	only := cj.Only
 	if only == nil {
-		only = &pipeline.Filter{Refs: []string{"branches", "tags"}, Pos: cj.Pos}
+		only = &pipeline.Filter{Pos: cj.Pos}
+		if c.defaultOnly {
+			only.Refs = []string{"branches", "tags"}
+		}
 	}
 	if ok, clause, reason := c.filterMatch(only, vars, "only"); !ok {
 		reason.Clause = clause
@@ -452,6 +450,9 @@ func (c *compiler) onlyExcept(cj *pipeline.Job, vars *varSet) (bool, Reason) {
 	if cj.Only == nil {
 		r.Clause = "default"
 		r.Text = fmt.Sprintf("no rules, only or except: the default only: [branches, tags] matches %s", c.describeRef())
+		if !c.defaultOnly {
+			r.Text = "no rules, only or except, and workflow:rules decide the pipeline: the job runs in it"
+		}
 	}
 	if cj.Except != nil {
 		r.Text += "; except did not"
@@ -616,18 +617,44 @@ func (c *compiler) resolveNeeds(p *Plan) {
 		} else if cj.NeedsSet {
 			j.Needs = c.edges(j, cj.Needs, byBase, p)
 		}
-		for _, dep := range j.Dependencies {
-			targets := byBase[dep]
-			if len(targets) == 0 {
-				c.errorf(cj.Node.KeyPos("dependencies"), "jobs:%s dependencies: job %q is not in the pipeline", j.Name, dep)
-				continue
-			}
-			if targets[0].StageIndex > j.StageIndex || (targets[0].StageIndex == j.StageIndex && !needsJob(j, dep, byBase)) {
-				c.errorf(cj.Node.KeyPos("dependencies"), "jobs:%s dependencies: job %q is not in a previous stage", j.Name, dep)
-			}
-		}
+		c.dependencies(j, byBase)
 	}
 	c.checkCycles(p)
+}
+
+// dependencies checks a job's dependencies as GitLab does and names every instance of a
+// parallel dependency.
+func (c *compiler) dependencies(j *Job, byBase map[string][]*Job) {
+	if j.Dependencies == nil {
+		return
+	}
+	node := j.Config.Node.Get("dependencies")
+	names := []string{}
+	for _, dep := range j.Dependencies {
+		pos := j.Config.Node.KeyPos("dependencies")
+		for _, it := range node.Items {
+			if it.Value == dep {
+				pos = it.Pos
+			}
+		}
+		targets := byBase[dep]
+		if len(targets) == 0 {
+			c.errorf(pos, "jobs:%s dependencies: job %q is not in the pipeline", j.Name, dep)
+			continue
+		}
+		if len(j.Config.Needs) > 0 && !needsJob(j, dep, byBase) {
+			c.errorf(pos, "jobs:%s dependencies: job %q should be part of needs", j.Name, dep)
+			continue
+		}
+		if targets[0].StageIndex > j.StageIndex || (targets[0].StageIndex == j.StageIndex && !needsJob(j, dep, byBase)) {
+			c.errorf(pos, "jobs:%s dependencies: job %q is not in a previous stage", j.Name, dep)
+			continue
+		}
+		for _, t := range targets {
+			names = append(names, t.Name)
+		}
+	}
+	j.Dependencies = names
 }
 
 func needsJob(j *Job, base string, byBase map[string][]*Job) bool {

@@ -1,16 +1,23 @@
 package plan
 
-import "github.com/slipway/slipway/internal/expr"
+import (
+	"slices"
+	"strings"
 
-// varSet is an ordered set of variables where a later Set of a key overrides an earlier one
-// but keeps the key's first position.
+	"github.com/slipway/slipway/internal/expr"
+)
+
+// varSet is an ordered set of variables where a later add of a key overrides an earlier one but
+// keeps the key's first position. A set may sit on a parent whose variables it overrides: jobs
+// share the pipeline's predefined variables that way instead of copying them.
 type varSet struct {
-	vars  []Var
-	index map[string]int
+	parent *varSet
+	vars   []Var
+	index  map[string]int
 }
 
-func newVarSet(layers ...[]Var) *varSet {
-	s := &varSet{index: map[string]int{}}
+func newVarSet(parent *varSet, layers ...[]Var) *varSet {
+	s := &varSet{parent: parent, index: map[string]int{}}
 	for _, l := range layers {
 		s.add(l...)
 	}
@@ -28,44 +35,91 @@ func (s *varSet) add(vs ...Var) {
 	}
 }
 
-func (s *varSet) clone() *varSet {
-	c := &varSet{vars: append([]Var(nil), s.vars...), index: make(map[string]int, len(s.index))}
-	for k, v := range s.index {
-		c.index[k] = v
-	}
-	return c
-}
-
 func (s *varSet) raw(name string) (Var, bool) {
-	i, ok := s.index[name]
-	if !ok {
-		return Var{}, false
+	for ; s != nil; s = s.parent {
+		if i, ok := s.index[name]; ok {
+			return s.vars[i], true
+		}
 	}
-	return s.vars[i], true
+	return Var{}, false
 }
-
-// maxExpandDepth bounds nested expansion of variables that reference variables.
-const maxExpandDepth = 10
 
 // Lookup returns a variable's value with $references in it expanded (unless it is raw or a
-// file variable), as jobs see it.
-func (s *varSet) Lookup(name string) (string, bool) { return s.lookup(name, 0) }
+// file variable), as jobs see it. A reference back to a variable being expanded (a cycle)
+// expands to nothing; cycles reports them.
+func (s *varSet) Lookup(name string) (string, bool) { return s.lookup(name, nil) }
 
-func (s *varSet) lookup(name string, depth int) (string, bool) {
+func (s *varSet) lookup(name string, expanding []string) (string, bool) {
 	v, ok := s.raw(name)
 	if !ok {
 		return "", false
 	}
-	if v.Raw || v.File || depth >= maxExpandDepth {
+	if v.Raw || v.File || !strings.Contains(v.Value, "$") {
 		return v.Value, true
 	}
+	expanding = append(expanding, name)
 	return expr.Expand(v.Value, func(n string) (string, bool) {
-		if n == name {
+		if slices.Contains(expanding, n) {
 			return "", false
 		}
-		return s.lookup(n, depth+1)
+		return s.lookup(n, expanding)
 	}), true
 }
 
-// Vars returns the variables in order.
-func (s *varSet) list() []Var { return append([]Var(nil), s.vars...) }
+// cycle returns the first chain of variables that reference each other in a circle, or nil.
+func (s *varSet) cycle() []string {
+	state := map[string]int{} // 1 visiting, 2 done
+	var path []string
+	var visit func(name string) []string
+	visit = func(name string) []string {
+		v, ok := s.raw(name)
+		if !ok || v.Raw || v.File || !strings.Contains(v.Value, "$") {
+			return nil
+		}
+		switch state[name] {
+		case 1:
+			i := slices.Index(path, name)
+			return append(append([]string(nil), path[i:]...), name)
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		path = append(path, name)
+		for _, ref := range expr.References(v.Value) {
+			if c := visit(ref); c != nil {
+				return c
+			}
+		}
+		path = path[:len(path)-1]
+		state[name] = 2
+		return nil
+	}
+	for _, v := range s.list() {
+		if c := visit(v.Key); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// list returns the variables in order: the parent's (with this set's overrides in place),
+// then this set's new keys.
+func (s *varSet) list() []Var {
+	if s.parent == nil {
+		return append([]Var(nil), s.vars...)
+	}
+	out := s.parent.list()
+	seen := make(map[string]bool, len(out))
+	for i, v := range out {
+		seen[v.Key] = true
+		if j, ok := s.index[v.Key]; ok {
+			out[i] = s.vars[j]
+		}
+	}
+	for _, v := range s.vars {
+		if !seen[v.Key] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

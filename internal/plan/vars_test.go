@@ -55,7 +55,6 @@ job:
 		{
 			name: "top-level YAML over a job predefined variable",
 			src:  "variables: {CI_NODE_TOTAL: \"7\"}\njob: {script: env}", key: "CI_NODE_TOTAL", want: "7",
-			skip: "TODO: a top-level YAML variable named like a job predefined variable (CI_JOB_*, CI_NODE_*, CI_ENVIRONMENT_*) loses to it; GitLab's Builder#scoped_variables appends the job's yaml_variables (which include the top-level ones) after predefined_variables(job), so YAML wins",
 		},
 		{name: "job YAML over a job predefined variable", src: "job: {script: env, variables: {CI_NODE_TOTAL: \"7\"}}", key: "CI_NODE_TOTAL", want: "7"},
 		{name: "every layer: user wins", src: layers, user: []Var{{Key: "V", Value: "user"}}, job: "job: [matrix, matrix]", key: "V", want: "user"},
@@ -118,7 +117,6 @@ job:
 			name: "inherit false drops workflow-only variables",
 			src:  "workflow:\n  rules:\n    - variables: {W: workflow}\njob: {script: env, inherit: {variables: false}}",
 			key:  "W", absent: true,
-			skip: "TODO: inherit:variables false (or a list) filters only keys of the top-level variables:, so a workflow:rules:variables key that is not also top-level still reaches the job; GitLab merges workflow rule variables into the root variables before Helpers.inherit_yaml_variables filters them (Chain::Seed#root_variables)",
 		},
 		{
 			name: "inherit list keeps the listed variable",
@@ -222,7 +220,7 @@ func TestVarSetLookup(t *testing.T) {
 	for i := 1; i <= 12; i++ {
 		chain = append(chain, Var{Key: fmt.Sprintf("V%d", i), Value: fmt.Sprintf("$V%d", i-1)})
 	}
-	s := newVarSet([]Var{
+	s := newVarSet(nil, []Var{
 		{Key: "A", Value: "a"},
 		{Key: "B", Value: "$A-b"},
 		{Key: "C", Value: "${B}-c"},
@@ -261,7 +259,6 @@ func TestVarSetLookup(t *testing.T) {
 		{name: "ten levels", key: "V10", want: "end"},
 		{
 			name: "twelve levels", key: "V12", want: "end",
-			skip: "TODO: varSet.lookup stops expanding after maxExpandDepth (10) levels and returns \"$V0\"; GitLab's Collection#sort_and_expand_all expands a reference chain of any depth (only cycles are refused)",
 		},
 		{name: "unknown", key: "NOPE", absent: true},
 	}
@@ -294,7 +291,6 @@ func TestVarSetLookup(t *testing.T) {
 // variable_expansion_errors → Collection::Sort: "circular variable reference detected").
 func TestVariableCycleIsAnError(t *testing.T) {
 	t.Parallel()
-	t.Skip(`TODO: a cycle between job variables (A: $B, B: $A) compiles; GitLab fails the pipeline with "job: circular variable reference detected: [\"A\", \"B\"]"`)
 	_, err := compileSource(t, "job:\n  script: env\n  variables:\n    A: $B\n    B: $A\n", goldenContext())
 	if err == nil || !strings.Contains(err.Error(), "circular") {
 		t.Errorf("error %v, want a circular variable reference", err)
@@ -432,7 +428,6 @@ branch-rule:
 		{name: "schedule", created: true, want: []string{"no-rules", "only-branches", "branch-rule"}},
 		{
 			name: "merge request", created: true, want: []string{"no-rules"},
-			skip: "TODO: with workflow:rules a job without rules/only/except still gets the default only: [branches, tags] and is left out of merge request pipelines; GitLab drops that default when workflow:rules exist (Entry::Processable#compose!, Seed::Build#included? is true without only/except/rules)",
 		},
 	}
 	ctxs := pipelineTypes()
