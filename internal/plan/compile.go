@@ -20,8 +20,8 @@ func Compile(cfg *pipeline.Config, ctx Context) (*Plan, error) {
 }
 
 type compiler struct {
-	cfg    *pipeline.Config
-	ctx    Context
+	cfg  *pipeline.Config
+	ctx  Context
 	errs pipeline.Errors
 	// predefined holds the pipeline's predefined variables, the parent of every job's set.
 	predefined *varSet
