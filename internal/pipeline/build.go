@@ -76,7 +76,7 @@ func build(tree *Node, d *diags) *Config {
 			continue
 		}
 		n = applyDefault(n, def, d)
-		out = out.With(p.Key, n)
+		out.Pairs = append(out.Pairs, Pair{Key: p.Key, KeyPos: p.KeyPos, Value: n}) // job names are unique
 		if job := decodeJob(p.Key, p.KeyPos, n, cfg.Stages, d); job != nil {
 			cfg.Jobs = append(cfg.Jobs, job)
 		}
@@ -172,13 +172,22 @@ func defaults(tree *Node, d *diags) *Node {
 // applyDefault copies into job the default keys it does not set and inherits.
 func applyDefault(job, def *Node, d *diags) *Node {
 	inherit := parseInherit(job.Get("inherit").Get("default"), d, "inherit:default")
+	var out *Node
 	for _, p := range def.Pairs {
 		if job.Has(p.Key) || !inherit.Allows(p.Key) {
 			continue
 		}
-		job = job.With(p.Key, p.Value)
+		if out == nil {
+			c := *job
+			c.Pairs = append(make([]Pair, 0, len(job.Pairs)+len(def.Pairs)), job.Pairs...)
+			out = &c
+		}
+		out.Pairs = append(out.Pairs, p)
 	}
-	return job
+	if out == nil {
+		return job
+	}
+	return out
 }
 
 func parseInherit(n *Node, d *diags, what string) *Inherit {

@@ -25,6 +25,7 @@ type compiler struct {
 	errs pipeline.Errors
 	// predefined holds the pipeline's predefined variables, the parent of every job's set.
 	predefined *varSet
+	env        env
 	// globals are the top-level YAML variables and workflow the matching workflow rule's.
 	globals, workflow []Var
 	user              []Var
@@ -49,6 +50,7 @@ func (c *compiler) compile() (*Plan, error) {
 	p := &Plan{Stages: c.cfg.Stages, Created: true}
 	c.user = c.ctx.Variables
 	c.predefined = newVarSet(nil, PipelineVars(c.ctx))
+	c.env = newEnv(c.ctx)
 	c.globals = yamlVars(c.cfg.Variables)
 	c.defaultOnly = true
 	pipelineVars := newVarSet(c.predefined, c.globals, c.user)
@@ -174,7 +176,7 @@ func cartesian(keys []string, entry map[string][]string) [][]string {
 func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64) *varSet {
 	m := c.meta(j, cj)
 	m.ID = id
-	s := newVarSet(c.predefined, JobVars(c.ctx, m))
+	s := newVarSet(c.predefined, jobVars(c.env, m))
 	for _, layer := range [][]Var{c.globals, c.workflow} {
 		for _, v := range layer {
 			if cj.InheritVars.Allows(v.Key) {

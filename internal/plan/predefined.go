@@ -221,9 +221,11 @@ func mergeRequestVars(vs *varList, e env, mr *MergeRequest) {
 // JobVars returns the predefined variables of one job (Builder#predefined_variables and the
 // persisted job variables), to be layered over PipelineVars. CI_JOB_TOKEN and the other
 // credentials are the runner's business and absent.
-func JobVars(ctx Context, j JobMeta) []Var {
-	var vs varList
-	e := newEnv(ctx)
+func JobVars(ctx Context, j JobMeta) []Var { return jobVars(newEnv(ctx), j) }
+
+// jobVars is JobVars for a Context whose defaults are already applied.
+func jobVars(e env, j JobMeta) []Var {
+	vs := make(varList, 0, 12)
 	id := strconv.FormatInt(j.ID, 10)
 	vs.add("CI_JOB_ID", id)
 	vs.add("CI_JOB_URL", e.projectURL+"/-/jobs/"+id)

@@ -94,9 +94,11 @@ func (s *varSet) cycle() []string {
 		state[name] = 2
 		return nil
 	}
-	for _, v := range s.list() {
-		if c := visit(v.Key); c != nil {
-			return c
+	for set := s; set != nil; set = set.parent {
+		for _, v := range set.vars {
+			if c := visit(v.Key); c != nil {
+				return c
+			}
 		}
 	}
 	return nil
@@ -108,16 +110,23 @@ func (s *varSet) list() []Var {
 	if s.parent == nil {
 		return append([]Var(nil), s.vars...)
 	}
-	out := s.parent.list()
-	seen := make(map[string]bool, len(out))
-	for i, v := range out {
-		seen[v.Key] = true
-		if j, ok := s.index[v.Key]; ok {
-			out[i] = s.vars[j]
+	out := make([]Var, 0, len(s.parent.vars)+len(s.vars))
+	out = append(out, s.parent.list()...)
+	var pos map[string]int // key → index in out, only needed for a parent with its own parent
+	if s.parent.parent != nil {
+		pos = make(map[string]int, len(out))
+		for i, v := range out {
+			pos[v.Key] = i
 		}
 	}
 	for _, v := range s.vars {
-		if !seen[v.Key] {
+		i, ok := pos[v.Key]
+		if pos == nil {
+			i, ok = s.parent.index[v.Key]
+		}
+		if ok {
+			out[i] = v
+		} else {
 			out = append(out, v)
 		}
 	}
