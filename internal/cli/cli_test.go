@@ -184,3 +184,63 @@ func TestOutsideGitRepository(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+func TestRulesChanges(t *testing.T) {
+	dir := gitRepo(t, map[string]string{
+		".gitlab-ci.yml": `docs:
+  script: [make docs]
+  rules:
+    - changes: ["docs/**/*"]
+src:
+  script: [make]
+  rules:
+    - changes: ["src/**/*.go"]
+against-feature:
+  script: [make]
+  rules:
+    - changes:
+        paths: ["docs/**/*"]
+        compare_to: refs/heads/feature
+`,
+		"docs/guide/index.md": "# guide\n",
+		"src/app/main.go":     "package main\n",
+	})
+	for _, args := range [][]string{
+		{"checkout", "-q", "-b", "feature"},
+		{"commit", "-q", "--allow-empty", "-m", "empty"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	// An uncommitted change on the feature branch is tested too.
+	if err := os.WriteFile(filepath.Join(dir, "docs/guide/index.md"), []byte("# guide, edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, dir, "jobs", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var jobs []struct{ Name string }
+	if err := json.Unmarshal([]byte(out), &jobs); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range jobs {
+		names = append(names, j.Name)
+	}
+	// docs changed against main; nothing under src did; against the feature branch itself
+	// only the uncommitted edit counts, which is under docs.
+	if got := strings.Join(names, ","); got != "docs,against-feature" {
+		t.Errorf("jobs %s, want docs,against-feature", got)
+	}
+	out, _, _ = run(t, dir, "jobs", "--json", "--compare-to", "feature")
+	if !strings.Contains(out, `"docs"`) {
+		t.Errorf("--compare-to feature: the uncommitted docs edit should still count:\n%s", out)
+	}
+	if _, errOut, code := run(t, dir, "jobs", "--compare-to", "no-such-ref"); code != 1 || !strings.Contains(errOut, "--compare-to no-such-ref") {
+		t.Errorf("a bad --compare-to: exit %d, %s", code, errOut)
+	}
+}

@@ -186,14 +186,7 @@ func (f *pipelineFlags) context(ctx context.Context, dir string) (plan.Context, 
 				return pc, "", fmt.Errorf("--compare-to %s: %w", f.compareTo, cerr)
 			}
 		}
-		pc.Changed = sync.OnceValue(func() []string {
-			base := gitrepo.ResolveBase(ctx, root, pc.DefaultBranch, f.compareTo)
-			changed, cerr := gitrepo.ChangedFiles(ctx, root, base)
-			if cerr != nil {
-				return nil // unknown: every rules:changes matches, as GitLab does without a diff
-			}
-			return changed
-		})
+		pc.Changed = changedFiles(ctx, root, pc.DefaultBranch, f.compareTo)
 		pc.Exists = existsIn(sync.OnceValue(func() []string {
 			files, _ := gitrepo.Files(ctx, root) // an unreadable index means no file exists
 			return files
@@ -225,4 +218,28 @@ func inDir(dir, p string) string {
 		return p
 	}
 	return filepath.Join(dir, p)
+}
+
+// changedFiles lists changed files against compareTo (a rule's compare_to), or the default
+// base: --compare-to, else the default branch. Each base is asked of git once.
+func changedFiles(ctx context.Context, root, defaultBranch, flagCompareTo string) func(string) []string {
+	var mu sync.Mutex
+	cache := map[string][]string{}
+	return func(compareTo string) []string {
+		base := compareTo
+		if base == "" {
+			base = gitrepo.ResolveBase(ctx, root, defaultBranch, flagCompareTo)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if files, ok := cache[base]; ok {
+			return files
+		}
+		files, err := gitrepo.ChangedFiles(ctx, root, base)
+		if err != nil {
+			files = nil // unknown: every rules:changes matches, as GitLab does without a diff
+		}
+		cache[base] = files
+		return files
+	}
 }

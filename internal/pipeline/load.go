@@ -44,9 +44,9 @@ type Options struct {
 type RuleEnv struct {
 	// Vars looks variables up for if: and for $VAR in changes/exists paths.
 	Vars expr.Lookup
-	// Changed lists changed files (slash paths) when a rule first asks; a nil func or a nil
-	// result means unknown, so every changes: matches.
-	Changed func() []string
+	// Changed lists changed files (slash paths) when a rule asks, against compareTo when set;
+	// a nil func or a nil result means unknown, so every changes: matches.
+	Changed func(compareTo string) []string
 	// Exists reports whether a file matching a glob exists in the repository; nil means none.
 	Exists func(glob string) bool
 }

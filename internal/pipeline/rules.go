@@ -50,7 +50,7 @@ func (r *Rule) Match(env RuleEnv) (bool, error) {
 		}
 	}
 	if r.Changes != nil && env.Changed != nil {
-		if changed := env.Changed(); changed != nil && !anyChanged(r.Changes, changed, vars) {
+		if changed := env.Changed(r.CompareTo); changed != nil && !anyChanged(r.Changes, changed, vars) {
 			return false, nil
 		}
 	}

@@ -501,7 +501,7 @@ func (c *compiler) filterMatch(f *pipeline.Filter, vars *varSet, what string) (b
 	}
 	var changed []string
 	if f.Changes != nil && c.ctx.Changed != nil {
-		changed = c.ctx.Changed()
+		changed = c.ctx.Changed("")
 	}
 	if changed != nil {
 		matched := false

@@ -31,7 +31,7 @@ func goldenContext() Context {
 			Timestamp:   time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
 		},
 		Project: Project{Path: "group/project"},
-		Changed: func() []string { return []string{"cmd/app/main.go", "go.mod"} },
+		Changed: func(string) []string { return []string{"cmd/app/main.go", "go.mod"} },
 		Exists: func(glob string) bool {
 			for _, f := range goldenFiles {
 				if pipeline.Glob(glob, f) {

@@ -51,9 +51,10 @@ type Context struct {
 	// MergeRequest is set for merge request pipelines (Source == SourceMergeRequest).
 	MergeRequest *MergeRequest
 	// Changed lists the files changed by the push (paths relative to the repository root,
-	// slash-separated); it is called only when a rule asks, at most once. A nil func or a nil
-	// result means unknown: GitLab then treats every rules:changes as true.
-	Changed func() []string
+	// slash-separated), against compareTo when it is set (rules:changes:compare_to); it is
+	// called only when a rule asks. A nil func or a nil result means unknown: GitLab then treats
+	// every rules:changes as true.
+	Changed func(compareTo string) []string
 	// Exists reports whether a path (or glob, relative to the repository root) exists in the
 	// repository at SHA, for rules:exists. Nil means no file exists.
 	Exists func(glob string) bool
