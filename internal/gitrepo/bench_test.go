@@ -19,7 +19,6 @@ func BenchmarkRead(b *testing.B) {
 	r.git("checkout", "-q", "-b", "feature/x")
 	r.commit("Add feature\n")
 	ctx := context.Background()
-	b.ResetTimer()
 	for b.Loop() {
 		if _, err := Read(ctx, r.dir); err != nil {
 			b.Fatal(err)

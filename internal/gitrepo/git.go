@@ -2,6 +2,10 @@
 // remote, and which files exist or changed. It runs the git binary (git -C dir …) and parses its
 // machine-readable output; it never changes the repository, its index or its refs.
 //
+// Starting git is most of what that costs, so each function runs as few git commands as it can
+// (Read four, ChangedFiles three, Files one), and those that do not depend on each other side
+// by side.
+//
 // It does not decide what those facts mean for a pipeline: turning them into a plan.Context
 // (defaults, --default-branch, pipeline source) is the caller's business.
 package gitrepo
@@ -11,9 +15,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +65,9 @@ var repoEnv = map[string]bool{
 	"GIT_DIR": true, "GIT_WORK_TREE": true, "GIT_INDEX_FILE": true, "GIT_OBJECT_DIRECTORY": true,
 	"GIT_ALTERNATE_OBJECT_DIRECTORIES": true, "GIT_COMMON_DIR": true, "GIT_NAMESPACE": true,
 	"GIT_PREFIX": true,
+	// These change what the ":/" pathspec Files passes means.
+	"GIT_LITERAL_PATHSPECS": true, "GIT_GLOB_PATHSPECS": true, "GIT_NOGLOB_PATHSPECS": true,
+	"GIT_ICASE_PATHSPECS": true,
 }
 
 func gitEnv() []string {
@@ -75,11 +85,24 @@ func gitEnv() []string {
 
 // run runs git -C dir args… and returns its standard output.
 func run(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	out, _, err := runIO(ctx, dir, nil, args...)
+	return out, err
+}
+
+// gitRuns counts the git commands run, for tests that keep their number down: each costs a
+// process start, which dominates the time these functions take.
+var gitRuns atomic.Int64
+
+// runIO runs git -C dir args… with stdin (nil for none) and returns its standard output and
+// error, which also holds its warnings when it succeeds.
+func runIO(ctx context.Context, dir string, stdin io.Reader, args ...string) (stdout []byte, stderr string, err error) {
+	gitRuns.Add(1)
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
 	cmd.Env = gitEnv()
 	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin = stdin
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
 	if err := cmd.Run(); err != nil {
 		code := -1
 		var ee *exec.ExitError
@@ -89,9 +112,22 @@ func run(ctx context.Context, dir string, args ...string) ([]byte, error) {
 		if ctx.Err() != nil {
 			err = errors.Join(ctx.Err(), err)
 		}
-		return nil, &gitError{args: args, code: code, stderr: stderr.String(), err: err}
+		return nil, errBuf.String(), &gitError{args: args, code: code, stderr: errBuf.String(), err: err}
 	}
-	return stdout.Bytes(), nil
+	return outBuf.Bytes(), errBuf.String(), nil
+}
+
+// both runs f and g at the same time and returns when both have. Running git commands that do
+// not depend on each other side by side halves the time spent waiting for processes to start.
+func both(f, g func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g()
+	}()
+	f()
+	wg.Wait()
 }
 
 // line runs git and returns its output without the final newline.
@@ -116,40 +152,89 @@ func optional(ctx context.Context, dir string, codes []int, args ...string) (str
 	return s, nil
 }
 
-// resolve returns the commit a revision names, or "" when it names none.
-func resolve(ctx context.Context, dir, rev string) (string, error) {
-	return optional(ctx, dir, []int{1, 128}, "rev-parse", "-q", "--verify", "--end-of-options", rev+"^{commit}")
-}
-
 // refExists reports whether a full ref name (refs/heads/main) exists.
 func refExists(ctx context.Context, dir, ref string) (bool, error) {
 	s, err := optional(ctx, dir, []int{1, 128}, "rev-parse", "-q", "--verify", "--end-of-options", ref)
 	return s != "", err
 }
 
-// toplevel returns the work tree's root, or an error wrapping ErrNotRepo when dir is in no work
-// tree (including inside .git or a bare repository).
-func toplevel(ctx context.Context, dir string) (string, error) {
+// checkDir fails unless dir is a directory: git -C would fail with a less clear message, and a
+// file is in no work tree.
+func checkDir(dir string) error {
 	if fi, err := os.Stat(dir); err != nil {
-		return "", err
+		return err
 	} else if !fi.IsDir() {
-		return "", fmt.Errorf("%s: %w", dir, ErrNotRepo)
+		return fmt.Errorf("%s: %w", dir, ErrNotRepo)
 	}
-	root, err := line(ctx, dir, "rev-parse", "--show-toplevel")
+	return nil
+}
+
+// notRepo wraps ErrNotRepo around the error of a git command run outside any work tree.
+func notRepo(err error) error {
+	// git says so only in words; LC_ALL=C keeps them stable.
+	var ge *gitError
+	if errors.As(err, &ge) && ge.code == 128 &&
+		(strings.Contains(ge.stderr, "not a git repository") || strings.Contains(ge.stderr, "must be run in a work tree")) {
+		return fmt.Errorf("%w: %w", ErrNotRepo, err)
+	}
+	return err
+}
+
+// revParse runs git rev-parse --is-inside-work-tree --show-toplevel args… in dir and returns the
+// work tree's root, the lines args printed and what git printed on stderr, or an error wrapping
+// ErrNotRepo when dir is in no work tree (including inside .git or a bare repository).
+//
+// One rev-parse answers several questions, but it stops at the first revision that does not
+// resolve: with --revs-only it then prints nothing for it or anything after it (it takes them
+// for paths), instead of failing. Callers put the revisions that may be missing last.
+func revParse(ctx context.Context, dir string, args ...string) (root string, lines []string, warnings string, err error) {
+	if err := checkDir(dir); err != nil {
+		return "", nil, "", err
+	}
+	out, warnings, err := runIO(ctx, dir, nil, append([]string{"rev-parse", "--is-inside-work-tree", "--show-toplevel"}, args...)...)
 	if err != nil {
-		// git says so only in words; LC_ALL=C keeps them stable.
-		var ge *gitError
-		if errors.As(err, &ge) && ge.code == 128 &&
-			(strings.Contains(ge.stderr, "not a git repository") || strings.Contains(ge.stderr, "must be run in a work tree")) {
-			return "", fmt.Errorf("%w: %w", ErrNotRepo, err)
+		return "", nil, "", notRepo(err)
+	}
+	all := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if all[0] != "true" || len(all) < 2 {
+		// Inside .git or a bare repository (older git prints "false" and no top level).
+		return "", nil, "", fmt.Errorf("%s has no work tree: %w", dir, ErrNotRepo)
+	}
+	// The top level comes first; it may contain newlines, revisions and ref names do not.
+	k := len(all)
+	for k > 2 && revLike(all[k-1]) {
+		k--
+	}
+	if root = strings.Join(all[1:k], "\n"); root == "" {
+		return "", nil, "", fmt.Errorf("%s has no work tree: %w", dir, ErrNotRepo)
+	}
+	return root, all[k:], warnings, nil
+}
+
+// revLike reports whether rev-parse may have printed s for a revision: an object name, one
+// negated, HEAD or a full ref name.
+func revLike(s string) bool {
+	return isOID(strings.TrimPrefix(s, "^")) || s == "HEAD" || strings.HasPrefix(s, "refs/")
+}
+
+// toplevel returns the work tree's root, or an error wrapping ErrNotRepo when dir is in no work
+// tree.
+func toplevel(ctx context.Context, dir string) (string, error) {
+	root, _, _, err := revParse(ctx, dir)
+	return root, err
+}
+
+// isOID reports whether s is a full object name: 40 (SHA-1) or 64 (SHA-256) hex digits.
+func isOID(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9') && !('a' <= c && c <= 'f') {
+			return false
 		}
-		return "", err
 	}
-	if root == "" {
-		// Inside .git or a bare repository: no work tree.
-		return "", fmt.Errorf("%s has no work tree: %w", dir, ErrNotRepo)
-	}
-	return root, nil
+	return true
 }
 
 // splitZ splits NUL-terminated git output.

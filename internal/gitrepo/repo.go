@@ -3,11 +3,17 @@ package gitrepo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slipway/slipway/internal/plan"
@@ -49,40 +55,134 @@ func Read(ctx context.Context, dir string) (*Facts, error) {
 	return f, nil
 }
 
+// originHEAD is the symbolic ref naming origin's default branch.
+const originHEAD = "refs/remotes/origin/HEAD"
+
+// defaultCandidates are the refs that name a default branch when origin/HEAD does not, best first.
+var defaultCandidates = []struct{ branch, ref string }{
+	{"main", "refs/heads/main"}, {"main", "refs/remotes/origin/main"},
+	{"master", "refs/heads/master"}, {"master", "refs/remotes/origin/master"},
+}
+
+// read runs four git commands, two at a time:
+//
+//   - rev-parse: the top level, HEAD's commit and branch, and origin/HEAD's target;
+//   - config: origin's URL and the url.*.insteadOf rules that rewrite it;
+//
+// then, when HEAD has a commit,
+//
+//   - cat-file --batch: HEAD's commit, its first parent, and which of main, master, origin/main
+//     and origin/master exist;
+//   - describe: the tag at HEAD;
+//
+// or, on an unborn branch, symbolic-ref (the branch) and for-each-ref (the refs above). A fifth,
+// symbolic-ref, reads origin/HEAD only when it is dangling.
 func read(ctx context.Context, dir string) (*Facts, error) {
-	root, err := toplevel(ctx, dir)
+	var (
+		root, warnings string
+		revs           []string
+		err, cfgErr    error
+		cfg            []byte
+	)
+	both(func() {
+		// rev-parse prints nothing for HEAD, or for anything after it, on an unborn branch; and
+		// nothing for origin/HEAD when it is missing.
+		root, revs, warnings, err = revParse(ctx, dir, "--revs-only", "HEAD", "--symbolic-full-name", "HEAD", originHEAD)
+	}, func() {
+		// config fails with 1 when no key matches.
+		cfg, cfgErr = run(ctx, dir, "config", "-z", "--get-regexp", `^(remote\.origin\.url|url\..*\.insteadof)$`)
+	})
 	if err != nil {
 		return nil, err
 	}
+	if cfgErr != nil && (exitCode(cfgErr) != 1 || ctx.Err() != nil) {
+		return nil, cfgErr
+	}
 	f := &Facts{Root: root}
-	// symbolic-ref fails with 1 when HEAD is detached; it works on an unborn branch.
-	if f.Branch, err = optional(ctx, root, []int{1}, "symbolic-ref", "-q", "--short", "HEAD"); err != nil {
-		return nil, err
+	var headRef, originRef string
+	switch {
+	case len(revs) == 0: // unborn branch
+	case (len(revs) == 2 || len(revs) == 3) && isOID(revs[0]):
+		f.SHA, headRef = revs[0], revs[1]
+		if len(revs) == 3 {
+			originRef = revs[2]
+		}
+	default:
+		return nil, fmt.Errorf("git rev-parse printed %q", revs)
 	}
-	if f.SHA, err = resolve(ctx, root, "HEAD"); err != nil {
-		return nil, err
-	}
+
+	exists := map[string]bool{}
+	var err2 error
 	if f.SHA != "" {
-		if f.BeforeSHA, err = resolve(ctx, root, "HEAD^"); err != nil {
-			return nil, err
-		}
-		// describe fails with 128 when no tag matches.
-		if f.Tag, err = optional(ctx, root, []int{128}, "describe", "--tags", "--exact-match", "HEAD"); err != nil {
-			return nil, err
-		}
-		if f.Commit, err = readCommit(ctx, root, f.SHA); err != nil {
-			return nil, err
-		}
+		both(func() {
+			names := []string{f.SHA, f.SHA + "^"}
+			for _, c := range defaultCandidates {
+				names = append(names, c.ref)
+			}
+			var objs []*object
+			if objs, err = catFile(ctx, root, names...); err != nil {
+				return
+			}
+			if objs[0] == nil || objs[0].typ != "commit" {
+				err = fmt.Errorf("HEAD commit %s: not found", f.SHA)
+				return
+			}
+			f.Commit = parseCommit(objs[0].data)
+			if objs[1] != nil {
+				f.BeforeSHA = objs[1].oid
+			}
+			for i, c := range defaultCandidates {
+				exists[c.ref] = objs[2+i] != nil
+			}
+		}, func() {
+			// describe fails with 128 when no tag matches.
+			f.Tag, err2 = optional(ctx, root, []int{128}, "describe", "--tags", "--exact-match", f.SHA)
+		})
+	} else {
+		both(func() {
+			// symbolic-ref -q fails with 1 when HEAD is detached, which it cannot be here.
+			headRef, err = optional(ctx, root, []int{1}, "symbolic-ref", "-q", "HEAD")
+		}, func() {
+			args := []string{"for-each-ref", "--format=%(refname)%00%(symref)", originHEAD}
+			for _, c := range defaultCandidates {
+				args = append(args, c.ref)
+			}
+			var out []byte
+			if out, warnings, err2 = runIO(ctx, root, nil, args...); err2 != nil {
+				return
+			}
+			for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+				ref, symref, _ := strings.Cut(l, "\x00")
+				if ref == originHEAD {
+					originRef = symref
+				} else if ref != "" {
+					exists[ref] = true
+				}
+			}
+		})
+	}
+	if err == nil {
+		err = err2
+	}
+	if err != nil {
+		return nil, err
+	}
+	if headRef != "HEAD" {
+		f.Branch = shortBranch(headRef)
 	}
 	if f.BeforeSHA == "" {
 		f.BeforeSHA = strings.Repeat("0", max(len(f.SHA), 40))
 	}
-	if f.DefaultBranch, err = defaultBranch(ctx, root); err != nil {
-		return nil, err
+	if strings.Contains(warnings, originHEAD) {
+		// origin/HEAD is dangling (its branch is gone): git skips it with a warning, but its
+		// target still names the default branch.
+		// symbolic-ref -q fails with 1 when the ref is not symbolic and 128 when it is missing.
+		if originRef, err = optional(ctx, root, []int{1, 128}, "symbolic-ref", "-q", originHEAD); err != nil {
+			return nil, err
+		}
 	}
-	if f.RemoteURL, err = remoteURL(ctx, root); err != nil {
-		return nil, err
-	}
+	f.DefaultBranch = defaultBranch(originRef, exists)
+	f.RemoteURL = remoteURL(cfg)
 	f.ProjectPath, f.ServerHost = ProjectPath(f.RemoteURL)
 	if f.ProjectPath == "" {
 		f.ProjectPath = "local/" + filepath.Base(root)
@@ -90,50 +190,132 @@ func read(ctx context.Context, dir string) (*Facts, error) {
 	return f, nil
 }
 
-func defaultBranch(ctx context.Context, root string) (string, error) {
-	// symbolic-ref -q fails with 1 when the ref is not symbolic and 128 when it is missing.
-	head, err := optional(ctx, root, []int{1, 128}, "symbolic-ref", "-q", "refs/remotes/origin/HEAD")
-	if err != nil {
-		return "", err
+// shortBranch is the name of the branch ref HEAD points at, as symbolic-ref --short prints it
+// when the name is unambiguous.
+func shortBranch(ref string) string {
+	for _, p := range []string{"refs/heads/", "refs/tags/", "refs/remotes/", "refs/"} {
+		if b, ok := strings.CutPrefix(ref, p); ok {
+			return b
+		}
 	}
-	if b, ok := strings.CutPrefix(head, "refs/remotes/origin/"); ok && b != "" {
-		return b, nil
+	return ref
+}
+
+// defaultBranch is origin's HEAD branch, from the full ref name origin/HEAD points at ("" when
+// it is missing; itself when it is not symbolic); else the first candidate that exists.
+func defaultBranch(originRef string, exists map[string]bool) string {
+	if b, ok := strings.CutPrefix(originRef, "refs/remotes/origin/"); ok && b != "" && originRef != originHEAD {
+		return b
 	}
-	for _, b := range []string{"main", "master"} {
-		for _, ref := range []string{"refs/heads/" + b, "refs/remotes/origin/" + b} {
-			ok, err := refExists(ctx, root, ref)
-			if err != nil {
-				return "", err
-			}
-			if ok {
-				return b, nil
+	for _, c := range defaultCandidates {
+		if exists[c.ref] {
+			return c.branch
+		}
+	}
+	return ""
+}
+
+// remoteURL is origin's URL as git remote get-url origin prints it, from the output of git config
+// -z --get-regexp for remote.origin.url and url.*.insteadof: the first URL, rewritten by the
+// longest insteadOf prefix it starts with. "" when origin has no URL. When git would reject the
+// configuration, it is the last URL, as git config --get prints it.
+func remoteURL(cfg []byte) string {
+	type rewrite struct {
+		base      string
+		insteadOf []string
+	}
+	var (
+		urls     []string
+		rewrites []*rewrite
+		bad      bool
+	)
+	byBase := map[string]*rewrite{}
+	for _, e := range bytes.Split(cfg, []byte{0}) {
+		if len(e) == 0 {
+			continue
+		}
+		key, value, ok := strings.Cut(string(e), "\n")
+		if !ok {
+			bad = true // a key without "=": git rejects it
+		}
+		if key == "remote.origin.url" {
+			urls = append(urls, value)
+			continue
+		}
+		base, ok1 := strings.CutPrefix(key, "url.")
+		base, ok2 := strings.CutSuffix(base, ".insteadof")
+		if !ok1 || !ok2 {
+			continue
+		}
+		rw := byBase[base]
+		if rw == nil {
+			rw = &rewrite{base: base}
+			byBase[base] = rw
+			rewrites = append(rewrites, rw)
+		}
+		rw.insteadOf = append(rw.insteadOf, value)
+	}
+	if len(urls) == 0 || urls[len(urls)-1] == "" {
+		return ""
+	}
+	if bad || urls[0] == "" {
+		return urls[len(urls)-1]
+	}
+	u := urls[0]
+	var best *rewrite
+	longest := -1
+	for _, rw := range rewrites {
+		for _, p := range rw.insteadOf {
+			if strings.HasPrefix(u, p) && len(p) > longest {
+				best, longest = rw, len(p)
 			}
 		}
 	}
-	return "", nil
+	if best != nil {
+		u = best.base + u[longest:]
+	}
+	return u
 }
 
-func remoteURL(ctx context.Context, root string) (string, error) {
-	// config --get fails with 1 when the key is unset.
-	raw, err := optional(ctx, root, []int{1}, "config", "--get", "remote.origin.url")
-	if err != nil || raw == "" {
-		return "", err
-	}
-	// get-url applies url.<base>.insteadOf, which turns shorthands into real URLs.
-	if u, err := line(ctx, root, "remote", "get-url", "origin"); err == nil && u != "" {
-		return u, nil
-	}
-	return raw, nil
+// object is an object git cat-file --batch printed.
+type object struct {
+	oid, typ string
+	data     []byte
 }
 
-// readCommit parses the raw commit object, which has the message byte for byte.
-func readCommit(ctx context.Context, root, sha string) (plan.Commit, error) {
-	out, err := run(ctx, root, "cat-file", "commit", sha)
+// catFile looks objects up by name with one git cat-file --batch and returns them in the same
+// order, nil for a name that names none. Names must not contain newlines.
+func catFile(ctx context.Context, root string, names ...string) ([]*object, error) {
+	out, _, err := runIO(ctx, root, strings.NewReader(strings.Join(names, "\n")+"\n"), "cat-file", "--batch")
 	if err != nil {
-		return plan.Commit{}, err
+		return nil, err
 	}
+	objs := make([]*object, len(names))
+	for i := range names {
+		header, rest, ok := bytes.Cut(out, []byte("\n"))
+		if !ok {
+			return nil, fmt.Errorf("git cat-file --batch: output ends early")
+		}
+		out = rest
+		// "<oid> <type> <size>" and the object, or "<name> missing" (or "ambiguous").
+		fields := strings.Fields(string(header))
+		if len(fields) != 3 || !isOID(fields[0]) {
+			continue
+		}
+		size, err := strconv.Atoi(fields[2])
+		if err != nil || size < 0 || size >= len(out) || out[size] != '\n' {
+			return nil, fmt.Errorf("git cat-file --batch: bad output for %q: %q", names[i], header)
+		}
+		objs[i] = &object{oid: fields[0], typ: fields[1], data: out[:size]}
+		out = out[size+1:]
+	}
+	return objs, nil
+}
+
+// parseCommit parses a raw commit object, which has the message byte for byte.
+func parseCommit(raw []byte) plan.Commit {
 	var c plan.Commit
-	header, msg, _ := bytes.Cut(out, []byte("\n\n"))
+	header, msg, _ := bytes.Cut(raw, []byte("\n\n"))
 	c.Message = string(msg)
 	for _, l := range strings.Split(string(header), "\n") {
 		switch {
@@ -143,7 +325,7 @@ func readCommit(ctx context.Context, root, sha string) (plan.Commit, error) {
 			_, _, c.Timestamp = parseIdent(l[len("committer "):])
 		}
 	}
-	return c, nil
+	return c
 }
 
 // parseIdent parses "Name <email> 1700000000 +0200".
@@ -215,91 +397,226 @@ func ChangedFiles(ctx context.Context, dir, base string) ([]string, error) {
 	return files, nil
 }
 
+// changedFiles runs three git commands: rev-parse for the top level, base, HEAD and their merge
+// base; then, side by side, diff for what was committed since the merge base and status for
+// what is staged, unstaged or untracked.
 func changedFiles(ctx context.Context, dir, base string) ([]string, error) {
-	root, err := toplevel(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	baseSHA, err := resolve(ctx, root, base)
-	if err != nil {
-		return nil, err
-	}
-	if baseSHA == "" {
+	if base == "" || strings.HasPrefix(base, "^") || strings.Contains(base, "..") {
+		// Not one revision (rev-parse would take "^x" as a negation and "a..b" as a range).
+		if _, err := toplevel(ctx, dir); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%q: %w", base, ErrUnknownRef)
 	}
-	head, err := resolve(ctx, root, "HEAD")
+	// rev-parse prints base's commit, then for base...HEAD: HEAD, base again and "^" and each
+	// merge base. Once a revision does not resolve it prints nothing more (see revParse).
+	rev := base + "^{commit}"
+	root, revs, _, err := revParse(ctx, dir, "--revs-only", "--end-of-options", rev, rev+"...HEAD")
 	if err != nil {
 		return nil, err
 	}
-	diff := []string{"diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv"}
-	var cmds [][]string
-	if head != "" {
-		// merge-base fails with 1 when the histories share nothing; then compare the trees.
-		from, err := optional(ctx, root, []int{1}, "merge-base", baseSHA, head)
-		if err != nil {
-			return nil, err
-		}
-		if from == "" {
-			from = baseSHA
-		}
-		cmds = append(cmds,
-			append(append([]string(nil), diff...), from, head, "--"),
-			append(append([]string(nil), diff...), "--cached", head, "--"))
-	} else {
-		// No commit yet: everything staged is new.
-		cmds = append(cmds, []string{"ls-files", "--cached", "-z"})
+	if len(revs) == 0 {
+		return nil, fmt.Errorf("%q: %w", base, ErrUnknownRef)
 	}
-	cmds = append(cmds,
-		append(append([]string(nil), diff...), "--"),
-		[]string{"ls-files", "--others", "--exclude-standard", "-z"})
+	var head, from string
+	switch {
+	case len(revs) == 1 && isOID(revs[0]): // no commit yet
+	case len(revs) >= 3 && isOID(revs[0]) && isOID(revs[1]) && revs[2] == revs[0]:
+		head, from = revs[1], revs[0]
+		if len(revs) > 3 {
+			// The first merge base, as git merge-base prints it. None when the histories share
+			// nothing: then compare the trees.
+			from = strings.TrimPrefix(revs[3], "^")
+		}
+	default:
+		return nil, fmt.Errorf("git rev-parse printed %q for %q", revs, base)
+	}
+	var committed, status []byte
+	var err2 error
+	both(func() {
+		if head != "" {
+			committed, err = run(ctx, root, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", from, head, "--")
+		}
+	}, func() {
+		// Staged (against HEAD, or everything staged before the first commit), unstaged, and
+		// untracked files that are not ignored, each listed.
+		status, err2 = run(ctx, root, "status", "--porcelain=v2", "-z", "--no-renames", "--untracked-files=all")
+	})
+	if err == nil {
+		err = err2
+	}
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
-	for _, args := range cmds {
-		out, err := run(ctx, root, args...)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range splitZ(out) {
-			seen[p] = true
-		}
+	for _, p := range splitZ(committed) {
+		seen[p] = true
+	}
+	for _, p := range statusPaths(status) {
+		seen[p] = true
 	}
 	return sortedKeys(seen), nil
+}
+
+// statusPaths lists the paths in git status --porcelain=v2 -z output.
+func statusPaths(out []byte) []string {
+	var paths []string
+	entries := strings.Split(string(out), "\x00")
+	for i := 0; i < len(entries); i++ {
+		e := entries[i]
+		// The path follows a fixed number of fields: "1 XY sub mH mI mW hH hI path",
+		// "2 XY sub mH mI mW hH hI Xscore path\x00origPath", "u XY sub m1 m2 m3 mW h1 h2 h3 path",
+		// "? path".
+		fields := 0
+		switch {
+		case strings.HasPrefix(e, "1 "):
+			fields = 8
+		case strings.HasPrefix(e, "2 "):
+			fields = 9
+			if i+1 < len(entries) {
+				i++
+				paths = append(paths, entries[i])
+			}
+		case strings.HasPrefix(e, "u "):
+			fields = 10
+		case strings.HasPrefix(e, "? "):
+			fields = 1
+		default: // "# header", "! ignored", ""
+			continue
+		}
+		p := e
+		for range fields {
+			_, p, _ = strings.Cut(p, " ")
+		}
+		if p != "" {
+			paths = append(paths, p)
+		}
+	}
+	return paths
 }
 
 // Files lists the files of the work tree for rules:exists: tracked ones that are not deleted
 // and untracked ones that are not ignored. Paths are slash-separated, relative to the root,
 // sorted and unique.
 func Files(ctx context.Context, dir string) ([]string, error) {
-	files, err := listFiles(ctx, dir)
+	files, _, err := listFiles(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("list files in %q: %w", dir, err)
 	}
 	return files, nil
 }
 
-func listFiles(ctx context.Context, dir string) ([]string, error) {
-	root, err := toplevel(ctx, dir)
+// WorkTree lists the work tree as Files does, and which of those files git tracks (the rest
+// are untracked, not ignored), with one git command.
+func WorkTree(ctx context.Context, dir string) (files, tracked []string, err error) {
+	files, tracked, err = listFiles(ctx, dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("list files in %q: %w", dir, err)
 	}
-	out, err := run(ctx, root, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-	if err != nil {
-		return nil, err
+	return files, tracked, nil
+}
+
+// listFiles runs one git ls-files when dir is the top level of its work tree (it holds .git),
+// else rev-parse first to find the top level.
+//
+// Which tracked files are deleted it finds by reading the directories that hold them, which
+// costs a few system calls per directory instead of one lstat per file (ls-files --deleted),
+// and lstat only for names missing from their directory's listing (which, on a
+// case-insensitive file system, may still exist under another case).
+func listFiles(ctx context.Context, dir string) (files, tracked []string, err error) {
+	if err := checkDir(dir); err != nil {
+		return nil, nil, err
 	}
-	deleted, err := run(ctx, root, "ls-files", "--deleted", "-z")
-	if err != nil {
-		return nil, err
-	}
-	gone := map[string]bool{}
-	for _, p := range splitZ(deleted) {
-		gone[p] = true
-	}
-	seen := map[string]bool{}
-	for _, p := range splitZ(out) {
-		if !gone[p] {
-			seen[p] = true
+	root := dir
+	if _, err := os.Lstat(filepath.Join(dir, ".git")); err != nil {
+		if root, err = toplevel(ctx, dir); err != nil {
+			return nil, nil, err
 		}
 	}
-	return sortedKeys(seen), nil
+	entries, err := lsFiles(ctx, root)
+	if err != nil {
+		return nil, nil, notRepo(err)
+	}
+	if root == dir && slices.ContainsFunc(entries, func(e string) bool { return strings.HasPrefix(e[2:], "../") }) {
+		// dir holds a .git that is not its work tree's (git found the top level higher up):
+		// paths come relative to dir. Ask for the top level.
+		if root, err = toplevel(ctx, dir); err != nil {
+			return nil, nil, err
+		}
+		if entries, err = lsFiles(ctx, root); err != nil {
+			return nil, nil, err
+		}
+	}
+	dirs := map[string]map[string]bool{}
+	files = make([]string, 0, len(entries))
+	for _, e := range entries {
+		tag, p := e[:2], e[2:]
+		// "H " tracked, "M " unmerged (once per stage), "S " skip-worktree (not expected on
+		// disk; ls-files --deleted does not report it), "? " untracked.
+		if (tag == "H " || tag == "M ") && !onDisk(root, p, dirs) {
+			continue
+		}
+		files = append(files, p)
+		if tag != "? " {
+			tracked = append(tracked, p)
+		}
+	}
+	slices.Sort(files)
+	slices.Sort(tracked)
+	return slices.Compact(files), slices.Compact(tracked), nil
+}
+
+// lsFiles lists the work tree's tracked and untracked files, each with a tag (ls-files -t).
+func lsFiles(ctx context.Context, root string) ([]string, error) {
+	// ":/" is the whole work tree, wherever git finds its top level.
+	out, err := run(ctx, root, "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard", "--", ":/")
+	if err != nil {
+		return nil, err
+	}
+	entries := strings.Split(string(out), "\x00")
+	return slices.DeleteFunc(entries, func(e string) bool { return len(e) < 3 || e[1] != ' ' }), nil
+}
+
+// onDisk reports whether the slash-separated path p under root exists (lstat succeeds), using
+// and filling dirs, the names in each directory read so far (nil when it could not be read).
+func onDisk(root, p string, dirs map[string]map[string]bool) bool {
+	d, name := path.Split(p)
+	names, ok := dirs[d]
+	if !ok {
+		names = readNames(filepath.Join(root, filepath.FromSlash(d)))
+		dirs[d] = names
+	}
+	if names[name] {
+		return true
+	}
+	if names != nil && names[""] {
+		// The directory is missing: so is everything in it.
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(root, filepath.FromSlash(p)))
+	return err == nil
+}
+
+// readNames lists the names in directory d; the set {""} when d does not exist or is not a
+// directory, nil when it cannot be read otherwise.
+func readNames(d string) map[string]bool {
+	f, err := os.Open(d)
+	if err == nil {
+		var list []string
+		list, err = f.Readdirnames(-1)
+		f.Close()
+		if err == nil {
+			names := make(map[string]bool, len(list))
+			for _, n := range list {
+				names[n] = true
+			}
+			return names
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return map[string]bool{"": true}
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]bool) []string {
