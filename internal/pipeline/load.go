@@ -38,6 +38,31 @@ type Options struct {
 	// Child, when set, loads a child pipeline made of these local files (a trigger:include)
 	// instead of File.
 	Child []string
+	// Parsed, when it is File already read and parsed (by ReadFile, while the caller did
+	// other work), saves reading it again.
+	Parsed *File
+}
+
+// File is a pipeline file read and parsed.
+type File struct {
+	Name     string
+	Docs     []*Node
+	Warnings Errors
+	Err      error
+}
+
+// ReadFile reads and parses the pipeline file name (relative to dir, or absolute) for
+// Options.Parsed. An unreadable or invalid file is kept in File.Err for Load to report.
+func ReadFile(dir, name string) *File {
+	l := loader{root: dir}
+	f := &File{Name: name}
+	data, err := os.ReadFile(l.abs(name))
+	if err != nil {
+		f.Err = Errors{{Pos: Pos{File: name}, Msg: readMsg(err)}}
+		return f
+	}
+	f.Docs, f.Warnings, f.Err = Parse(name, data)
+	return f
 }
 
 // RuleEnv is what a rule (of a job or an include) is evaluated against.
@@ -80,11 +105,15 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 	if opts.Child != nil {
 		tree = l.loadChild(opts.Child)
 	} else {
-		data, err := os.ReadFile(l.abs(opts.File))
-		if err != nil {
-			return nil, Errors{{Pos: Pos{File: opts.File}, Msg: readMsg(err)}}
+		f := opts.Parsed
+		if f == nil || f.Name != opts.File {
+			f = ReadFile(opts.Dir, opts.File)
 		}
-		tree = l.loadData(opts.File, data, nil, stringInputs(opts.Inputs), nil)
+		var es Errors
+		if errors.As(f.Err, &es) && len(es) == 1 && es[0].Pos.Line == 0 {
+			return nil, f.Err // the file itself is missing: nothing else to say
+		}
+		tree = l.loadFile(f, nil, stringInputs(opts.Inputs), nil)
 	}
 	if err := l.d.err(); err != nil {
 		l.chain(l.d.errs)
@@ -143,11 +172,19 @@ func (l *loader) abs(name string) string {
 // loadData parses one file, applies its inputs, resolves its includes and returns the file's
 // content merged over what it includes.
 func (l *loader) loadData(name string, data []byte, chain []string, inputs map[string]*Node, comp map[string]string) *Node {
+	f := &File{Name: name}
+	f.Docs, f.Warnings, f.Err = Parse(name, data)
+	return l.loadFile(f, chain, inputs, comp)
+}
+
+// loadFile applies a parsed file's inputs, resolves its includes and returns the file's
+// content merged over what it includes.
+func (l *loader) loadFile(f *File, chain []string, inputs map[string]*Node, comp map[string]string) *Node {
+	name, docs, warns, err := f.Name, f.Docs, f.Warnings, f.Err
 	l.files = append(l.files, name)
 	if len(chain) > 0 {
 		l.chains[name] = append([]string(nil), chain...)
 	}
-	docs, warns, err := Parse(name, data)
 	if err != nil {
 		var es Errors
 		if errors.As(err, &es) {

@@ -132,3 +132,16 @@ func (s *varSet) list() []Var {
 	}
 	return out
 }
+
+// Expanded returns vars (later keys overriding earlier ones) with every value expanded as a
+// job sees it: $X references resolved, raw and file variables left as they are. Cycles expand
+// to nothing where they close.
+func Expanded(vars []Var) []Var {
+	s := newVarSet(nil, vars)
+	out := make([]Var, len(s.vars))
+	for i, v := range s.vars {
+		v.Value, _ = s.Lookup(v.Key)
+		out[i] = v
+	}
+	return out
+}

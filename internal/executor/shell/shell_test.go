@@ -1,0 +1,301 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/internal/executor"
+	"github.com/slipway/slipway/internal/executor/executortest"
+)
+
+func TestSuite(t *testing.T) {
+	for _, shell := range []string{"bash", "sh"} {
+		t.Run(shell, func(t *testing.T) {
+			t.Parallel()
+			if _, err := exec.LookPath(shell); err != nil {
+				t.Skipf("no %s: %v", shell, err)
+			}
+			x, err := New(Options{Shell: shell})
+			if err != nil {
+				t.Fatal(err)
+			}
+			executortest.Run(t, executortest.Suite{
+				New: func(*testing.T) executor.Executor { return x },
+				Job: func(_ *testing.T, dir string) *executor.Job {
+					return &executor.Job{BuildDir: dir, ProjectDir: dir}
+				},
+				Leftovers: executortest.HostProcesses,
+			})
+		})
+	}
+}
+
+// syncBuffer is an output writer the test may read while Run writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// prepare prepares a job in a new build dir on a new executor with o, and cleans it up after.
+func prepare(t *testing.T, o Options, vars ...string) (*env, *executor.Job) {
+	t.Helper()
+	x, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	job := &executor.Job{Name: "test: [a, b/c]", ID: 7, BuildDir: dir, ProjectDir: dir, Env: vars}
+	e, err := x.Prepare(t.Context(), job, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Cleanup(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return e.(*env), job
+}
+
+func runScript(t *testing.T, e *env, cmds ...string) (string, error) {
+	t.Helper()
+	var out syncBuffer
+	err := e.Run(t.Context(), executor.Script{Name: "step_script", Commands: cmds}, &out)
+	return out.String(), err
+}
+
+func TestJobEnvOverridesInherited(t *testing.T) {
+	t.Setenv("SLIPWAY_T_INHERITED", "from-slipway")
+	t.Setenv("SLIPWAY_T_KEPT", "kept")
+	e, _ := prepare(t, Options{}, "SLIPWAY_T_INHERITED=from-job")
+	out, err := runScript(t, e, `echo "<$SLIPWAY_T_INHERITED> <$SLIPWAY_T_KEPT>"`, "env")
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "\n<from-job> <kept>\n") {
+		t.Errorf("output:\n%s", out)
+	}
+	if n := strings.Count(out, "SLIPWAY_T_INHERITED="); n != 1 {
+		t.Errorf("env lists SLIPWAY_T_INHERITED %d times:\n%s", n, out)
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	t.Parallel()
+	got := mergeEnv([]string{"A=1", "B=2", "C=3"}, []string{"B=x", "D=4", "A=y=z", "B="})
+	want := []string{"A=y=z", "B=", "C=3", "D=4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("mergeEnv = %q, want %q", got, want)
+	}
+}
+
+func TestTimeoutMessage(t *testing.T) {
+	t.Parallel()
+	e, _ := prepare(t, Options{})
+	var out syncBuffer
+	err := e.Run(t.Context(), executor.Script{Name: "step_script", Timeout: 200 * time.Millisecond, Commands: []string{"sleep 30"}}, &out)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out after 200ms") {
+		t.Errorf("Run = %v, want step_script timed out after 200ms", err)
+	}
+}
+
+// A process left holding the output pipe must not hang Run, and is killed when Run returns.
+func TestBackgroundProcessHoldingOutput(t *testing.T) {
+	t.Parallel()
+	e, job := prepare(t, Options{KillGrace: 200 * time.Millisecond})
+	start := time.Now()
+	out, err := runScript(t, e, "sleep 30 & echo $! > bg.pid", "echo done")
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Run took %v", d)
+	}
+	b, err := os.ReadFile(filepath.Join(job.BuildDir, "bg.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	if !waitGone(pid, 5*time.Second) {
+		t.Errorf("background process %s still runs after Run", pid)
+	}
+}
+
+// A script that ignores SIGTERM is killed after the grace.
+func TestKillAfterGrace(t *testing.T) {
+	t.Parallel()
+	e, _ := prepare(t, Options{KillGrace: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	var out syncBuffer
+	errc := make(chan error, 1)
+	go func() {
+		errc <- e.Run(ctx, executor.Script{Name: "step_script", Commands: []string{
+			"trap '' TERM", "echo ready", "while :; do sleep 0.05; done",
+		}}, &out)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "\nready\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("script did not start:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	start := time.Now()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
+		t.Errorf("Run returned %v after cancel, want after the 300ms grace", d)
+	}
+}
+
+func TestSignalExitCode(t *testing.T) {
+	t.Parallel()
+	e, _ := prepare(t, Options{})
+	_, err := runScript(t, e, "kill -KILL $$")
+	if code, ok := executor.ExitCode(err); !ok || code != 137 {
+		t.Errorf("Run = %v, want exit code 137", err)
+	}
+}
+
+func TestPrepareBadBuildDir(t *testing.T) {
+	t.Parallel()
+	x, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(t.TempDir(), "missing"), file} {
+		if _, err := x.Prepare(t.Context(), &executor.Job{BuildDir: dir}, io.Discard); err == nil {
+			t.Errorf("Prepare(%s) succeeded", dir)
+		}
+	}
+}
+
+func TestScriptFilesAndCleanup(t *testing.T) {
+	t.Parallel()
+	e, _ := prepare(t, Options{})
+	out, err := runScript(t, e, `ls -l "$0"`)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "-rwx------") || !strings.Contains(out, e.tmp) {
+		t.Errorf("script file is not 0700 in %s:\n%s", e.tmp, out)
+	}
+	tmp := e.tmp
+	for range 2 {
+		if err := e.Cleanup(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("script dir after Cleanup: %v", err)
+	}
+	if _, err := runScript(t, e, "true"); err == nil {
+		t.Error("Run after Cleanup succeeded")
+	}
+}
+
+func TestDefaultShell(t *testing.T) {
+	t.Parallel()
+	x, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := exec.LookPath("bash")
+	if err != nil {
+		want, _ = exec.LookPath("sh")
+	}
+	if x.Shell() != want {
+		t.Errorf("Shell = %q, want %q", x.Shell(), want)
+	}
+	if _, err := New(Options{Shell: "no-such-shell-slipway"}); err == nil {
+		t.Error("New with a missing shell succeeded")
+	}
+}
+
+func TestInteractiveShell(t *testing.T) {
+	for _, shell := range []string{"bash", "sh"} {
+		t.Run(shell, func(t *testing.T) {
+			t.Parallel()
+			if _, err := exec.LookPath(shell); err != nil {
+				t.Skipf("no %s", shell)
+			}
+			// HOME keeps the shell's history and rc files out of the user's.
+			e, job := prepare(t, Options{Shell: shell}, "HOME="+t.TempDir(), "SLIPWAY_T_VAR=a b")
+			var out syncBuffer
+			in := strings.NewReader("echo \"<$SLIPWAY_T_VAR>\"\npwd\nexit 4\n")
+			err := e.Shell(t.Context(), in, &out)
+			if code, ok := executor.ExitCode(err); !ok || code != 4 {
+				t.Errorf("Shell = %v, want exit code 4\n%s", err, out.String())
+			}
+			if got := out.String(); !strings.Contains(got, "<a b>\n") || !strings.Contains(got, job.BuildDir+"\n") {
+				t.Errorf("output:\n%s", got)
+			}
+		})
+	}
+}
+
+func TestInteractiveShellCancel(t *testing.T) {
+	t.Parallel()
+	e, _ := prepare(t, Options{KillGrace: 200 * time.Millisecond})
+	pr, pw, err := os.Pipe() // never written: the shell waits for input
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close(); pw.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	var out syncBuffer
+	if err := e.Shell(ctx, pr, &out); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shell = %v, want ctx's error", err)
+	}
+}
+
+// waitGone polls until process pid is gone or a zombie, up to d.
+func waitGone(pid string, d time.Duration) bool {
+	if _, err := strconv.Atoi(pid); err != nil {
+		return false
+	}
+	deadline := time.Now().Add(d)
+	for {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return true
+		}
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
