@@ -39,6 +39,7 @@ func commands() []command {
 		{"config", "[FILE]", "print the expanded configuration (includes, extends, !reference, default applied)", runConfig},
 		{"jobs", "[--json] [flags]", "list the jobs of the pipeline for this repository's push", runJobs},
 		{"explain", "JOB [flags]", "say why a job is in or out of the pipeline", runExplain},
+		{"run", "[JOB…] [flags]", "run the pipeline (or some jobs) on this machine, in containers or a shell", runRun},
 	}
 }
 

@@ -47,7 +47,7 @@ func gitRepo(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func run(t *testing.T, dir string, args ...string) (string, string, int) {
+func runCmd(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
 	var o, e bytes.Buffer
 	code := Main(context.Background(), IO{Stdout: &o, Stderr: &e, Dir: dir}, args)
@@ -115,7 +115,7 @@ func TestCommands(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			out, errOut, code := run(t, dir, tc.args...)
+			out, errOut, code := runCmd(t, dir, tc.args...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
 			}
@@ -140,7 +140,7 @@ func TestCommands(t *testing.T) {
 
 func TestJobsJSON(t *testing.T) {
 	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": sample})
-	out, errOut, code := run(t, dir, "jobs", "--json")
+	out, errOut, code := runCmd(t, dir, "jobs", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -179,7 +179,7 @@ func TestOutsideGitRepository(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte("job:\n  script: [x]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := run(t, dir, "jobs", "--json")
+	out, errOut, code := runCmd(t, dir, "jobs", "--json")
 	if code != 0 || !strings.Contains(out, `"name": "job"`) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -219,7 +219,7 @@ against-feature:
 	if err := os.WriteFile(filepath.Join(dir, "docs/guide/index.md"), []byte("# guide, edited\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := run(t, dir, "jobs", "--json")
+	out, errOut, code := runCmd(t, dir, "jobs", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -236,11 +236,11 @@ against-feature:
 	if got := strings.Join(names, ","); got != "docs,against-feature" {
 		t.Errorf("jobs %s, want docs,against-feature", got)
 	}
-	out, _, _ = run(t, dir, "jobs", "--json", "--compare-to", "feature")
+	out, _, _ = runCmd(t, dir, "jobs", "--json", "--compare-to", "feature")
 	if !strings.Contains(out, `"docs"`) {
 		t.Errorf("--compare-to feature: the uncommitted docs edit should still count:\n%s", out)
 	}
-	if _, errOut, code := run(t, dir, "jobs", "--compare-to", "no-such-ref"); code != 1 || !strings.Contains(errOut, "--compare-to no-such-ref") {
+	if _, errOut, code := runCmd(t, dir, "jobs", "--compare-to", "no-such-ref"); code != 1 || !strings.Contains(errOut, "--compare-to no-such-ref") {
 		t.Errorf("a bad --compare-to: exit %d, %s", code, errOut)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,16 +42,21 @@ type session struct {
 // load reads the repository's facts and the pipeline configuration. Errors are printed;
 // the returned code is non-zero when nothing can be planned.
 func (f *pipelineFlags) load(ctx context.Context, io IO) (*session, int) {
+	file := f.file
+	if file == "" {
+		file = pipeline.DefaultFile
+	}
+	// Parse the pipeline file while git is asked about the repository.
+	guess := gitRoot(io.Dir)
+	parsed := make(chan *pipeline.File, 1)
+	go func() { parsed <- pipeline.ReadFile(guess, relTo(guess, io.Dir, file)) }()
 	pc, root, err := f.context(ctx, io.Dir)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "slipway: %v\n", err)
 		return nil, exitFail
 	}
-	file := f.file
-	if file == "" {
-		file = pipeline.DefaultFile
-	}
 	opts := pipeline.Options{
+		Parsed:  <-parsed,
 		Dir:     root,
 		File:    relTo(root, io.Dir, file),
 		Inputs:  f.inputs.values,
@@ -241,5 +247,22 @@ func changedFiles(ctx context.Context, root, defaultBranch, flagCompareTo string
 		}
 		cache[base] = files
 		return files
+	}
+}
+
+// gitRoot guesses the work tree's top level without running git: the nearest directory up
+// from dir holding .git (dir itself when there is none). git has the last word.
+func gitRoot(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return abs
+		}
 	}
 }

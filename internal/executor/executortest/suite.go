@@ -39,7 +39,10 @@ type Suite struct {
 // Timing bounds. Cancel is GitLab's promise to a user who presses cancel; the others only
 // keep a broken executor from hanging the test binary.
 const (
-	cancelWithin = 2 * time.Second
+	// cancelWithin bounds how long a cancel or timeout may take to stop a script that would
+	// otherwise sleep 30 s. It is generous: it tells "stopped" from "ran to the end" on a
+	// loaded machine (where starting a container alone can take seconds), not speed.
+	cancelWithin = 15 * time.Second
 	waitLong     = 20 * time.Second
 	stepTimeout  = 500 * time.Millisecond
 )

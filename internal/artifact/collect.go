@@ -1,0 +1,106 @@
+package artifact
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/slipway/slipway/internal/expr"
+	"github.com/slipway/slipway/internal/pipeline"
+)
+
+// Report says what Collect or Push stored.
+type Report struct {
+	// Files counts regular files and symbolic links (not directories); Bytes is the size of the
+	// regular files.
+	Files int
+	Bytes int64
+	// Warnings are problems that do not fail the job, as GitLab Runner prints them: a path that
+	// matches nothing, a path outside the build directory, a special file skipped.
+	Warnings []string
+}
+
+// Collect copies into dst (created if needed) what artifacts:paths name in buildDir, minus
+// artifacts:exclude, plus the untracked files when a.Untracked, with GitLab Runner's rules:
+//
+//   - A path is expanded with vars ($VAR, ${VAR}; undefined variables are empty), then names a
+//     file, a directory (taken with everything below it) or a doublestar glob (`*`, `?`,
+//     `[...]`, `{a,b}`, `**/` for any number of directories; see match). Paths are relative to
+//     buildDir; an absolute path is accepted only inside it. A path outside buildDir (`../x`,
+//     `/etc/x`, or reached through a symbolic link that leaves it) is refused with a warning.
+//     An empty path names buildDir itself, as it does on GitLab.
+//   - A path that matches nothing is a warning ("no matching files"), not an error.
+//   - Exclude patterns are expanded and matched against each path relative to buildDir; they
+//     are not recursive (`dist/tmp` excludes that entry, `dist/tmp/**` everything below).
+//   - untracked lists the files git reports as untracked (`git ls-files -o`), relative to
+//     buildDir; the caller computes it. Excludes apply to them too.
+//
+// Relative paths, modes and modification times are kept, and symbolic links are stored as
+// links, never followed. Regular files are hard-linked into dst when it is on the same file
+// system as buildDir, and copied otherwise: after Collect the caller must not modify the
+// collected files in place in buildDir (removing or replacing them is fine), or the stored
+// copy changes too. Job build directories are recreated or discarded, so this holds for them.
+//
+// The error reports a failure to write dst; everything about the build directory is a warning.
+func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (string, bool), untracked []string) (Report, error) {
+	var rep Report
+	c, err := newCollector(buildDir)
+	if err != nil {
+		return rep, err
+	}
+	if d, err := filepath.Abs(dst); err == nil {
+		c.skip = d
+	}
+	if a != nil {
+		c.setExclude(a.Exclude, vars)
+		for _, p := range a.Paths {
+			p = expand(p, vars)
+			if c.addPath(p) == 0 { // a refused path (-1) has its warning
+				c.warnf("%s: no matching files. Ensure that the artifact path is relative to the working directory (%s)", p, c.root)
+			}
+		}
+		if a.Untracked {
+			c.addUntracked(untracked)
+		}
+	}
+	rep.Warnings = c.warnings
+	rep.Files, rep.Bytes, err = writeTree(dst, c.sorted(), true)
+	if err != nil {
+		return rep, fmt.Errorf("collect into %s: %w", dst, err)
+	}
+	return rep, nil
+}
+
+// addUntracked adds the untracked files (and directories, taken recursively) listed.
+func (c *collector) addUntracked(untracked []string) {
+	found := 0
+	for _, u := range untracked {
+		rel, ok := c.relative(filepath.ToSlash(u))
+		if !ok {
+			c.warnf("%s: not supported: outside build directory", u)
+			continue
+		}
+		found += max(c.addLiteral(u, rel), 0)
+	}
+	if found == 0 {
+		c.warnf("untracked: no files")
+	}
+}
+
+// Restore copies the tree at src (as Collect or Push wrote it) into buildDir, replacing
+// whatever is in the way: files are overwritten, a file or symbolic link where the tree has a
+// directory is replaced by the directory, and nothing is written through a symbolic link found
+// in buildDir. Files are always copied, never linked, so a job cannot change the store by
+// writing its files in place.
+func Restore(src, buildDir string) error {
+	entries, err := scanTree(src)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	if _, _, err := writeTree(buildDir, entries, false); err != nil {
+		return fmt.Errorf("restore into %s: %w", buildDir, err)
+	}
+	return nil
+}
+
+// expand expands $VAR references in s.
+func expand(s string, vars func(string) (string, bool)) string { return expr.Expand(s, vars) }

@@ -1,0 +1,121 @@
+package artifact
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/slipway/slipway/internal/plan"
+)
+
+// GitLab's default limits for a dotenv report (application limits dotenv_size and
+// dotenv_variables).
+const (
+	MaxDotenvSize = 5 * 1024
+	MaxDotenvVars = 150
+	// maxKeyLen is the longest variable name GitLab stores.
+	maxDotenvKeyLen = 255
+)
+
+// ErrDotenvLimit is returned (wrapped) for a dotenv report over MaxDotenvSize bytes or
+// MaxDotenvVars variables.
+var ErrDotenvLimit = errors.New("dotenv report limit exceeded")
+
+// DotenvError is a line of a dotenv report that GitLab would reject.
+type DotenvError struct {
+	Line int // 1-based
+	Msg  string
+}
+
+func (e *DotenvError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// ParseDotenv reads an artifacts:reports:dotenv file as GitLab does
+// (Ci::ParseDotenvArtifactService), in file order:
+//
+//   - Each line is KEY=VALUE, split at the first "="; white space around KEY and VALUE is
+//     dropped. Quotes are kept as written: GitLab strips none and has no escapes, so
+//     A="x y" gives A the value `"x y"`, quotes included. Values are never expanded here, and
+//     are not Raw, as on GitLab.
+//   - A key is 1 to 255 ASCII letters, digits and underscores (GitLab allows a leading digit).
+//   - A later line for the same key replaces the value (the key keeps its first position).
+//   - The file may start with a UTF-8 byte order mark, or be UTF-16 with one (what Windows
+//     PowerShell writes); invalid UTF-8 becomes U+FFFD.
+//   - Limits: more than MaxDotenvSize bytes, or more than MaxDotenvVars distinct keys, is
+//     ErrDotenvLimit. GitLab applies the size limit to the gzip-compressed upload, so this is
+//     stricter for large files that compress well.
+//
+// Unlike GitLab, which rejects them, empty lines and lines starting with # are skipped.
+// A malformed line is a *DotenvError with its line number.
+func ParseDotenv(r io.Reader) ([]plan.Var, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxDotenvSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read dotenv: %w", err)
+	}
+	if len(data) > MaxDotenvSize {
+		return nil, fmt.Errorf("dotenv report larger than %d bytes: %w", MaxDotenvSize, ErrDotenvLimit)
+	}
+	text := decodeText(data)
+	var vars []plan.Var
+	index := map[string]int{}
+	for n, line := range strings.Split(text, "\n") {
+		if l := rubyStrip(line); l == "" || l[0] == '#' {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, &DotenvError{Line: n + 1, Msg: "invalid format: expected KEY=VALUE"}
+		}
+		key, value = rubyStrip(key), rubyStrip(value)
+		if !validDotenvKey(key) {
+			return nil, &DotenvError{Line: n + 1, Msg: fmt.Sprintf("invalid key %q: use only letters, digits and _", key)}
+		}
+		if i, ok := index[key]; ok {
+			vars[i].Value = value
+			continue
+		}
+		if len(vars) == MaxDotenvVars {
+			return nil, fmt.Errorf("dotenv report with more than %d variables: %w", MaxDotenvVars, ErrDotenvLimit)
+		}
+		index[key] = len(vars)
+		vars = append(vars, plan.Var{Key: key, Value: value})
+	}
+	return vars, nil
+}
+
+// decodeText returns data as UTF-8 text without a byte order mark.
+func decodeText(data []byte) string {
+	var order func([]byte) uint16
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		order = func(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		order = func(b []byte) uint16 { return uint16(b[1]) | uint16(b[0])<<8 }
+	default:
+		return strings.ToValidUTF8(strings.TrimPrefix(string(data), "\ufeff"), "\ufffd")
+	}
+	data = data[2:]
+	units := make([]uint16, 0, len(data)/2)
+	for i := 0; i+1 < len(data); i += 2 {
+		units = append(units, order(data[i:]))
+	}
+	return string(utf16.Decode(units))
+}
+
+// rubyStrip is Ruby's String#strip: it drops ASCII white space and NUL at both ends.
+func rubyStrip(s string) string { return strings.Trim(s, " \t\n\v\f\r\x00") }
+
+func validDotenvKey(k string) bool {
+	if k == "" || len(k) > maxDotenvKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/slipway/slipway/internal/executor"
+	"github.com/slipway/slipway/internal/executor/docker"
+	"github.com/slipway/slipway/internal/executor/shell"
+	"github.com/slipway/slipway/internal/gitrepo"
+	"github.com/slipway/slipway/internal/local"
+	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/run"
+)
+
+// Exit code of a run stopped by the user (128 + SIGINT), as shells report it.
+const exitCanceled = 130
+
+func runRun(ctx context.Context, io IO, args []string) int {
+	var f pipelineFlags
+	var (
+		noDeps, manual, timestamps, events, shellOnFailure bool
+		privileged, dockerSocket                           bool
+		executorName                                       string
+		concurrency                                        int
+	)
+	fs := newFlags("run", io, "[JOB…] [flags]")
+	f.register(fs)
+	fs.BoolVar(&noDeps, "no-deps", false, "with job names: do not also run the jobs they need")
+	fs.BoolVar(&manual, "manual", false, "also run manual jobs")
+	fs.StringVar(&executorName, "executor", "", "shell or docker (default: docker for jobs with image: when an engine answers, else shell)")
+	fs.IntVar(&concurrency, "concurrency", 4, "jobs running at once")
+	fs.BoolVar(&timestamps, "timestamps", false, "prefix output lines with the time")
+	fs.BoolVar(&events, "json-events", false, "print one JSON object a line instead of text")
+	fs.BoolVar(&shellOnFailure, "shell-on-failure", false, "open a shell in a failed job's environment before it is cleaned up")
+	fs.BoolVar(&privileged, "privileged", false, "run job containers privileged")
+	fs.BoolVar(&dockerSocket, "docker-socket", false, "mount the host's Docker socket into job containers")
+	jobs, err := parse(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if executorName != "" && executorName != "shell" && executorName != "docker" {
+		fmt.Fprintf(io.Stderr, "slipway run: --executor must be shell or docker, not %q\n", executorName)
+		return exitUsage
+	}
+	s, code := f.load(ctx, io)
+	if s == nil {
+		return code
+	}
+	p, err := plan.Compile(s.cfg, s.ctx)
+	if err != nil {
+		printErrors(io, err)
+		return exitFail
+	}
+	if !p.Created {
+		fmt.Fprintln(io.Stderr, p.Reason.Text)
+		return exitOK
+	}
+	root := s.ctx.Project.Dir
+	files, tracked, err := gitrepo.WorkTree(ctx, root)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway run: %v\n", err)
+		return exitFail
+	}
+	pick, err := executors(io, executorName, docker.Options{Privileged: privileged, DockerSocket: dockerSocket})
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway run: %v\n", err)
+		return exitFail
+	}
+	tty := isTerminal(io.Stdout)
+	color := tty && env(io, "NO_COLOR") == ""
+	opts := local.Options{
+		Root: root, Files: files, Tracked: tracked, Plan: p, Jobs: jobs, NoDeps: noDeps, Manual: manual,
+		Executor: pick, Concurrency: concurrency, Out: io.Stdout, Color: color, TTY: tty && !events,
+		Timestamps: timestamps, Events: events, Project: s.ctx.Project.Path,
+		ProjectDir: func(j *plan.Job, buildDir string) string {
+			if pick(j).Name() == "docker" {
+				return "/builds/" + s.ctx.Project.Path
+			}
+			return buildDir
+		},
+	}
+	if shellOnFailure {
+		opts.Run.OnFailure = func(ctx context.Context, e executor.Env, _ []string) {
+			sh, ok := e.(executor.Interactive)
+			if !ok {
+				return
+			}
+			fmt.Fprintln(io.Stderr, "The job failed: a shell in its environment (exit it to go on).")
+			if err := sh.Shell(ctx, io.Stdin, io.Stdout); err != nil {
+				fmt.Fprintf(io.Stderr, "shell: %v\n", err)
+			}
+		}
+	}
+	sum, err := local.Run(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway run: %v\n", err)
+		return exitFail
+	}
+	switch sum.Status {
+	case run.StatusSuccess:
+		return exitOK
+	case run.StatusCanceled:
+		return exitCanceled
+	}
+	return exitFail
+}
+
+// executors returns how a job's executor is chosen: --executor for every job, else Docker
+// for jobs with an image when an engine answers and the shell for the rest. The first time
+// Docker is wanted but absent, it says so once on stderr.
+func executors(io IO, name string, dopts docker.Options) (func(*plan.Job) executor.Executor, error) {
+	sh, err := shell.New(shell.Options{})
+	if err != nil && name != "docker" {
+		return nil, err
+	}
+	var once sync.Once
+	var dk *docker.Executor
+	var dkErr error
+	dockerExec := func() (executor.Executor, error) {
+		once.Do(func() {
+			dk, dkErr = docker.New(dopts)
+			if dkErr == nil {
+				dkErr = dk.Ping(context.Background())
+			}
+			if dkErr != nil && name == "" {
+				fmt.Fprintf(io.Stderr, "slipway: no Docker engine answers (%v): jobs with image: run in the shell executor\n", dkErr)
+			}
+		})
+		return dk, dkErr
+	}
+	return func(j *plan.Job) executor.Executor {
+		switch {
+		case name == "shell":
+			return sh
+		case name == "docker", j.Image != nil:
+			if d, err := dockerExec(); err == nil {
+				return d
+			} else if name == "docker" {
+				return failing{err}
+			}
+		}
+		return sh
+	}, nil
+}
+
+// failing is an executor that cannot prepare anything, for --executor docker without an
+// engine: each job fails with the reason.
+type failing struct{ err error }
+
+func (f failing) Name() string { return "docker" }
+func (f failing) Prepare(context.Context, *executor.Job, io.Writer) (executor.Env, error) {
+	return nil, fmt.Errorf("docker executor: %w", f.err)
+}
+
+func env(io IO, k string) string {
+	if io.Env == nil {
+		return ""
+	}
+	return io.Env(k)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,319 @@
+// Package local runs a planned pipeline on this machine, as `slipway run` does: it chooses the
+// jobs, orders them as GitLab does (stages, needs, when, allow_failure, retry, resource_group),
+// prepares each job's build directory from one snapshot of the work tree, passes artifacts,
+// dotenv variables and caches between jobs, and prints what happens. Running one job is
+// package run's work; where it runs is the executor's.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway/slipway/internal/executor"
+	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/run"
+)
+
+// Job statuses of a local run, beyond run's success, failed and canceled.
+const (
+	StatusWarning = "warning" // failed, failure allowed
+	StatusSkipped = "skipped"
+	StatusManual  = "manual" // a manual job that was not played
+	statusCreated = "created"
+	statusRunning = "running"
+)
+
+// Options describe a local run.
+type Options struct {
+	// Root is the repository root; Files lists what to snapshot (slash paths relative to Root)
+	// and Tracked what git tracks (the rest is "untracked" for artifacts and caches).
+	Root           string
+	Files, Tracked []string
+	// Plan is the decided pipeline.
+	Plan *plan.Plan
+	// Jobs, when set, runs only these jobs (names or parallel base names) and what they need,
+	// unless NoDeps.
+	Jobs   []string
+	NoDeps bool
+	// Manual also runs manual jobs.
+	Manual bool
+	// Executor picks the executor of a job.
+	Executor func(*plan.Job) executor.Executor
+	// ProjectDir returns CI_PROJECT_DIR for a job on the executor it runs on; nil means the
+	// job's build directory (shell).
+	ProjectDir func(j *plan.Job, buildDir string) string
+	// Concurrency bounds jobs running at once; zero means 4.
+	Concurrency int
+	// Out receives the human output (or JSON events).
+	Out        io.Writer
+	Color, TTY bool
+	Timestamps bool
+	Events     bool
+	// State is where runs keep build dirs, artifacts and caches; empty means Root/.slipway.
+	State string
+	// Run tunes each job.
+	Run run.Options
+	// Project is the project path, for labels.
+	Project string
+}
+
+// JobResult is how one job ended.
+type JobResult struct {
+	Name     string        `json:"name"`
+	Stage    string        `json:"stage"`
+	Status   string        `json:"status"`
+	Duration time.Duration `json:"-"`
+	Seconds  float64       `json:"duration_s"`
+	Reason   string        `json:"failure_reason,omitempty"`
+	ExitCode int           `json:"exit_code,omitempty"`
+	Attempts int           `json:"attempts,omitempty"`
+}
+
+// Summary is how the pipeline ended: success (warnings allowed), failed or canceled.
+type Summary struct {
+	Status string      `json:"status"`
+	Jobs   []JobResult `json:"jobs"`
+}
+
+// node is one job of the run.
+type node struct {
+	job     *plan.Job
+	prereqs []*node
+	status  string
+	result  run.Result
+	tries   int
+	dotenv  []plan.Var
+	index   int
+}
+
+// Run runs the pipeline and returns how it ended. It returns an error only when the run
+// could not start (no job selected, the snapshot failed); job failures are in the Summary.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.State == "" {
+		o.State = filepath.Join(o.Root, ".slipway")
+	}
+	nodes, err := selectJobs(o)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{o: o, nodes: nodes, groups: map[string]*sync.Mutex{}}
+	if err := r.prepareState(); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(r.runDir)
+	r.out = &printer{w: o.Out, color: o.Color, tty: o.TTY, timestamps: o.Timestamps, events: o.Events, now: time.Now}
+	for _, n := range nodes {
+		r.out.width = max(r.out.width, len(n.job.Name))
+	}
+	r.loop(ctx)
+	return r.summary(ctx), nil
+}
+
+// selectJobs picks the jobs to run and links each to the jobs it waits for.
+func selectJobs(o Options) ([]*node, error) {
+	byName := map[string]*node{}
+	var all []*node
+	for i, j := range o.Plan.Jobs {
+		n := &node{job: j, status: statusCreated, index: i}
+		byName[j.Name] = n
+		all = append(all, n)
+	}
+	chosen := all
+	if len(o.Jobs) > 0 {
+		want := map[*node]bool{}
+		var add func(n *node)
+		add = func(n *node) {
+			if want[n] {
+				return
+			}
+			want[n] = true
+			if o.NoDeps {
+				return
+			}
+			for _, need := range n.job.Needs {
+				if t := byName[need.Job]; t != nil {
+					add(t)
+				}
+			}
+		}
+		for _, name := range o.Jobs {
+			found := false
+			for _, n := range all {
+				if n.job.Name == name || n.job.Base == name {
+					add(n)
+					found = true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("no job %q in this pipeline (see `slipway jobs` and `slipway explain %s`)", name, name)
+			}
+		}
+		chosen = nil
+		for _, n := range all {
+			if want[n] {
+				chosen = append(chosen, n)
+			}
+		}
+	}
+	if len(chosen) == 0 {
+		return nil, errors.New("no jobs to run")
+	}
+	for _, n := range chosen {
+		if n.job.Needs != nil {
+			for _, need := range n.job.Needs {
+				if t := byName[need.Job]; t != nil && slices.Contains(chosen, t) {
+					n.prereqs = append(n.prereqs, t)
+				}
+			}
+			continue
+		}
+		for _, m := range chosen {
+			if m.job.StageIndex < n.job.StageIndex {
+				n.prereqs = append(n.prereqs, m)
+			}
+		}
+	}
+	return chosen, nil
+}
+
+type runner struct {
+	o      Options
+	nodes  []*node
+	out    *printer
+	runDir string
+	src    string
+
+	mu     sync.Mutex // guards groups
+	groups map[string]*sync.Mutex
+}
+
+func (r *runner) prepareState() error {
+	if err := os.MkdirAll(r.o.State, 0o755); err != nil {
+		return fmt.Errorf("make state dir: %w", err)
+	}
+	// Git ignores the state directory without the user touching .gitignore.
+	_ = os.WriteFile(filepath.Join(r.o.State, ".gitignore"), []byte("*\n"), 0o644)
+	dir, err := os.MkdirTemp(r.o.State, "run-")
+	if err != nil {
+		return fmt.Errorf("make run dir: %w", err)
+	}
+	r.runDir, r.src = dir, filepath.Join(dir, "src")
+	if err := snapshot(r.o.Root, r.src, r.o.Files); err != nil {
+		return fmt.Errorf("snapshot the work tree: %w", err)
+	}
+	return nil
+}
+
+// done reports whether a status is final.
+func done(s string) bool { return s != statusCreated && s != statusRunning }
+
+// failed reports whether a finished job counts as a failure for the jobs after it.
+func (n *node) failed() bool {
+	return n.status == run.StatusFailed || n.status == run.StatusCanceled
+}
+
+// blocks reports whether an unplayed manual job holds back the jobs after it: a manual job
+// that may not fail (manual in rules) blocks the pipeline, as in GitLab.
+func (n *node) blocks() bool { return n.status == StatusManual && !n.job.AllowFailure }
+
+// loop starts jobs as their prerequisites finish until every job is final. Only the loop's
+// goroutine reads or writes node statuses.
+func (r *runner) loop(ctx context.Context) {
+	finished := make(chan *node)
+	running := 0
+	for {
+		for _, n := range r.nodes {
+			if n.status != statusCreated {
+				continue
+			}
+			decision, ok := r.decide(ctx, n)
+			if !ok {
+				continue
+			}
+			if decision == statusRunning {
+				if running >= r.o.Concurrency {
+					continue
+				}
+				running++
+				n.status = statusRunning
+				r.event(n)
+				go func(n *node) { r.runJob(ctx, n); finished <- n }(n)
+				continue
+			}
+			n.status = decision
+			r.event(n)
+		}
+		r.progress()
+		if running == 0 {
+			// Every job is final, or nothing can start (a needs cycle, which the plan refuses).
+			r.out.setStatus("")
+			return
+		}
+		n := <-finished
+		running--
+		n.status = n.result.Status
+		if n.status == run.StatusFailed && n.job.AllowFailure && allowed(n.job, n.result.ExitCode) {
+			n.status = StatusWarning
+		}
+		r.event(n)
+	}
+}
+
+// allowed reports whether a failure with code is allowed by allow_failure:exit_codes.
+func allowed(j *plan.Job, code int) bool {
+	return len(j.ExitCodes) == 0 || slices.Contains(j.ExitCodes, code)
+}
+
+// decide says what becomes of a job whose prerequisites are final (ok false: not yet):
+// statusRunning to start it, or a final status.
+func (r *runner) decide(ctx context.Context, n *node) (string, bool) {
+	prereqFailed, blocked := false, false
+	for _, p := range n.prereqs {
+		if !done(p.status) {
+			return "", false
+		}
+		prereqFailed = prereqFailed || p.failed()
+		blocked = blocked || p.blocks() || (n.job.Needs != nil && p.status == StatusManual)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return run.StatusCanceled, true
+	case blocked:
+		return StatusSkipped, true
+	case n.job.When == "manual" && !r.o.Manual:
+		return StatusManual, true
+	case n.job.When == "on_failure" && !prereqFailed:
+		return StatusSkipped, true
+	case n.job.When != "always" && n.job.When != "on_failure" && prereqFailed:
+		return StatusSkipped, true
+	}
+	return statusRunning, true
+}
+
+func (r *runner) progress() {
+	if !r.o.TTY {
+		return
+	}
+	var runningNames []string
+	doneCount := 0
+	for _, n := range r.nodes {
+		switch {
+		case n.status == statusRunning:
+			runningNames = append(runningNames, n.job.Name)
+		case done(n.status):
+			doneCount++
+		}
+	}
+	r.out.setStatus(fmt.Sprintf("▶ %d/%d done · running: %s", doneCount, len(r.nodes), strings.Join(runningNames, ", ")))
+}

@@ -1,0 +1,218 @@
+// Package run runs one planned job on an executor: its variables (expanded, file variables
+// written, secrets masked), the step_script and after_script steps with their timeouts, and
+// the log that tells what happened. It does not schedule jobs, prepare build directories or
+// move artifacts (package local does, for `slipway run`).
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slipway/slipway/internal/executor"
+	"github.com/slipway/slipway/internal/mask"
+	"github.com/slipway/slipway/internal/plan"
+)
+
+// Job statuses and failure reasons, as GitLab names them.
+const (
+	StatusSuccess  = "success"
+	StatusFailed   = "failed"
+	StatusCanceled = "canceled"
+
+	ReasonScript  = "script_failure"
+	ReasonTimeout = "job_execution_timeout"
+	ReasonSystem  = "runner_system_failure"
+)
+
+// Defaults GitLab uses.
+const (
+	DefaultTimeout            = time.Hour
+	DefaultAfterScriptTimeout = 5 * time.Minute
+)
+
+// Job is one job to run.
+type Job struct {
+	Plan *plan.Job
+	// Project is the project path, for container labels.
+	Project string
+	// BuildDir is the host directory with the job's checkout; ProjectDir is CI_PROJECT_DIR.
+	BuildDir, ProjectDir string
+	// Vars are added after the plan's variables (dotenv reports of earlier jobs, …).
+	Vars []plan.Var
+	// Log receives the job's log: Slipway's own lines and the scripts' output, masked.
+	Log io.Writer
+}
+
+// Options tune how jobs run.
+type Options struct {
+	// Timeout bounds a job that sets no timeout; zero means DefaultTimeout.
+	Timeout time.Duration
+	// AfterScriptTimeout bounds after_script; zero means DefaultAfterScriptTimeout.
+	AfterScriptTimeout time.Duration
+	// Mounts, Privileged and PullPolicy are passed to the executor's Job.
+	Mounts     []executor.Mount
+	Privileged bool
+	PullPolicy string
+	// OnFailure, when set, is called with the still-prepared environment of a job whose
+	// script failed (for --shell-on-failure), before after_script and cleanup.
+	OnFailure func(ctx context.Context, env executor.Env, vars []string)
+}
+
+// Result is how a job ended.
+type Result struct {
+	Status   string
+	Reason   string
+	ExitCode int
+	// Err is the error that failed the job (nil on success).
+	Err      error
+	Started  time.Time
+	Duration time.Duration
+}
+
+// Run runs j on ex. It returns when the job ended and its environment is cleaned up. A
+// canceled ctx cancels the job (status canceled); the job's timeout fails it.
+func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Result) {
+	res.Started = time.Now()
+	defer func() { res.Duration = time.Since(res.Started) }()
+
+	tmp, err := os.MkdirTemp("", "slipway-job-")
+	if err != nil {
+		return system(res, j.Log, fmt.Errorf("make temp dir: %w", err))
+	}
+	defer os.RemoveAll(tmp)
+	env, secrets, err := Env(append(append([]plan.Var(nil), j.Plan.Variables...), j.Vars...), tmp)
+	if err != nil {
+		return system(res, j.Log, err)
+	}
+	mw := mask.NewWriter(j.Log, secrets)
+	defer mw.Flush()
+	log := mw
+
+	timeout := j.Plan.Timeout
+	if timeout == 0 {
+		timeout = o.Timeout
+	}
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	jobCtx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
+	defer cancel()
+
+	ej := &executor.Job{
+		Name: j.Plan.Name, ID: jobID(j.Plan), Project: j.Project,
+		Image: j.Plan.Image, Services: j.Plan.Services,
+		BuildDir: j.BuildDir, ProjectDir: j.ProjectDir, Env: env,
+		Mounts: o.Mounts, Privileged: o.Privileged, PullPolicy: o.PullPolicy,
+	}
+	if j.Plan.Image != nil {
+		ej.User = j.Plan.Image.User
+	}
+	fmt.Fprintf(log, "\x1b[36;1mPreparing the %q executor\x1b[0;m\n", ex.Name())
+	e, err := ex.Prepare(jobCtx, ej, log)
+	if err != nil {
+		return finish(res, log, ctx, jobCtx, timeout, fmt.Errorf("prepare environment: %w", err), true)
+	}
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer ccancel()
+		if err := e.Cleanup(cctx); err != nil {
+			fmt.Fprintf(log, "\x1b[33;1mWARNING: cleanup: %v\x1b[0;m\n", err)
+		}
+	}()
+
+	commands := append(append([]string(nil), j.Plan.BeforeScript...), j.Plan.Script...)
+	fmt.Fprintf(log, "\x1b[36;1mExecuting \"step_script\" stage of the job script\x1b[0;m\n")
+	stepErr := e.Run(jobCtx, executor.Script{Name: "step_script", Commands: commands}, log)
+	if stepErr != nil && ctx.Err() == nil && o.OnFailure != nil {
+		if _, ok := executor.ExitCode(stepErr); ok {
+			o.OnFailure(ctx, e, env)
+		}
+	}
+	if len(j.Plan.AfterScript) > 0 && ctx.Err() == nil {
+		ast := o.AfterScriptTimeout
+		if ast == 0 {
+			ast = DefaultAfterScriptTimeout
+		}
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), ast)
+		fmt.Fprintf(log, "\x1b[36;1mRunning after_script\x1b[0;m\n")
+		if err := e.Run(actx, executor.Script{Name: "after_script", Commands: j.Plan.AfterScript}, log); err != nil {
+			fmt.Fprintf(log, "\x1b[33;1mWARNING: after_script failed: %v\x1b[0;m\n", err)
+		}
+		acancel()
+	}
+	return finish(res, log, ctx, jobCtx, timeout, stepErr, false)
+}
+
+var errTimeout = errors.New("job timed out")
+
+// finish decides the job's status from the step's error.
+func finish(res Result, log io.Writer, ctx, jobCtx context.Context, timeout time.Duration, err error, system bool) Result {
+	switch {
+	case err == nil:
+		res.Status = StatusSuccess
+		fmt.Fprintf(log, "\x1b[32;1mJob succeeded\x1b[0;m\n")
+		return res
+	case ctx.Err() != nil:
+		res.Status, res.Reason, res.Err = StatusCanceled, StatusCanceled, context.Cause(ctx)
+		fmt.Fprintf(log, "\x1b[31;1mERROR: Job canceled\x1b[0;m\n")
+		return res
+	case errors.Is(context.Cause(jobCtx), errTimeout):
+		res.Status, res.Reason, res.Err = StatusFailed, ReasonTimeout, fmt.Errorf("execution took longer than %s", timeout)
+	case system:
+		res.Status, res.Reason, res.Err = StatusFailed, ReasonSystem, err
+	default:
+		res.Status, res.Reason, res.Err = StatusFailed, ReasonScript, err
+		if code, ok := executor.ExitCode(err); ok {
+			res.ExitCode = code
+		}
+	}
+	fmt.Fprintf(log, "\x1b[31;1mERROR: Job failed: %v\x1b[0;m\n", res.Err)
+	return res
+}
+
+func system(res Result, log io.Writer, err error) Result {
+	res.Status, res.Reason, res.Err = StatusFailed, ReasonSystem, err
+	fmt.Fprintf(log, "ERROR: Job failed (system failure): %v\n", err)
+	return res
+}
+
+// jobID is the job's CI_JOB_ID.
+func jobID(j *plan.Job) int64 {
+	for _, v := range j.Variables {
+		if v.Key == "CI_JOB_ID" {
+			var id int64
+			fmt.Sscan(v.Value, &id)
+			return id
+		}
+	}
+	return 0
+}
+
+// Env turns variables into the environment of a job: file variables written to files under
+// dir (the variable holds the path), every value expanded as GitLab Runner expands them, and
+// the values of masked variables returned for masking.
+func Env(vars []plan.Var, dir string) (env, secrets []string, err error) {
+	vars = append([]plan.Var(nil), vars...)
+	for i, v := range vars {
+		if v.Masked {
+			secrets = append(secrets, v.Value)
+		}
+		if !v.File {
+			continue
+		}
+		path := filepath.Join(dir, v.Key)
+		if err := os.WriteFile(path, []byte(v.Value), 0o600); err != nil {
+			return nil, nil, fmt.Errorf("write file variable %s: %w", v.Key, err)
+		}
+		vars[i].Value = path
+	}
+	for _, v := range plan.Expanded(vars) {
+		env = append(env, v.Key+"="+v.Value)
+	}
+	return env, secrets, nil
+}
