@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,9 @@ func (w *writer) ensureDir(rel string) error {
 // files writes regular files and symbolic links, on several goroutines when there are many.
 func (w *writer) files(todo []*entry) error {
 	n := min(runtime.GOMAXPROCS(0)*2, 16)
+	if v, err := strconv.Atoi(os.Getenv("ART_WORKERS")); err == nil {
+		n = v
+	}
 	if len(todo) < parallelMin || n < 2 {
 		for _, e := range todo {
 			if err := w.file(e); err != nil {

@@ -244,3 +244,39 @@ against-feature:
 		t.Errorf("a bad --compare-to: exit %d, %s", code, errOut)
 	}
 }
+
+func TestRunShellOnFailure(t *testing.T) {
+	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": "broken:\n  variables:\n    GREETING: hi\n  script:\n    - touch made-by-job\n    - exit 4\n"})
+	var o, e bytes.Buffer
+	in := strings.NewReader("echo \"in the shell: $GREETING $CI_JOB_NAME\"; ls made-by-job\nexit\n")
+	code := Main(context.Background(), IO{Stdin: in, Stdout: &o, Stderr: &e, Dir: dir}, []string{"run", "--executor", "shell", "--shell-on-failure"})
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, o.String(), e.String())
+	}
+	if !strings.Contains(o.String(), "in the shell: hi broken") || !strings.Contains(o.String(), "made-by-job") {
+		t.Errorf("the shell did not run in the job's build dir with its variables:\n%s\n%s", o.String(), e.String())
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		ci   string
+		code int
+	}{
+		{name: "success", ci: "a:\n  script: [\"true\"]\n", code: 0},
+		{name: "allowed failure is a warning", ci: "a:\n  script: [\"exit 2\"]\n  allow_failure: true\n", code: 0},
+		{name: "failure", ci: "a:\n  script: [\"exit 2\"]\n", code: 1},
+		{name: "config error", ci: "a:\n  scrip: [x]\n", code: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := gitRepo(t, map[string]string{".gitlab-ci.yml": tc.ci})
+			out, errOut, code := runCmd(t, dir, "run", "--executor", "shell")
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, tc.code, out, errOut)
+			}
+		})
+	}
+}

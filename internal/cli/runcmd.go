@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/slipway/slipway/internal/executor"
@@ -38,6 +40,8 @@ func runRun(ctx context.Context, io IO, args []string) int {
 	fs.BoolVar(&shellOnFailure, "shell-on-failure", false, "open a shell in a failed job's environment before it is cleaned up")
 	fs.BoolVar(&privileged, "privileged", false, "run job containers privileged")
 	fs.BoolVar(&dockerSocket, "docker-socket", false, "mount the host's Docker socket into job containers")
+	var volumes volumeFlag
+	fs.Var(&volumes, "volume", "mount a host path into job containers: SRC:DST[:ro] (repeatable)")
 	jobs, err := parse(fs, args)
 	if err != nil {
 		return exitUsage
@@ -65,7 +69,7 @@ func runRun(ctx context.Context, io IO, args []string) int {
 		fmt.Fprintf(io.Stderr, "slipway run: %v\n", err)
 		return exitFail
 	}
-	pick, err := executors(io, executorName, docker.Options{Privileged: privileged, DockerSocket: dockerSocket})
+	pick, err := executors(io, executorName, docker.Options{Privileged: privileged, DockerSocket: dockerSocket, Volumes: volumes})
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "slipway run: %v\n", err)
 		return exitFail
@@ -171,4 +175,22 @@ func isTerminal(w any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// volumeFlag collects --volume SRC:DST[:ro].
+type volumeFlag []executor.Mount
+
+func (v *volumeFlag) String() string { return fmt.Sprint(len(*v), " volumes") }
+
+func (v *volumeFlag) Set(s string) error {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw" {
+		return fmt.Errorf("want SRC:DST or SRC:DST:ro, not %q", s)
+	}
+	src, err := filepath.Abs(parts[0])
+	if err != nil {
+		return err
+	}
+	*v = append(*v, executor.Mount{Source: src, Target: parts[1], ReadOnly: len(parts) == 3 && parts[2] == "ro"})
+	return nil
 }
