@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +17,12 @@ import (
 // modeBits are the mode bits a tree keeps: permissions plus setuid, setgid and sticky.
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
-// parallelMin is the number of files from which writeTree uses several goroutines.
-const parallelMin = 64
+// Files are written by several goroutines when there are at least parallelMin of them, each
+// taking chunk files at a time: neighbours share a directory, whose lock writers contend for.
+const (
+	parallelMin = 64
+	chunk       = 64
+)
 
 // writer writes entries below root.
 type writer struct {
@@ -28,6 +31,8 @@ type writer struct {
 	link atomic.Bool
 	// dirs are the relative directories known to be real directories (not links) under root.
 	dirs map[string]bool
+	// bytes adds up the sizes of the regular files written.
+	bytes atomic.Int64
 }
 
 // writeTree writes entries (sorted, parents first) below root, creating it. Regular files are
@@ -54,9 +59,6 @@ func writeTree(root string, entries []*entry, link bool) (files int, bytes int64
 			return 0, 0, err
 		}
 		todo = append(todo, e)
-		if e.mode.IsRegular() {
-			bytes += e.size
-		}
 	}
 	if err := w.files(todo); err != nil {
 		return 0, 0, err
@@ -68,7 +70,7 @@ func writeTree(root string, entries []*entry, link bool) (files int, bytes int64
 			return 0, 0, fmt.Errorf("chmod %s: %w", e.rel, err)
 		}
 	}
-	return len(todo), bytes, nil
+	return len(todo), w.bytes.Load(), nil
 }
 
 func (w *writer) host(rel string) string { return filepath.Join(w.root, filepath.FromSlash(rel)) }
@@ -100,11 +102,8 @@ func (w *writer) ensureDir(rel string) error {
 
 // files writes regular files and symbolic links, on several goroutines when there are many.
 func (w *writer) files(todo []*entry) error {
-	n := min(runtime.GOMAXPROCS(0)*2, 16)
-	if v, err := strconv.Atoi(os.Getenv("ART_WORKERS")); err == nil {
-		n = v
-	}
-	if len(todo) < parallelMin || n < 2 {
+	n := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	if len(todo) < parallelMin {
 		for _, e := range todo {
 			if err := w.file(e); err != nil {
 				return err
@@ -121,13 +120,16 @@ func (w *writer) files(todo []*entry) error {
 	for g := range n {
 		wg.Go(func() {
 			for !failed.Load() {
-				i := int(next.Add(1) - 1)
+				i := int(next.Add(chunk) - chunk)
 				if i >= len(todo) {
 					return
 				}
-				if err := w.file(todo[i]); err != nil {
-					errs[g] = err
-					failed.Store(true)
+				for _, e := range todo[i:min(i+chunk, len(todo))] {
+					if err := w.file(e); err != nil {
+						errs[g] = err
+						failed.Store(true)
+						return
+					}
 				}
 			}
 		})
@@ -159,6 +161,7 @@ func (w *writer) file(e *entry) error {
 			}
 		}
 		if err == nil {
+			w.bytes.Add(max(e.size, 0))
 			return nil
 		}
 		if crossDevice(err) {
@@ -166,60 +169,67 @@ func (w *writer) file(e *entry) error {
 		}
 		// Any other failure (protected_hardlinks, too many links, …) copies this one file.
 	}
-	if err := copyFile(e, dst); err != nil {
+	n, err := copyFile(e, dst)
+	if err != nil {
 		return fmt.Errorf("copy %s: %w", e.rel, err)
 	}
+	w.bytes.Add(n)
 	return nil
 }
 
-// copyFile copies a regular file, its mode and modification time. The kernel copies the
-// bytes (copy_file_range on Linux, which os.File.ReadFrom uses) when it can.
-func copyFile(e *entry, dst string) (err error) {
-	in, err := os.Open(e.host)
+// copyFile copies a regular file, its mode and modification time, and returns its size. The
+// kernel copies the bytes (copy_file_range on Linux, which os.File.ReadFrom uses) when it
+// can. An entry whose size is unknown (-1) takes size, mode and time from the open file.
+func copyFile(e *entry, dst string) (n int64, err error) {
+	in, err := openSource(e.host)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer in.Close()
-	perm := e.mode & modeBits
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm.Perm())
+	size, perm, mtime := e.size, e.mode&modeBits, e.mtime
+	if size < 0 {
+		fi, err := in.Stat()
+		if err != nil {
+			return 0, err
+		}
+		if !fi.Mode().IsRegular() {
+			return 0, fmt.Errorf("%s: not a regular file", e.host)
+		}
+		size, perm, mtime = fi.Size(), fi.Mode()&modeBits, fi.ModTime()
+	}
+	out, err := createExcl(dst, perm)
 	if errors.Is(err, fs.ErrExist) {
 		// Never write into what is there: it may be a link to a stored file, or a symlink.
 		if err = removeAny(dst); err == nil {
-			out, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm.Perm())
+			out, err = createExcl(dst, perm)
 		}
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() {
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}
 		if err == nil {
-			err = os.Chtimes(dst, time.Time{}, e.mtime)
+			err = os.Chtimes(dst, time.Time{}, mtime)
 		}
 	}()
 	// The size is known: a limited reader lets the kernel copy it in one call.
-	if _, err = out.ReadFrom(io.LimitReader(in, e.size)); err != nil {
-		return err
+	if n, err = out.ReadFrom(io.LimitReader(in, size)); err != nil {
+		return n, err
 	}
 	// The umask applied at creation; set the mode exactly.
-	return out.Chmod(perm)
+	return n, out.Chmod(perm)
 }
 
 // removeAny removes whatever is at p, a directory tree included.
 func removeAny(p string) error {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
+	err := os.Remove(p)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	if fi.IsDir() {
-		return os.RemoveAll(p)
-	}
-	return os.Remove(p)
+	return os.RemoveAll(p) // a directory with contents
 }
 
 // scanTree lists the tree under root (root itself excluded), parents first.
@@ -235,14 +245,18 @@ func scanTree(root string) ([]*entry, error) {
 			}
 			return nil
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		e := &entry{rel: below(root, h), host: h, mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime()}
+		e := &entry{rel: below(root, h), host: h, mode: d.Type(), size: -1}
 		switch {
-		case e.mode.IsRegular(), e.mode.IsDir():
+		case e.mode.IsRegular():
+			// copyFile takes size, mode and time from the open file: no lstat here.
+		case e.mode.IsDir():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			e.mode = fi.Mode()
 		case e.mode&fs.ModeSymlink != 0:
+			var err error
 			if e.target, err = os.Readlink(h); err != nil {
 				return err
 			}

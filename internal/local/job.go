@@ -54,14 +54,15 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 			return
 		}
 		dotenv := r.restore(n, buildDir, log)
-		cacheKeys := r.pullCaches(j, buildDir, log)
+		lookup := lookupIn(append(append(append([]plan.Var(nil), j.Variables...), dotenv...), vars...))
+		cacheKeys := r.pullCaches(j, buildDir, lookup, log)
 		ex := r.o.Executor(j)
 		n.result = run.Run(ctx, ex, run.Job{
 			Plan: j, Project: r.o.Project, BuildDir: buildDir, ProjectDir: projectDir,
 			Vars: append(append([]plan.Var(nil), dotenv...), vars...), Log: log,
 		}, r.o.Run)
-		r.pushCaches(j, buildDir, cacheKeys, n.result.Status == run.StatusSuccess, log)
-		r.keep(n, buildDir, log)
+		r.pushCaches(j, buildDir, cacheKeys, n.result.Status == run.StatusSuccess, lookup, log)
+		r.keep(n, buildDir, lookup, log)
 		if !r.retry(n, attempt) || ctx.Err() != nil {
 			return
 		}
@@ -102,23 +103,24 @@ func (r *runner) artifactDir(j *plan.Job) string {
 }
 
 // restore copies the artifacts of the jobs j depends on into its build dir and returns their
-// dotenv variables: dependencies: when set, else needs with artifacts, else every job of
-// earlier stages.
+// dotenv variables: its needs with artifacts (only those also in dependencies: when set), else
+// dependencies:, else every job of earlier stages.
 func (r *runner) restore(n *node, buildDir string, log *lineWriter) []plan.Var {
 	j := n.job
 	var from []*node
 	for _, m := range r.nodes {
 		switch {
 		case m == n:
+		case j.Needs != nil:
+			// GitLab fetches from needs with artifacts, narrowed by dependencies when set.
+			for _, need := range j.Needs {
+				if need.Job == m.job.Name && need.Artifacts && (j.Dependencies == nil || slices.Contains(j.Dependencies, m.job.Name)) {
+					from = append(from, m)
+				}
+			}
 		case j.Dependencies != nil:
 			if slices.Contains(j.Dependencies, m.job.Name) {
 				from = append(from, m)
-			}
-		case j.Needs != nil:
-			for _, need := range j.Needs {
-				if need.Job == m.job.Name && need.Artifacts {
-					from = append(from, m)
-				}
 			}
 		case m.job.StageIndex < j.StageIndex:
 			from = append(from, m)
@@ -144,7 +146,7 @@ func (r *runner) restore(n *node, buildDir string, log *lineWriter) []plan.Var {
 
 // keep stores the job's artifacts (per artifacts:when), reads its dotenv report and
 // summarises its JUnit reports.
-func (r *runner) keep(n *node, buildDir string, log *lineWriter) {
+func (r *runner) keep(n *node, buildDir string, vars func(string) (string, bool), log *lineWriter) {
 	j, a := n.job, n.job.Artifacts
 	if a == nil {
 		return
@@ -153,7 +155,6 @@ func (r *runner) keep(n *node, buildDir string, log *lineWriter) {
 	if !(a.When == "always" || a.When == "on_failure" && !ok || (a.When == "on_success" || a.When == "") && ok) {
 		return
 	}
-	vars := lookupIn(j.Variables)
 	if len(a.Paths) > 0 || a.Untracked {
 		dst := r.artifactDir(j)
 		_ = os.RemoveAll(dst)
@@ -218,9 +219,8 @@ func (r *runner) untracked(buildDir string) []string {
 func (r *runner) cacheStore() string { return filepath.Join(r.o.State, "cache") }
 
 // pullCaches restores the job's caches whose policy pulls; it returns each cache's key.
-func (r *runner) pullCaches(j *plan.Job, buildDir string, log *lineWriter) []string {
+func (r *runner) pullCaches(j *plan.Job, buildDir string, vars func(string) (string, bool), log *lineWriter) []string {
 	keys := make([]string, len(j.Cache))
-	vars := lookupIn(j.Variables)
 	for i, c := range j.Cache {
 		key, err := artifact.CacheKey(c, buildDir, vars)
 		if err != nil {
@@ -245,8 +245,7 @@ func (r *runner) pullCaches(j *plan.Job, buildDir string, log *lineWriter) []str
 }
 
 // pushCaches saves the job's caches whose policy pushes, per cache:when.
-func (r *runner) pushCaches(j *plan.Job, buildDir string, keys []string, ok bool, log *lineWriter) {
-	vars := lookupIn(j.Variables)
+func (r *runner) pushCaches(j *plan.Job, buildDir string, keys []string, ok bool, vars func(string) (string, bool), log *lineWriter) {
 	for i, c := range j.Cache {
 		if keys[i] == "" || policy(c, vars) == "pull" {
 			continue

@@ -112,6 +112,10 @@ func (c *compiler) compile() (*Plan, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
+	if len(p.Jobs) == 0 {
+		p.Created = false
+		p.Reason = Reason{Clause: "no jobs", Text: "the rules of every job leave it out, so no pipeline is created"}
+	}
 	return p, nil
 }
 

@@ -1,0 +1,34 @@
+//go:build unix
+
+package artifact
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// openSource opens a regular file for reading without following a symbolic link in its
+// place. It skips what os.Open does for pollable files (four fcntl calls and an epoll_ctl
+// per file on Linux), which is a third of the cost of copying a small file.
+func openSource(p string) (*os.File, error) {
+	return openFile(p, syscall.O_RDONLY|syscall.O_NOFOLLOW, 0)
+}
+
+// createExcl creates the file p, which must not exist, for writing.
+func createExcl(p string, perm fs.FileMode) (*os.File, error) {
+	return openFile(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, uint32(perm.Perm()))
+}
+
+func openFile(p string, flag int, perm uint32) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(p, flag|syscall.O_CLOEXEC, perm)
+		if err == nil {
+			return os.NewFile(uintptr(fd), p), nil
+		}
+		if !errors.Is(err, syscall.EINTR) {
+			return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+		}
+	}
+}
