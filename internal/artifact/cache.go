@@ -268,7 +268,7 @@ func pushVersion(dir string, c pipeline.Cache, buildDir string, vars func(string
 		}
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
+		removeTree(tmp)
 		return rep, false, err
 	}
 	return rep, true, nil
@@ -294,7 +294,7 @@ func removeOldVersions(dir, lock string) {
 		name := d.Name()
 		switch {
 		case strings.HasPrefix(name, versionPrefix) && name != current:
-			os.RemoveAll(filepath.Join(dir, name))
+			removeTree(filepath.Join(dir, name))
 		case strings.HasPrefix(name, linkPrefix):
 			os.Remove(filepath.Join(dir, name))
 		}

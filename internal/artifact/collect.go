@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/slipway/slipway/internal/expr"
@@ -47,8 +48,12 @@ func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (str
 	if err != nil {
 		return rep, err
 	}
-	if d, err := filepath.Abs(dst); err == nil {
-		c.skip = d
+	// dst is created first so that its real path is known: a walk of buildDir skips it.
+	if err := os.MkdirAll(dst, 0o777); err != nil {
+		return rep, fmt.Errorf("collect into %s: %w", dst, err)
+	}
+	if c.skip, err = filepath.EvalSymlinks(dst); err != nil {
+		return rep, fmt.Errorf("collect into %s: %w", dst, err)
 	}
 	if a != nil {
 		c.setExclude(a.Exclude, vars)

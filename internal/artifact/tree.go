@@ -33,6 +33,9 @@ type writer struct {
 	dirs map[string]bool
 	// bytes adds up the sizes of the regular files written.
 	bytes atomic.Int64
+	// opened are directories found without write permission and opened up to be written
+	// into, with their mode, to put back at the end.
+	opened []*entry
 }
 
 // writeTree writes entries (sorted, parents first) below root, creating it. Regular files are
@@ -60,15 +63,18 @@ func writeTree(root string, entries []*entry, link bool) (files int, bytes int64
 		}
 		todo = append(todo, e)
 	}
-	if err := w.files(todo); err != nil {
-		return 0, 0, err
-	}
-	// Directory modes last, deepest first, so that a read-only directory is filled first.
+	err = w.files(todo)
+	// Directory modes last, deepest first, so that a read-only directory is filled first
+	// (Go's module cache is read-only, and often cached). Those of the tree win.
+	dirs = append(w.opened, dirs...)
 	for i := len(dirs) - 1; i >= 0; i-- {
 		e := dirs[i]
-		if err := os.Chmod(w.host(e.rel), e.mode&modeBits); err != nil {
-			return 0, 0, fmt.Errorf("chmod %s: %w", e.rel, err)
+		if cerr := os.Chmod(w.host(e.rel), e.mode&modeBits); cerr != nil && err == nil {
+			err = fmt.Errorf("chmod %s: %w", e.rel, cerr)
 		}
+	}
+	if err != nil {
+		return 0, 0, err
 	}
 	return len(todo), w.bytes.Load(), nil
 }
@@ -87,9 +93,15 @@ func (w *writer) ensureDir(rel string) error {
 	err := os.Mkdir(h, 0o777)
 	if errors.Is(err, fs.ErrExist) {
 		var fi fs.FileInfo
-		if fi, err = os.Lstat(h); err == nil && !fi.IsDir() {
+		switch fi, err = os.Lstat(h); {
+		case err != nil:
+		case !fi.IsDir():
 			if err = os.Remove(h); err == nil {
 				err = os.Mkdir(h, 0o777)
+			}
+		case fi.Mode()&0o300 != 0o300:
+			if err = os.Chmod(h, fi.Mode()&modeBits|0o700); err == nil {
+				w.opened = append(w.opened, &entry{rel: rel, mode: fi.Mode()})
 			}
 		}
 	}
@@ -229,7 +241,24 @@ func removeAny(p string) error {
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return os.RemoveAll(p) // a directory with contents
+	return removeTree(p) // a directory with contents
+}
+
+// removeTree is os.RemoveAll for trees with read-only directories, which it opens up first.
+func removeTree(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	filepath.WalkDir(p, func(h string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			if fi, err := d.Info(); err == nil && fi.Mode()&0o700 != 0o700 {
+				os.Chmod(h, fi.Mode()&modeBits|0o700)
+			}
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
 }
 
 // scanTree lists the tree under root (root itself excluded), parents first.

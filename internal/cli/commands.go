@@ -43,13 +43,8 @@ func runLint(ctx context.Context, io IO, args []string) int {
 	if err != nil || !fileArg(io, &f, pos, "lint") {
 		return exitUsage
 	}
-	s, code := f.load(ctx, io)
-	if s == nil {
+	if _, p, code := f.plan(ctx, io); p == nil {
 		return code
-	}
-	if _, err := plan.Compile(s.cfg, s.ctx); err != nil {
-		printErrors(io, err)
-		return exitFail
 	}
 	fmt.Fprintln(io.Stdout, "valid")
 	return exitOK
@@ -122,14 +117,9 @@ func runJobs(ctx context.Context, io IO, args []string) int {
 	if err != nil || len(pos) > 0 {
 		return exitUsage
 	}
-	s, code := f.load(ctx, io)
-	if s == nil {
+	_, p, code := f.plan(ctx, io)
+	if p == nil {
 		return code
-	}
-	p, err := plan.Compile(s.cfg, s.ctx)
-	if err != nil {
-		printErrors(io, err)
-		return exitFail
 	}
 	if !p.Created {
 		fmt.Fprintln(io.Stderr, p.Reason.Text)

@@ -22,14 +22,9 @@ func runExplain(ctx context.Context, io IO, args []string) int {
 		return exitUsage
 	}
 	name := pos[0]
-	s, code := f.load(ctx, io)
-	if s == nil {
+	s, p, code := f.plan(ctx, io)
+	if p == nil {
 		return code
-	}
-	p, err := plan.Compile(s.cfg, s.ctx)
-	if err != nil {
-		printErrors(io, err)
-		return exitFail
 	}
 	w := io.Stdout
 	kind := "branch"

@@ -82,6 +82,21 @@ func (f *pipelineFlags) load(ctx context.Context, io IO) (*session, int) {
 	return &session{cfg: cfg, ctx: pc}, exitOK
 }
 
+// plan loads the configuration and decides the pipeline. Errors are printed; p is nil then,
+// and code says how to exit.
+func (f *pipelineFlags) plan(ctx context.Context, io IO) (s *session, p *plan.Plan, code int) {
+	s, code = f.load(ctx, io)
+	if s == nil {
+		return nil, nil, code
+	}
+	p, err := plan.Compile(s.cfg, s.ctx)
+	if err != nil {
+		printErrors(io, err)
+		return nil, nil, exitFail
+	}
+	return s, p, exitOK
+}
+
 // relTo names file (given relative to the working directory) relative to the repository root,
 // which is how include paths and error positions name it.
 func relTo(root, wd, file string) string {

@@ -50,14 +50,9 @@ func runRun(ctx context.Context, io IO, args []string) int {
 		fmt.Fprintf(io.Stderr, "slipway run: --executor must be shell or docker, not %q\n", executorName)
 		return exitUsage
 	}
-	s, code := f.load(ctx, io)
-	if s == nil {
+	s, p, code := f.plan(ctx, io)
+	if p == nil {
 		return code
-	}
-	p, err := plan.Compile(s.cfg, s.ctx)
-	if err != nil {
-		printErrors(io, err)
-		return exitFail
 	}
 	if !p.Created {
 		fmt.Fprintln(io.Stderr, p.Reason.Text)
