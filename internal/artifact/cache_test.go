@@ -353,3 +353,51 @@ func TestPushPullConcurrent(t *testing.T) {
 		t.Errorf("left behind: %q %q", versions, links)
 	}
 }
+
+// TestReadOnlyTrees caches what Go's module cache looks like: read-only files in read-only
+// directories. Collecting, restoring over an earlier restore, and replacing old versions
+// must all work.
+func TestReadOnlyTrees(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	t.Cleanup(func() {
+		if err := removeTree(base); err != nil {
+			t.Error(err)
+		}
+	})
+	job := filepath.Join(base, "job")
+	mkTree(t, job, map[string]string{"gomod/example.com/m@v1/go.mod": "module m", "gomod/cache/x": "x"})
+	for _, p := range []string{"gomod/example.com/m@v1/go.mod", "gomod/cache/x"} {
+		if err := os.Chmod(filepath.Join(job, p), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"gomod/example.com/m@v1", "gomod/example.com", "gomod/cache"} {
+		if err := os.Chmod(filepath.Join(job, p), 0o555); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := filepath.Join(base, "cache")
+	c := pipeline.Cache{Paths: []string{"gomod/"}}
+	for range 2 {
+		if _, err := Push(store, "go", c, job, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	versions, _ := filepath.Glob(filepath.Join(store, "go", versionPrefix+"*"))
+	if len(versions) != 1 {
+		t.Errorf("versions = %q, want the old one removed", versions)
+	}
+	next := filepath.Join(base, "next")
+	for range 2 {
+		if hit, err := Pull(store, "go", nil, next); err != nil || hit != "go" {
+			t.Fatalf("Pull = %q, %v", hit, err)
+		}
+	}
+	if got := mode(t, filepath.Join(next, "gomod/example.com/m@v1")); got != os.ModeDir|0o555 {
+		t.Errorf("mode = %v, want dr-xr-xr-x", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(next, "gomod/example.com/m@v1/go.mod")); err != nil || string(b) != "module m" {
+		t.Errorf("go.mod = %q, %v", b, err)
+	}
+}

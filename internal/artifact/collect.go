@@ -1,8 +1,9 @@
 package artifact
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/slipway/slipway/internal/expr"
@@ -48,11 +49,7 @@ func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (str
 	if err != nil {
 		return rep, err
 	}
-	// dst is created first so that its real path is known: a walk of buildDir skips it.
-	if err := os.MkdirAll(dst, 0o777); err != nil {
-		return rep, fmt.Errorf("collect into %s: %w", dst, err)
-	}
-	if c.skip, err = filepath.EvalSymlinks(dst); err != nil {
+	if c.skip, err = realPath(dst); err != nil {
 		return rep, fmt.Errorf("collect into %s: %w", dst, err)
 	}
 	if a != nil {
@@ -105,6 +102,28 @@ func Restore(src, buildDir string) error {
 		return fmt.Errorf("restore into %s: %w", buildDir, err)
 	}
 	return nil
+}
+
+// realPath is filepath.EvalSymlinks for a path that may not exist yet: the part that exists
+// is resolved, the rest appended.
+func realPath(p string) (string, error) {
+	p, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for {
+		real, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			return filepath.Join(append([]string{real}, rest...)...), nil
+		}
+		parent := filepath.Dir(p)
+		if !errors.Is(err, fs.ErrNotExist) || parent == p {
+			return "", err
+		}
+		rest = append([]string{filepath.Base(p)}, rest...)
+		p = parent
+	}
 }
 
 // expand expands $VAR references in s.

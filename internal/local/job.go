@@ -48,7 +48,9 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 	}
 	for attempt := 0; ; attempt++ {
 		n.tries = attempt + 1
-		if err := linkTree(r.src, buildDir); err != nil {
+		// Hard links into the snapshot: a job that rewrites a file replaces its link; one that
+		// appends to a source file in place changes it for jobs of this run that start later.
+		if err := artifact.Mirror(r.src, buildDir, true); err != nil {
 			n.result = run.Result{Status: run.StatusFailed, Reason: run.ReasonSystem, Err: err}
 			fmt.Fprintf(log, "ERROR: prepare build dir: %v\n", err)
 			return

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/executor"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
@@ -209,7 +210,9 @@ func (r *runner) prepareState() error {
 		return fmt.Errorf("make run dir: %w", err)
 	}
 	r.runDir, r.src = dir, filepath.Join(dir, "src")
-	if err := snapshot(r.o.Root, r.src, r.o.Files); err != nil {
+	// One snapshot per run: every job starts from the work tree as it was when the run
+	// began, uncommitted changes included, and no job touches the user's tree.
+	if err := artifact.CopyFiles(r.o.Root, r.src, r.o.Files); err != nil {
 		return fmt.Errorf("snapshot the work tree: %w", err)
 	}
 	return nil
