@@ -72,8 +72,21 @@ type converter struct {
 	// is the expanded size of the document so far.
 	size  map[*Node]int
 	count int
+	slab  []Node
 	d     diags
 	err   error
+}
+
+// node allocates n from a slab: a parsed file is thousands of small nodes that live and die
+// together, and one allocation per 256 of them keeps parsing cheap.
+func (c *converter) node(n Node) *Node {
+	if len(c.slab) == 0 {
+		c.slab = make([]Node, 256)
+	}
+	p := &c.slab[0]
+	*p = n
+	c.slab = c.slab[1:]
+	return p
 }
 
 func (c *converter) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line, Col: n.Column} }
@@ -102,14 +115,14 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 		}
 		return c.convert(n.Alias, depth+1)
 	case yaml.ScalarNode:
-		out := &Node{Kind: Scalar, Tag: n.ShortTag(), Value: n.Value, Pos: c.pos(n)}
+		out := c.node(Node{Kind: Scalar, Tag: n.ShortTag(), Value: n.Value, Pos: c.pos(n)})
 		if out.Tag == TagNull {
-			out = &Node{Kind: Null, Tag: TagNull, Pos: out.Pos}
+			out.Kind, out.Value = Null, ""
 		}
 		c.seen[n] = out
 		return out
 	case yaml.SequenceNode:
-		out := &Node{Kind: Seq, Pos: c.pos(n)}
+		out := c.node(Node{Kind: Seq, Pos: c.pos(n), Items: make([]*Node, 0, len(n.Content))})
 		if n.Tag == TagReference {
 			out.Tag = TagReference
 		}
@@ -120,7 +133,7 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 		c.seen[n], c.size[out] = out, c.count-start+1
 		return out
 	case yaml.MappingNode:
-		out := &Node{Kind: Map, Pos: c.pos(n)}
+		out := c.node(Node{Kind: Map, Pos: c.pos(n), Pairs: make([]Pair, 0, len(n.Content)/2)})
 		start := c.count
 		explicit := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
