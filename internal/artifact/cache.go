@@ -129,14 +129,16 @@ func SanitizeKey(key string) (string, error) {
 	for _, enc := range []string{"%2e", "%2E"} {
 		k = strings.ReplaceAll(k, enc, ".")
 	}
+	// Rooted, so that ".." never leaves; then trailing space is cut from the last element
+	// until none is left (cutting may expose "." or an element that ends in space).
 	k = path.Join("/", strings.ReplaceAll(k, `\`, "/"))
-	for k != "/" {
+	for {
 		dir, file := path.Split(k)
-		if file = strings.TrimRightFunc(file, unicode.IsSpace); file != "" {
-			k = path.Join(dir, file)
+		trimmed := strings.TrimRightFunc(file, unicode.IsSpace)
+		if trimmed == file {
 			break
 		}
-		k = path.Clean(dir)
+		k = path.Join(dir, trimmed)
 	}
 	k = strings.TrimPrefix(k, "/")
 	if k == "" {

@@ -135,15 +135,18 @@ func TestSanitizeKey(t *testing.T) {
 		{in: "a\x00b", err: true},
 	}
 	for _, tt := range tests {
-		got, err := SanitizeKey(tt.in)
-		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("SanitizeKey(%q) = %q, %v, want %q (error %v)", tt.in, got, err, tt.want, tt.err)
-		}
-		if err == nil {
-			if again, _ := SanitizeKey(got); again != got {
-				t.Errorf("SanitizeKey(%q) = %q, not idempotent", got, again)
+		t.Run(fmt.Sprintf("%q", tt.in), func(t *testing.T) {
+			t.Parallel()
+			got, err := SanitizeKey(tt.in)
+			if (err != nil) != tt.err || got != tt.want {
+				t.Errorf("SanitizeKey(%q) = %q, %v, want %q (error %v)", tt.in, got, err, tt.want, tt.err)
 			}
-		}
+			if err == nil {
+				if again, _ := SanitizeKey(got); again != got {
+					t.Errorf("SanitizeKey(%q) = %q, not idempotent", got, again)
+				}
+			}
+		})
 	}
 	long := strings.Repeat("é/", 300)
 	k, err := SanitizeKey(long)

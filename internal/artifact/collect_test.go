@@ -177,6 +177,11 @@ func TestCollect(t *testing.T) {
 			warnings: []string{"nothing/: no matching files", "*.none: no matching files"},
 		},
 		{
+			name: "an empty path is the whole build directory, as on GitLab",
+			a:    pipeline.Artifacts{Paths: []string{"$UNSET"}, Exclude: []string{"dist/**", "build/**", "docs/**", ".hidden/**", "empty", "escape", "link"}},
+			want: map[string]string{"README.md": "readme", "main.go": "package main"},
+		},
+		{
 			name: "same file twice",
 			a:    pipeline.Artifacts{Paths: []string{"README.md", "*.md", "README.md"}},
 			want: map[string]string{"README.md": "readme"},
@@ -402,7 +407,7 @@ func TestCollectRestoreRoundTrip(t *testing.T) {
 func TestMatch(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		pattern, name string
+		pattern, path string
 		want          bool
 	}{
 		{"dist/**", "dist", true},
@@ -420,8 +425,11 @@ func TestMatch(t *testing.T) {
 		{`a/\**`, "a/b/c", false},
 	}
 	for _, tt := range tests {
-		if got := match(tt.pattern, tt.name); got != tt.want {
-			t.Errorf("match(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
-		}
+		t.Run(tt.pattern+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			if got := match(tt.pattern, tt.path); got != tt.want {
+				t.Errorf("match(%q, %q) = %v, want %v", tt.pattern, tt.path, got, tt.want)
+			}
+		})
 	}
 }

@@ -22,9 +22,10 @@ type Summary struct {
 }
 
 // JUnitFiles returns the regular files that the artifacts:reports:junit patterns match in
-// buildDir, sorted, with the path rules of Collect (patterns are already expanded; a
-// directory gives all the files below it; nothing outside buildDir, nothing through a
-// symbolic link). The paths returned are absolute. A pattern that matches nothing is skipped.
+// buildDir, sorted, with the path rules of Collect: patterns are already expanded, a
+// directory gives all the files below it, nothing outside buildDir is taken (symbolic links
+// are not followed out of it) and a report that is itself a symbolic link is skipped. The
+// paths returned are absolute. A pattern that matches nothing is skipped.
 func JUnitFiles(buildDir string, patterns []string) []string {
 	c, err := newCollector(buildDir)
 	if err != nil {
