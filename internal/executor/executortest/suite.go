@@ -133,7 +133,7 @@ var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]+`)
 // prepareJob prepares job on x and registers its Cleanup and the leftovers check. It may run
 // on any goroutine.
 func (s Suite) prepareJob(t *testing.T, x executor.Executor, job *executor.Job) (executor.Env, error) {
-	var log syncBuffer
+	var log Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
 	defer cancel()
 	e, err := x.Prepare(ctx, job, &log)
@@ -168,7 +168,7 @@ func run(t *testing.T, e executor.Env, name string, cmds ...string) (string, err
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
 	defer cancel()
-	var out syncBuffer
+	var out Buffer
 	err := e.Run(ctx, executor.Script{Name: name, Commands: cmds}, &out)
 	return out.String(), err
 }
@@ -305,7 +305,7 @@ func testCancel(t *testing.T, s Suite) {
 	job, e := s.prepare(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out syncBuffer
+	var out Buffer
 	errc := make(chan error, 1)
 	go func() {
 		errc <- e.Run(ctx, executor.Script{Name: "step_script", Commands: []string{
@@ -340,7 +340,7 @@ func testCancel(t *testing.T, s Suite) {
 
 func testTimeout(t *testing.T, s Suite) {
 	_, e := s.prepare(t)
-	var out syncBuffer
+	var out Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
 	defer cancel()
 	start := time.Now()
@@ -387,7 +387,7 @@ func testCleanup(t *testing.T, s Suite) {
 	// A Run canceled before it starts returns ctx's error.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	var out syncBuffer
+	var out Buffer
 	if err := e.Run(ctx, executor.Script{Name: "step_script", Commands: []string{cmdOne}}, &out); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run with a canceled ctx = %v, want context.Canceled", err)
 	}

@@ -1,7 +1,6 @@
 package shell
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,24 +39,6 @@ func TestSuite(t *testing.T) {
 	}
 }
 
-// syncBuffer is an output writer the test may read while Run writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // prepare prepares a job in a new build dir on a new executor with o, and cleans it up after.
 func prepare(t *testing.T, o Options, vars ...string) (*env, *executor.Job) {
 	t.Helper()
@@ -82,7 +62,7 @@ func prepare(t *testing.T, o Options, vars ...string) (*env, *executor.Job) {
 
 func runScript(t *testing.T, e *env, cmds ...string) (string, error) {
 	t.Helper()
-	var out syncBuffer
+	var out executortest.Buffer
 	err := e.Run(t.Context(), executor.Script{Name: "step_script", Commands: cmds}, &out)
 	return out.String(), err
 }
@@ -115,7 +95,7 @@ func TestMergeEnv(t *testing.T) {
 func TestTimeoutMessage(t *testing.T) {
 	t.Parallel()
 	e, _ := prepare(t, Options{})
-	var out syncBuffer
+	var out executortest.Buffer
 	err := e.Run(t.Context(), executor.Script{Name: "step_script", Timeout: 200 * time.Millisecond, Commands: []string{"sleep 30"}}, &out)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out after 200ms") {
 		t.Errorf("Run = %v, want step_script timed out after 200ms", err)
@@ -149,7 +129,7 @@ func TestKillAfterGrace(t *testing.T) {
 	t.Parallel()
 	e, _ := prepare(t, Options{KillGrace: 300 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
-	var out syncBuffer
+	var out executortest.Buffer
 	errc := make(chan error, 1)
 	go func() {
 		errc <- e.Run(ctx, executor.Script{Name: "step_script", Commands: []string{
@@ -250,7 +230,7 @@ func TestInteractiveShell(t *testing.T) {
 			}
 			// HOME keeps the shell's history and rc files out of the user's.
 			e, job := prepare(t, Options{Shell: shell}, "HOME="+t.TempDir(), "SLIPWAY_T_VAR=a b")
-			var out syncBuffer
+			var out executortest.Buffer
 			in := strings.NewReader("echo \"<$SLIPWAY_T_VAR>\"\npwd\nexit 4\n")
 			err := e.Shell(t.Context(), in, &out)
 			if code, ok := executor.ExitCode(err); !ok || code != 4 {
@@ -273,7 +253,7 @@ func TestInteractiveShellCancel(t *testing.T) {
 	t.Cleanup(func() { pr.Close(); pw.Close() })
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	var out syncBuffer
+	var out executortest.Buffer
 	if err := e.Shell(ctx, pr, &out); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shell = %v, want ctx's error", err)
 	}
