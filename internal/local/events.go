@@ -27,6 +27,9 @@ func (r *runner) event(n *node) {
 		r.out.note("%s: %s", j.Name, n.status)
 	}
 	r.out.event(ev)
+	if done(n.status) {
+		r.out.flush()
+	}
 }
 
 // summary decides the pipeline's status, prints the final table and the last event.

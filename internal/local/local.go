@@ -6,6 +6,7 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -113,7 +114,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(r.runDir)
-	r.out = &printer{w: o.Out, color: o.Color, tty: o.TTY, timestamps: o.Timestamps, events: o.Events, now: time.Now}
+	out := o.Out
+	if !o.TTY {
+		// Off a terminal nobody watches line by line: batch writes (a 100 MB log is
+		// otherwise two million write calls). Job ends and the summary flush it.
+		bw := bufio.NewWriterSize(o.Out, 64<<10)
+		defer bw.Flush()
+		out = bw
+	}
+	r.out = &printer{w: out, color: o.Color, tty: o.TTY, timestamps: o.Timestamps, events: o.Events, now: time.Now}
 	for _, n := range nodes {
 		r.out.width = max(r.out.width, len(n.job.Name))
 	}

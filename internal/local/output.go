@@ -15,7 +15,8 @@ import (
 // its job's name, coloured on a terminal, with a live progress line at the bottom; or, with
 // events, one JSON object a line.
 type printer struct {
-	mu         sync.Mutex
+	mu sync.Mutex
+	// w is where output goes; off a terminal it is buffered (flush writes it out).
 	w          io.Writer
 	color      bool
 	tty        bool
@@ -37,6 +38,9 @@ var (
 // removed (the header text stays), carriage returns keep the last rewrite, colours kept or
 // dropped.
 func cleanLine(s string, color bool) (string, bool) {
+	if !strings.ContainsAny(s, "\r\x1b") && !strings.Contains(s, "section_") {
+		return s, true // most lines: nothing to clean
+	}
 	hadSection := sectionRe.MatchString(s)
 	s = sectionRe.ReplaceAllString(s, "")
 	if i := strings.LastIndexByte(strings.TrimRight(s, "\r"), '\r'); i >= 0 {
@@ -119,6 +123,15 @@ func (p *printer) line(job, color, text string) {
 		b.WriteString(p.status)
 	}
 	io.WriteString(p.w, b.String())
+}
+
+// flush writes out buffered output.
+func (p *printer) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f, ok := p.w.(interface{ Flush() error }); ok {
+		f.Flush()
+	}
 }
 
 // note prints a pipeline-level line (not a job's output).
