@@ -91,7 +91,7 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 	}
 	mw := mask.NewWriter(j.Log, secrets)
 	defer mw.Flush()
-	log := mw
+	log := &lineEnd{w: mw}
 
 	timeout := j.Plan.Timeout
 	if timeout == 0 {
@@ -112,7 +112,7 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 	if j.Plan.Image != nil {
 		ej.User = j.Plan.Image.User
 	}
-	fmt.Fprintf(log, "\x1b[36;1mPreparing the %q executor\x1b[0;m\n", ex.Name())
+	log.Printf("\x1b[36;1mPreparing the %q executor\x1b[0;m\n", ex.Name())
 	e, err := ex.Prepare(jobCtx, ej, log)
 	if err != nil {
 		return finish(res, log, ctx, jobCtx, timeout, fmt.Errorf("prepare environment: %w", err), true)
@@ -121,12 +121,12 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer ccancel()
 		if err := e.Cleanup(cctx); err != nil {
-			fmt.Fprintf(log, "\x1b[33;1mWARNING: cleanup: %v\x1b[0;m\n", err)
+			log.Printf("\x1b[33;1mWARNING: cleanup: %v\x1b[0;m\n", err)
 		}
 	}()
 
 	commands := append(append([]string(nil), j.Plan.BeforeScript...), j.Plan.Script...)
-	fmt.Fprintf(log, "\x1b[36;1mExecuting \"step_script\" stage of the job script\x1b[0;m\n")
+	log.Printf("\x1b[36;1mExecuting \"step_script\" stage of the job script\x1b[0;m\n")
 	stepErr := e.Run(jobCtx, executor.Script{Name: "step_script", Commands: commands}, log)
 	if stepErr != nil && ctx.Err() == nil && o.OnFailure != nil {
 		if _, ok := executor.ExitCode(stepErr); ok {
@@ -139,9 +139,9 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 			ast = DefaultAfterScriptTimeout
 		}
 		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), ast)
-		fmt.Fprintf(log, "\x1b[36;1mRunning after_script\x1b[0;m\n")
+		log.Printf("\x1b[36;1mRunning after_script\x1b[0;m\n")
 		if err := e.Run(actx, executor.Script{Name: "after_script", Commands: j.Plan.AfterScript}, log); err != nil {
-			fmt.Fprintf(log, "\x1b[33;1mWARNING: after_script failed: %v\x1b[0;m\n", err)
+			log.Printf("\x1b[33;1mWARNING: after_script failed: %v\x1b[0;m\n", err)
 		}
 		acancel()
 	}
@@ -151,15 +151,15 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 var errTimeout = errors.New("job timed out")
 
 // finish decides the job's status from the step's error.
-func finish(res Result, log io.Writer, ctx, jobCtx context.Context, timeout time.Duration, err error, system bool) Result {
+func finish(res Result, log *lineEnd, ctx, jobCtx context.Context, timeout time.Duration, err error, system bool) Result {
 	switch {
 	case err == nil:
 		res.Status = StatusSuccess
-		fmt.Fprintf(log, "\x1b[32;1mJob succeeded\x1b[0;m\n")
+		log.Printf("\x1b[32;1mJob succeeded\x1b[0;m\n")
 		return res
 	case ctx.Err() != nil:
 		res.Status, res.Reason, res.Err = StatusCanceled, StatusCanceled, context.Cause(ctx)
-		fmt.Fprintf(log, "\x1b[31;1mERROR: Job canceled\x1b[0;m\n")
+		log.Printf("\x1b[31;1mERROR: Job canceled\x1b[0;m\n")
 		return res
 	case errors.Is(context.Cause(jobCtx), errTimeout):
 		res.Status, res.Reason, res.Err = StatusFailed, ReasonTimeout, fmt.Errorf("execution took longer than %s", timeout)
@@ -171,13 +171,14 @@ func finish(res Result, log io.Writer, ctx, jobCtx context.Context, timeout time
 			res.ExitCode = code
 		}
 	}
-	fmt.Fprintf(log, "\x1b[31;1mERROR: Job failed: %v\x1b[0;m\n", res.Err)
+	log.Printf("\x1b[31;1mERROR: Job failed: %v\x1b[0;m\n", res.Err)
 	return res
 }
 
-func system(res Result, log io.Writer, err error) Result {
+func system(res Result, w io.Writer, err error) Result {
+	log := &lineEnd{w: w}
 	res.Status, res.Reason, res.Err = StatusFailed, ReasonSystem, err
-	fmt.Fprintf(log, "ERROR: Job failed (system failure): %v\n", err)
+	log.Printf("ERROR: Job failed (system failure): %v\n", err)
 	return res
 }
 
@@ -215,4 +216,26 @@ func Env(vars []plan.Var, dir string) (env, secrets []string, err error) {
 		env = append(env, v.Key+"="+v.Value)
 	}
 	return env, secrets, nil
+}
+
+// lineEnd passes writes on and remembers whether the last one ended a line, so that Slipway's
+// own messages start on a line of their own after a script's unterminated last line.
+type lineEnd struct {
+	w       io.Writer
+	partial bool
+}
+
+func (l *lineEnd) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.partial = p[len(p)-1] != '\n'
+	}
+	return l.w.Write(p)
+}
+
+// Printf writes one of Slipway's own lines, after ending a script's partial line.
+func (l *lineEnd) Printf(format string, args ...any) {
+	if l.partial {
+		l.Write([]byte("\n"))
+	}
+	fmt.Fprintf(l, format, args...)
 }
