@@ -1,0 +1,189 @@
+// Package jobapi is the wire contract between the server and runners: HTTP+JSON request and
+// response bodies, the paths, and the rules both sides follow. The server (package server)
+// answers it; runners (package runner) call it. It holds no behaviour beyond small helpers for
+// the Content-Range header.
+//
+// The protocol:
+//
+//   - POST /api/v1/runners, RegisterRequest with the registration token → 201
+//     RegisterResponse (the runner's token, shown once).
+//   - POST /api/v1/jobs/request, Authorization: Bearer RUNNER_TOKEN, JobRequest → 201 Job, or
+//     204 when no job came within the long-poll wait (the server waits up to ~30 s). A
+//     request repeated with the same Key (its answer was lost) returns the same job again.
+//   - PATCH /api/v1/jobs/{id}/log, Authorization: Bearer JOB_TOKEN, Content-Range: bytes
+//     START-END/* (END inclusive), body the bytes → 202 with the log's size in header
+//     X-Log-Size. Idempotent: bytes the server has are skipped. A START beyond the stored end
+//     → 416 with X-Log-Size: the runner resends from there.
+//   - PUT /api/v1/jobs/{id}, Authorization: Bearer JOB_TOKEN, Update → 200 UpdateResponse.
+//     State "running" is a heartbeat (it extends the lease; the answer says whether the job
+//     was canceled). A final state ends the job; it is idempotent. 403 means the lease is lost
+//     (the job was failed or given away): the runner stops the job and drops it.
+//   - POST /api/v1/jobs/{id}/artifacts?kind=archive (JOB_TOKEN): a tar.gz of the artifacts
+//     → 201. GET /api/v1/jobs/{id}/artifacts (a job token of the same project, or an API
+//     token) → the tar.gz.
+//   - GET and PUT /api/v1/projects/{id}/cache/{key} (JOB_TOKEN): a cache archive, tar.gz;
+//     GET answers 404 when the key has none.
+//   - Git: the job's Git.URL is a smart-HTTP URL of the server's mirror; the runner
+//     authenticates with user "slipway-ci-token" and the job token as password.
+package jobapi
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway/slipway/internal/plan"
+)
+
+// Paths of the runner protocol.
+const (
+	PathRegister = "/api/v1/runners"
+	PathRequest  = "/api/v1/jobs/request"
+)
+
+// PathLog, PathJob, PathArtifacts and PathCache build the per-job and per-project paths.
+func PathLog(id int64) string       { return fmt.Sprintf("/api/v1/jobs/%d/log", id) }
+func PathJob(id int64) string       { return fmt.Sprintf("/api/v1/jobs/%d", id) }
+func PathArtifacts(id int64) string { return fmt.Sprintf("/api/v1/jobs/%d/artifacts", id) }
+func PathCache(projectID int64, key string) string {
+	return fmt.Sprintf("/api/v1/projects/%d/cache/%s", projectID, key)
+}
+
+// HeaderLogSize carries the stored size of a job's log in log answers.
+const HeaderLogSize = "X-Log-Size"
+
+// GitUser is the user name runners give with a job token to fetch git.
+const GitUser = "slipway-ci-token"
+
+// RegisterRequest registers a runner.
+type RegisterRequest struct {
+	// Token is the server's registration token.
+	Token       string   `json:"token"`
+	Name        string   `json:"name"`
+	Tags        []string `json:"tags"`
+	RunUntagged bool     `json:"run_untagged"`
+	// Executor is "shell" or "docker".
+	Executor string `json:"executor"`
+}
+
+// RegisterResponse is a registered runner's identity.
+type RegisterResponse struct {
+	ID    int64  `json:"id"`
+	Token string `json:"token"`
+}
+
+// JobRequest asks for a job.
+type JobRequest struct {
+	// Key identifies this request: a runner repeats it with the same Key until it gets an
+	// answer, and makes a new one after.
+	Key string `json:"key"`
+	// Wait bounds the long poll; zero means the server's default (~30 s).
+	Wait time.Duration `json:"wait,omitempty"`
+}
+
+// Job is what a runner gets to run one job.
+type Job struct {
+	ID    int64 `json:"id"`
+	Token string `json:"token"`
+	// Plan is the job as planned, Variables complete: predefined, pipeline, project (masked
+	// and file-type as configured), and dotenv variables of the jobs it depends on.
+	Plan    *plan.Job `json:"plan"`
+	Project Project   `json:"project"`
+	Git     Git       `json:"git"`
+	// Dependencies are the jobs whose artifacts the runner downloads before the scripts.
+	Dependencies []Dependency `json:"dependencies,omitempty"`
+	// Heartbeat is how often the runner sends a heartbeat; the lease lasts three of them.
+	Heartbeat time.Duration `json:"heartbeat"`
+	// LogOffset is where the log continues (non-zero only if the same claim is resumed).
+	LogOffset int64 `json:"log_offset,omitempty"`
+}
+
+// Project names the job's project.
+type Project struct {
+	ID   int64  `json:"id"`
+	Path string `json:"path"`
+}
+
+// Git says what to check out.
+type Git struct {
+	URL string `json:"url"`
+	Ref string `json:"ref"`
+	SHA string `json:"sha"`
+	// Depth is GIT_DEPTH (0: a full fetch).
+	Depth int `json:"depth,omitempty"`
+}
+
+// Dependency is a job whose artifacts are fetched.
+type Dependency struct {
+	JobID int64  `json:"job_id"`
+	Name  string `json:"name"`
+	// HasArtifacts is false when the job left no archive (nothing to download).
+	HasArtifacts bool `json:"has_artifacts"`
+}
+
+// Job states a runner reports.
+const (
+	StateRunning  = "running"
+	StateSuccess  = "success"
+	StateFailed   = "failed"
+	StateCanceled = "canceled"
+)
+
+// Failure reasons, as GitLab names them.
+const (
+	ReasonScript        = "script_failure"
+	ReasonTimeout       = "job_execution_timeout"
+	ReasonSystem        = "runner_system_failure"
+	ReasonStuck         = "stuck_or_timeout_failure"
+	ReasonUnknown       = "unknown_failure"
+	ReasonDataIntegrity = "data_integrity_failure"
+)
+
+// Update reports a job's state.
+type Update struct {
+	State         string `json:"state"`
+	FailureReason string `json:"failure_reason,omitempty"`
+	ExitCode      int    `json:"exit_code,omitempty"`
+	// LogSize is the full size of the log the runner produced; a final update is refused
+	// (409, with X-Log-Size) until the server has all of it, so no byte is lost.
+	LogSize int64 `json:"log_size"`
+	// Dotenv are the variables of reports:dotenv.
+	Dotenv []plan.Var `json:"dotenv,omitempty"`
+	// Coverage is the value the job's coverage regexp found in the log, if any.
+	Coverage *float64 `json:"coverage,omitempty"`
+}
+
+// UpdateResponse answers an Update.
+type UpdateResponse struct {
+	// Cancel asks the runner to cancel the job.
+	Cancel bool `json:"cancel"`
+}
+
+// ContentRange formats the Content-Range of a chunk of n bytes at start.
+func ContentRange(start int64, n int) string {
+	return fmt.Sprintf("bytes %d-%d/*", start, start+int64(n)-1)
+}
+
+// ParseContentRange reads "bytes START-END/*" (END inclusive) and returns START and the
+// length.
+func ParseContentRange(s string) (start int64, n int64, err error) {
+	rest, ok := strings.CutPrefix(s, "bytes ")
+	if !ok {
+		return 0, 0, fmt.Errorf("content-range %q: want bytes START-END/*", s)
+	}
+	rng, _, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("content-range %q: want bytes START-END/*", s)
+	}
+	a, b, ok := strings.Cut(rng, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("content-range %q: want bytes START-END/*", s)
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || end < start-1 {
+		return 0, 0, fmt.Errorf("content-range %q: bad numbers", s)
+	}
+	return start, end - start + 1, nil
+}
