@@ -13,24 +13,24 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/executor"
+	"github.com/slipway/slipway/internal/flow"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
 )
 
 // Job statuses of a local run, beyond run's success, failed and canceled.
 const (
-	StatusWarning = "warning" // failed, failure allowed
-	StatusSkipped = "skipped"
-	StatusManual  = "manual" // a manual job that was not played
-	statusCreated = "created"
-	statusRunning = "running"
+	StatusWarning = flow.Warning // failed, failure allowed
+	StatusSkipped = flow.Skipped
+	StatusManual  = flow.Manual // a manual job that was not played
+	statusCreated = flow.Created
+	statusRunning = flow.Running
 )
 
 // Options describe a local run.
@@ -179,19 +179,13 @@ func selectJobs(o Options) ([]*node, error) {
 	if len(chosen) == 0 {
 		return nil, errors.New("no jobs to run")
 	}
-	for _, n := range chosen {
-		if n.job.Needs != nil {
-			for _, need := range n.job.Needs {
-				if t := byName[need.Job]; t != nil && slices.Contains(chosen, t) {
-					n.prereqs = append(n.prereqs, t)
-				}
-			}
-			continue
-		}
-		for _, m := range chosen {
-			if m.job.StageIndex < n.job.StageIndex {
-				n.prereqs = append(n.prereqs, m)
-			}
+	jobs := make([]*plan.Job, len(chosen))
+	for i, n := range chosen {
+		jobs[i] = n.job
+	}
+	for i, pre := range flow.Prereqs(jobs) {
+		for _, k := range pre {
+			chosen[i].prereqs = append(chosen[i].prereqs, chosen[k])
 		}
 	}
 	return chosen, nil
@@ -230,15 +224,6 @@ func (r *runner) prepareState() error {
 // done reports whether a status is final.
 func done(s string) bool { return s != statusCreated && s != statusRunning }
 
-// failed reports whether a finished job counts as a failure for the jobs after it.
-func (n *node) failed() bool {
-	return n.status == run.StatusFailed || n.status == run.StatusCanceled
-}
-
-// blocks reports whether an unplayed manual job holds back the jobs after it: a manual job
-// that may not fail (manual in rules) blocks the pipeline, as in GitLab.
-func (n *node) blocks() bool { return n.status == StatusManual && !n.job.AllowFailure }
-
 // loop starts jobs as their prerequisites finish until every job is final. Only the loop's
 // goroutine reads or writes node statuses.
 func (r *runner) loop(ctx context.Context) {
@@ -253,7 +238,7 @@ func (r *runner) loop(ctx context.Context) {
 			if !ok {
 				continue
 			}
-			if decision == statusRunning {
+			if decision == flow.Start {
 				if running >= r.o.Concurrency {
 					continue
 				}
@@ -275,42 +260,21 @@ func (r *runner) loop(ctx context.Context) {
 		n := <-finished
 		running--
 		n.status = n.result.Status
-		if n.status == run.StatusFailed && n.job.AllowFailure && allowed(n.job, n.result.ExitCode) {
-			n.status = StatusWarning
+		if n.status == run.StatusFailed {
+			n.status = flow.FailedStatus(n.job, n.result.ExitCode)
 		}
 		r.event(n)
 	}
 }
 
-// allowed reports whether a failure with code is allowed by allow_failure:exit_codes.
-func allowed(j *plan.Job, code int) bool {
-	return len(j.ExitCodes) == 0 || slices.Contains(j.ExitCodes, code)
-}
-
 // decide says what becomes of a job whose prerequisites are final (ok false: not yet):
-// statusRunning to start it, or a final status.
+// flow.Start to start it, or a final status.
 func (r *runner) decide(ctx context.Context, n *node) (string, bool) {
-	prereqFailed, blocked := false, false
-	for _, p := range n.prereqs {
-		if !done(p.status) {
-			return "", false
-		}
-		prereqFailed = prereqFailed || p.failed()
-		blocked = blocked || p.blocks() || (n.job.Needs != nil && p.status == StatusManual)
+	prereqs := make([]flow.Prereq, len(n.prereqs))
+	for i, p := range n.prereqs {
+		prereqs[i] = flow.Prereq{Job: p.job, Status: p.status}
 	}
-	switch {
-	case ctx.Err() != nil:
-		return run.StatusCanceled, true
-	case blocked:
-		return StatusSkipped, true
-	case n.job.When == "manual" && !r.o.Manual:
-		return StatusManual, true
-	case n.job.When == "on_failure" && !prereqFailed:
-		return StatusSkipped, true
-	case n.job.When != "always" && n.job.When != "on_failure" && prereqFailed:
-		return StatusSkipped, true
-	}
-	return statusRunning, true
+	return flow.Decide(n.job, prereqs, flow.Options{Play: r.o.Manual, Canceled: ctx.Err() != nil})
 }
 
 func (r *runner) progress() {

@@ -1,0 +1,172 @@
+// Package flow decides the order of a pipeline's jobs as GitLab does: which jobs a job waits
+// for (its needs, else every job of earlier stages), and what becomes of a job once they are
+// final (start, skip, wait for play, cancel), and the pipeline's status from its jobs'. It is
+// pure: `slipway run` (package local) and the server's scheduler both call it with the
+// statuses they keep. It does not run jobs or keep state.
+package flow
+
+import (
+	"slices"
+
+	"github.com/slipway/slipway/internal/plan"
+)
+
+// Job statuses, as GitLab names them.
+const (
+	Created  = "created"
+	Pending  = "pending"
+	Running  = "running"
+	Success  = "success"
+	Failed   = "failed"
+	Warning  = "warning" // failed, failure allowed
+	Canceled = "canceled"
+	Skipped  = "skipped"
+	Manual   = "manual" // a manual job waiting to be played
+	// Start is Decide's answer for a job that may start now.
+	Start = "start"
+)
+
+// Final reports whether a job status lets the jobs after it decide. A manual job is final
+// for this purpose: it either blocks what follows or lets it run.
+func Final(s string) bool {
+	switch s {
+	case Success, Failed, Warning, Canceled, Skipped, Manual:
+		return true
+	}
+	return false
+}
+
+// Prereqs returns, for each job of jobs (a plan's jobs, or a chosen subset in plan order),
+// the indexes of the jobs it waits for: the jobs it needs that are in jobs, or, without
+// needs:, every job of an earlier stage.
+func Prereqs(jobs []*plan.Job) [][]int {
+	index := make(map[string]int, len(jobs))
+	for i, j := range jobs {
+		index[j.Name] = i
+	}
+	out := make([][]int, len(jobs))
+	for i, j := range jobs {
+		if j.Needs != nil {
+			for _, n := range j.Needs {
+				if k, ok := index[n.Job]; ok {
+					out[i] = append(out[i], k)
+				}
+			}
+			continue
+		}
+		for k, m := range jobs {
+			if m.StageIndex < j.StageIndex {
+				out[i] = append(out[i], k)
+			}
+		}
+	}
+	return out
+}
+
+// Prereq is a job waited for and its status.
+type Prereq struct {
+	Job    *plan.Job
+	Status string
+}
+
+// Options tune Decide.
+type Options struct {
+	// Play starts manual jobs instead of leaving them manual.
+	Play bool
+	// Canceled means the pipeline was canceled: jobs that did not start are canceled.
+	Canceled bool
+	// Hold keeps jobs behind a blocking manual job waiting (a server, where the manual job
+	// can still be played); without it they are skipped (a local run, where nobody plays).
+	Hold bool
+}
+
+// Decide says what becomes of a created job j given the jobs it waits for: ok is false
+// while one of them is not final (or, with Hold, while a blocking manual job holds j).
+// Otherwise status is Start or the final status to give j (Manual for a manual job that
+// waits to be played).
+func Decide(j *plan.Job, prereqs []Prereq, o Options) (status string, ok bool) {
+	failed, blocked := false, false
+	for _, p := range prereqs {
+		if !Final(p.Status) {
+			return "", false
+		}
+		failed = failed || p.Status == Failed || p.Status == Canceled
+		// A manual job that may not fail (manual in rules) blocks the jobs after it; one a
+		// job needs holds that job either way.
+		blocked = blocked || p.Status == Manual && (!p.Job.AllowFailure || j.Needs != nil)
+	}
+	switch {
+	case o.Canceled:
+		return Canceled, true
+	case blocked && o.Hold:
+		return "", false
+	case blocked:
+		return Skipped, true
+	case j.When == "manual" && !o.Play:
+		return Manual, true
+	case j.When == "on_failure" && !failed:
+		return Skipped, true
+	case j.When != "always" && j.When != "on_failure" && failed:
+		return Skipped, true
+	}
+	return Start, true
+}
+
+// FailedStatus says the status of a job that failed with exit code: Warning when its failure is
+// allowed (allow_failure, limited to exit_codes when set), else Failed.
+func FailedStatus(j *plan.Job, code int) string {
+	if j.AllowFailure && (len(j.ExitCodes) == 0 || slices.Contains(j.ExitCodes, code)) {
+		return Warning
+	}
+	return Failed
+}
+
+// PipelineStatus is a pipeline's status from its (current, not retried) jobs' statuses:
+// running while any job is pending or running; manual when a blocking manual job waits;
+// else failed if any job failed, canceled if any was canceled, success otherwise (warnings,
+// skipped and non-blocking manual jobs allowed). blocking reports whether the manual job at
+// an index blocks (allow_failure false); created reports jobs still waiting.
+func PipelineStatus(statuses []string, blocking func(i int) bool) string {
+	active, manual, failed, canceled, success := false, false, false, false, false
+	for i, s := range statuses {
+		switch s {
+		case Pending, Running, "waiting_for_resource", "scheduled":
+			active = true
+		case Created:
+			// Waiting for earlier jobs: the pipeline runs, unless a manual job holds it.
+			active = true
+		case Manual:
+			if blocking(i) {
+				manual = true
+			}
+		case Failed:
+			failed = true
+		case Canceled:
+			canceled = true
+		case Success, Warning:
+			success = true
+		}
+	}
+	switch {
+	case manual && !anyRunning(statuses):
+		return Manual
+	case active:
+		return Running
+	case failed:
+		return Failed
+	case canceled:
+		return Canceled
+	case success || len(statuses) == 0:
+		return Success
+	}
+	return Skipped
+}
+
+func anyRunning(statuses []string) bool {
+	for _, s := range statuses {
+		if s == Pending || s == Running {
+			return true
+		}
+	}
+	return false
+}
