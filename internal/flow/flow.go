@@ -170,3 +170,46 @@ func anyRunning(statuses []string) bool {
 	}
 	return false
 }
+
+// Retry reports whether a job that failed on its attempt-th try (from 0) with reason (a
+// GitLab failure reason: script_failure, runner_system_failure, …) and exit code is tried
+// again, per retry: max, when and exit_codes.
+func Retry(j *plan.Job, attempt int, reason string, code int) bool {
+	rt := j.Retry
+	if attempt >= rt.Max {
+		return false
+	}
+	if len(rt.ExitCodes) > 0 && !slices.Contains(rt.ExitCodes, code) {
+		return false
+	}
+	if len(rt.When) == 0 || slices.Contains(rt.When, "always") {
+		return true
+	}
+	return slices.Contains(rt.When, reason) ||
+		(reason == "runner_system_failure" && slices.Contains(rt.When, "unknown_failure"))
+}
+
+// ArtifactSources returns the indexes of the jobs (of jobs) whose artifacts j receives, as
+// GitLab passes them: its needs with artifacts (narrowed by dependencies: when set), else its
+// dependencies:, else every job of an earlier stage.
+func ArtifactSources(j *plan.Job, jobs []*plan.Job) []int {
+	var out []int
+	for i, m := range jobs {
+		switch {
+		case m == j || m.Name == j.Name:
+		case j.Needs != nil:
+			for _, need := range j.Needs {
+				if need.Job == m.Name && need.Artifacts && (j.Dependencies == nil || slices.Contains(j.Dependencies, m.Name)) {
+					out = append(out, i)
+				}
+			}
+		case j.Dependencies != nil:
+			if slices.Contains(j.Dependencies, m.Name) {
+				out = append(out, i)
+			}
+		case m.StageIndex < j.StageIndex:
+			out = append(out, i)
+		}
+	}
+	return out
+}

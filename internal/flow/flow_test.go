@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
 )
 
@@ -110,5 +111,52 @@ func TestPipelineStatus(t *testing.T) {
 				t.Errorf("PipelineStatus(%v) = %q, want %q", tt.statuses, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRetry(t *testing.T) {
+	tests := []struct {
+		name    string
+		retry   pipeline.Retry
+		attempt int
+		reason  string
+		code    int
+		want    bool
+	}{
+		{name: "no retry", reason: "script_failure"},
+		{name: "max 2 first", retry: pipeline.Retry{Max: 2}, reason: "script_failure", want: true},
+		{name: "max 2 used up", retry: pipeline.Retry{Max: 2}, attempt: 2, reason: "script_failure"},
+		{name: "when matches", retry: pipeline.Retry{Max: 1, When: []string{"runner_system_failure"}}, reason: "runner_system_failure", want: true},
+		{name: "when differs", retry: pipeline.Retry{Max: 1, When: []string{"runner_system_failure"}}, reason: "script_failure"},
+		{name: "unknown covers system", retry: pipeline.Retry{Max: 1, When: []string{"unknown_failure"}}, reason: "runner_system_failure", want: true},
+		{name: "exit code matches", retry: pipeline.Retry{Max: 1, ExitCodes: []int{137}}, reason: "script_failure", code: 137, want: true},
+		{name: "exit code differs", retry: pipeline.Retry{Max: 1, ExitCodes: []int{137}}, reason: "script_failure", code: 1},
+	}
+	for _, tt := range tests {
+		if got := Retry(&plan.Job{Retry: tt.retry}, tt.attempt, tt.reason, tt.code); got != tt.want {
+			t.Errorf("%s: Retry = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestArtifactSources(t *testing.T) {
+	build := &plan.Job{Name: "build", StageIndex: 0}
+	lint := &plan.Job{Name: "lint", StageIndex: 0}
+	jobs := []*plan.Job{build, lint, nil}
+	tests := []struct {
+		name string
+		job  *plan.Job
+		want []int
+	}{
+		{name: "earlier stages", job: &plan.Job{Name: "t", StageIndex: 1}, want: []int{0, 1}},
+		{name: "dependencies", job: &plan.Job{Name: "t", StageIndex: 1, Dependencies: []string{"lint"}}, want: []int{1}},
+		{name: "needs with artifacts", job: &plan.Job{Name: "t", StageIndex: 1, Needs: []plan.Need{{Job: "build", Artifacts: true}, {Job: "lint"}}}, want: []int{0}},
+		{name: "needs narrowed by dependencies", job: &plan.Job{Name: "t", StageIndex: 1, Needs: []plan.Need{{Job: "build", Artifacts: true}}, Dependencies: []string{}}, want: nil},
+	}
+	for _, tt := range tests {
+		jobs[2] = tt.job
+		if got := ArtifactSources(tt.job, jobs); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -6,12 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/expr"
+	"github.com/slipway/slipway/internal/flow"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
@@ -74,18 +74,8 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 
 // retry reports whether a failed job is tried again, per retry: max, when and exit_codes.
 func (r *runner) retry(n *node, attempt int) bool {
-	res, rt := n.result, n.job.Retry
-	if res.Status != run.StatusFailed || attempt >= rt.Max {
-		return false
-	}
-	if len(rt.ExitCodes) > 0 && !slices.Contains(rt.ExitCodes, res.ExitCode) {
-		return false
-	}
-	if len(rt.When) == 0 || slices.Contains(rt.When, "always") {
-		return true
-	}
-	return slices.Contains(rt.When, res.Reason) ||
-		(res.Reason == run.ReasonSystem && slices.Contains(rt.When, "unknown_failure"))
+	res := n.result
+	return res.Status == run.StatusFailed && flow.Retry(n.job, attempt, res.Reason, res.ExitCode)
 }
 
 func (r *runner) group(name string) *sync.Mutex {
@@ -109,24 +99,13 @@ func (r *runner) artifactDir(j *plan.Job) string {
 // dependencies:, else every job of earlier stages.
 func (r *runner) restore(n *node, buildDir string, log *lineWriter) []plan.Var {
 	j := n.job
+	jobs := make([]*plan.Job, len(r.nodes))
+	for i, m := range r.nodes {
+		jobs[i] = m.job
+	}
 	var from []*node
-	for _, m := range r.nodes {
-		switch {
-		case m == n:
-		case j.Needs != nil:
-			// GitLab fetches from needs with artifacts, narrowed by dependencies when set.
-			for _, need := range j.Needs {
-				if need.Job == m.job.Name && need.Artifacts && (j.Dependencies == nil || slices.Contains(j.Dependencies, m.job.Name)) {
-					from = append(from, m)
-				}
-			}
-		case j.Dependencies != nil:
-			if slices.Contains(j.Dependencies, m.job.Name) {
-				from = append(from, m)
-			}
-		case m.job.StageIndex < j.StageIndex:
-			from = append(from, m)
-		}
+	for _, i := range flow.ArtifactSources(j, jobs) {
+		from = append(from, r.nodes[i])
 	}
 	var vars []plan.Var
 	for _, m := range from {
