@@ -26,7 +26,7 @@ func TestPrereqs(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
-	manualRule := &plan.Job{Name: "gate", When: "manual"}                       // blocks
+	manualRule := &plan.Job{Name: "gate", When: "manual"}                        // blocks
 	manualOptional := &plan.Job{Name: "opt", When: "manual", AllowFailure: true} // does not
 	job := func(when string) *plan.Job { return &plan.Job{Name: "j", When: when} }
 	needing := &plan.Job{Name: "n", When: "on_success", Needs: []plan.Need{{Job: "opt"}}}
