@@ -63,7 +63,7 @@ func (f *pipelineFlags) load(ctx context.Context, io IO) (*session, int) {
 		Project: pc.Project.Path,
 		Server:  serverHost(pc),
 		SHA:     pc.SHA,
-		Rules:   ruleEnv(pc),
+		Rules:   plan.RuleEnv(pc),
 		Remote:  &pipeline.Remote{CacheDir: filepath.Join(root, ".slipway", "includes")},
 	}
 	cfg, err := pipeline.Load(ctx, opts)
@@ -131,22 +131,6 @@ func serverHost(pc plan.Context) string {
 		return "gitlab.com"
 	}
 	return strings.TrimSuffix(u, "/")
-}
-
-// ruleEnv is what include:rules see: predefined and user variables.
-func ruleEnv(pc plan.Context) *pipeline.RuleEnv {
-	vars := map[string]string{}
-	for _, v := range plan.PipelineVars(pc) {
-		vars[v.Key] = v.Value
-	}
-	for _, v := range pc.Variables {
-		vars[v.Key] = v.Value
-	}
-	return &pipeline.RuleEnv{
-		Vars:    func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
-		Changed: pc.Changed,
-		Exists:  pc.Exists,
-	}
 }
 
 // context builds the pipeline context from the git repository at dir and the flags. Outside a

@@ -139,3 +139,20 @@ type Var struct {
 	// Public is false for secrets and user-provided values that must not be logged.
 	Public bool `json:"public,omitempty"`
 }
+
+// RuleEnv is what include:rules see for a pipeline of c: its predefined variables and the
+// user's, and c's changed and existing files.
+func RuleEnv(c Context) *pipeline.RuleEnv {
+	vars := map[string]string{}
+	for _, v := range PipelineVars(c) {
+		vars[v.Key] = v.Value
+	}
+	for _, v := range c.Variables {
+		vars[v.Key] = v.Value
+	}
+	return &pipeline.RuleEnv{
+		Vars:    func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		Changed: c.Changed,
+		Exists:  c.Exists,
+	}
+}

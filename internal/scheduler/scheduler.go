@@ -1,0 +1,588 @@
+// Package scheduler moves the server's jobs through their statuses: it starts the jobs whose
+// prerequisites are final (package flow decides), queues them for runners (pending), holds
+// delayed jobs until their time and resource_group jobs until their group is free, finishes
+// jobs with what runners report (retrying as retry: says), fails jobs whose runner stopped
+// sending heartbeats, and cancels, retries and plays jobs on request. Every change is one
+// store transaction (store.UpdatePipeline), so several servers can share a database. It
+// does not create pipelines, speak HTTP or run jobs.
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/slipway/slipway/internal/flow"
+	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/store"
+)
+
+// DefaultHeartbeat is how often runners send heartbeats unless Options say otherwise; a
+// job's lease lasts three of them.
+const DefaultHeartbeat = time.Second
+
+// Options configure a Scheduler.
+type Options struct {
+	Store store.Store
+	// Logger receives the scheduler's own events; nil discards them.
+	Logger *slog.Logger
+	// Heartbeat is the runners' heartbeat interval; zero means DefaultHeartbeat.
+	Heartbeat time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Changed, when set, is called after a transaction changed a pipeline's status, with the
+	// pipeline and its current jobs. It runs on the caller's goroutine: keep it short.
+	Changed func(p *store.Pipeline, jobs []*store.Job)
+	// Finished, when set, is called after a job reached a final status.
+	Finished func(j *store.Job)
+}
+
+// Scheduler drives jobs. Its methods are safe for concurrent use.
+type Scheduler struct {
+	o     Options
+	store store.Store
+	log   *slog.Logger
+	ready signal // jobs became pending
+	kick  chan struct{}
+
+	mu    sync.Mutex // guards specs
+	specs map[int64]*plan.Job
+}
+
+// New makes a Scheduler.
+func New(o Options) *Scheduler {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{o: o, store: o.Store, log: log, kick: make(chan struct{}, 1), specs: map[int64]*plan.Job{}, ready: newSignal()}
+}
+
+// Heartbeat is the interval runners are told to send heartbeats at.
+func (s *Scheduler) Heartbeat() time.Duration { return s.o.Heartbeat }
+
+// Lease is how long a running job's lease lasts from a heartbeat: three heartbeats.
+func (s *Scheduler) Lease() time.Duration { return 3 * s.o.Heartbeat }
+
+// Ready returns a channel closed the next time jobs become pending: runners waiting in a
+// long poll wait on it and then try to claim.
+func (s *Scheduler) Ready() <-chan struct{} { return s.ready.wait() }
+
+// Run runs the scheduler's loops until ctx ends: it gives running jobs a fresh lease (runners
+// of a restarted server reconnect), advances every active pipeline, then fails jobs whose
+// lease ran out, starts delayed jobs on time and gives free resource groups to waiting jobs.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil {
+		return fmt.Errorf("extend leases: %w", err)
+	}
+	active, err := s.store.ActivePipelines(ctx)
+	if err != nil {
+		return fmt.Errorf("list active pipelines: %w", err)
+	}
+	for _, p := range active {
+		if err := s.Advance(ctx, p.ID); err != nil {
+			s.log.Error("advance pipeline", "pipeline_id", p.ID, "err", err)
+		}
+	}
+	s.ready.notify()
+	leases := time.NewTicker(s.o.Heartbeat / 2)
+	defer leases.Stop()
+	timers := time.NewTicker(250 * time.Millisecond)
+	defer timers.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-leases.C:
+			s.expire(ctx)
+		case <-timers.C:
+			s.promote(ctx)
+		case <-s.kick:
+			s.promote(ctx)
+		}
+	}
+}
+
+// Advance decides what can happen next in a pipeline (after it was created, or a job of it
+// changed outside the scheduler).
+func (s *Scheduler) Advance(ctx context.Context, pipelineID int64) error {
+	return s.update(ctx, pipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error { return nil })
+}
+
+// Finish ends a running job with what its runner reported. It is idempotent: a job already
+// in the reported final status is left alone. store.ErrLeaseLost when runnerID does not hold
+// the job.
+func (s *Scheduler) Finish(ctx context.Context, jobID, runnerID int64, u jobapi.Update) error {
+	j, err := s.store.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, j.PipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
+		j := find(*jobs, jobID)
+		if j == nil {
+			return store.ErrNotFound
+		}
+		if j.Status != store.StatusRunning || j.RunnerID != runnerID {
+			if store.Final(j.Status) && j.RunnerID == runnerID && sameEnd(j.Status, u.State) {
+				return nil
+			}
+			return store.ErrLeaseLost
+		}
+		j.ExitCode, j.FailureReason, j.Coverage = u.ExitCode, u.FailureReason, u.Coverage
+		if len(u.Dotenv) > 0 {
+			j.Dotenv, _ = json.Marshal(u.Dotenv)
+		}
+		switch u.State {
+		case jobapi.StateSuccess:
+			j.Status, j.FailureReason = store.StatusSuccess, ""
+		case jobapi.StateCanceled:
+			j.Status = store.StatusCanceled
+		case jobapi.StateFailed:
+			if j.FailureReason == "" {
+				j.FailureReason = jobapi.ReasonUnknown
+			}
+			s.fail(j, jobs)
+		default:
+			return fmt.Errorf("job state %q is not final", u.State)
+		}
+		s.end(j)
+		return nil
+	})
+}
+
+// sameEnd reports whether a stored final status is what a repeated final update reports.
+func sameEnd(status, state string) bool {
+	switch state {
+	case jobapi.StateSuccess:
+		return status == store.StatusSuccess
+	case jobapi.StateFailed:
+		return status == store.StatusFailed || status == store.StatusWarning
+	case jobapi.StateCanceled:
+		return status == store.StatusCanceled
+	}
+	return false
+}
+
+// fail gives a failed job its status (failed, or warning when its failure is allowed) and,
+// when retry: says so, queues its next attempt.
+func (s *Scheduler) fail(j *store.Job, jobs *[]*store.Job) {
+	spec := s.spec(j)
+	j.Status = flow.FailedStatus(spec, j.ExitCode)
+	if j.Status == store.StatusFailed && flow.Retry(spec, j.Attempt-1, j.FailureReason, j.ExitCode) {
+		*jobs = append(*jobs, s.again(j))
+	}
+}
+
+// again marks j retried and returns its next attempt, which starts at once (its
+// prerequisites were final when j started).
+func (s *Scheduler) again(j *store.Job) *store.Job {
+	j.Retried = true
+	n := &store.Job{
+		PipelineID: j.PipelineID, ProjectID: j.ProjectID, Name: j.Name, Stage: j.Stage,
+		StageIndex: j.StageIndex, Position: j.Position, Spec: j.Spec, Tags: j.Tags,
+		ResourceGroup: j.ResourceGroup, Attempt: j.Attempt + 1, Status: store.StatusCreated,
+	}
+	s.start(n, s.spec(j))
+	return n
+}
+
+// end stamps a job that reached a final status.
+func (s *Scheduler) end(j *store.Job) {
+	j.Finished = s.o.Now()
+	j.LeaseUntil = time.Time{}
+	j.CancelRequested = false
+}
+
+// Cancel cancels a pipeline: jobs that did not start are canceled, running ones are asked to
+// stop (their runner sees it on its next heartbeat).
+func (s *Scheduler) Cancel(ctx context.Context, pipelineID int64) error {
+	return s.update(ctx, pipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
+		for _, j := range current(*jobs) {
+			s.cancel(j)
+		}
+		return nil
+	})
+}
+
+// CancelJob cancels one job.
+func (s *Scheduler) CancelJob(ctx context.Context, jobID int64) error {
+	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
+		if store.Final(j.Status) {
+			return fmt.Errorf("job %d is %s: %w", j.ID, j.Status, ErrState)
+		}
+		s.cancel(j)
+		return nil
+	})
+}
+
+func (s *Scheduler) cancel(j *store.Job) {
+	switch {
+	case store.Final(j.Status):
+	case j.Status == store.StatusRunning:
+		j.CancelRequested = true
+	default:
+		j.Status = store.StatusCanceled
+		s.end(j)
+	}
+}
+
+// ErrState: the job's status does not allow the action (retry a running job, play a job that
+// is not manual).
+var ErrState = errors.New("not allowed in this status")
+
+// Retry makes a new attempt of a finished job and returns it.
+func (s *Scheduler) Retry(ctx context.Context, jobID int64) (*store.Job, error) {
+	var n *store.Job
+	err := s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
+		if !store.Final(j.Status) || j.Retried {
+			return fmt.Errorf("job %d is %s: %w", j.ID, j.Status, ErrState)
+		}
+		n = s.again(j)
+		*jobs = append(*jobs, n)
+		return nil
+	})
+	return n, err
+}
+
+// Play starts a manual job.
+func (s *Scheduler) Play(ctx context.Context, jobID int64) error {
+	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
+		if j.Status != store.StatusManual {
+			return fmt.Errorf("job %d is %s: %w", j.ID, j.Status, ErrState)
+		}
+		s.start(j, s.spec(j))
+		return nil
+	})
+}
+
+// onJob runs fn on a current job of its pipeline's transaction.
+func (s *Scheduler) onJob(ctx context.Context, jobID int64, fn func(j *store.Job, jobs *[]*store.Job) error) error {
+	j, err := s.store.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, j.PipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
+		j := find(*jobs, jobID)
+		if j == nil {
+			return store.ErrNotFound
+		}
+		return fn(j, jobs)
+	})
+}
+
+// start moves a job whose turn came to where it waits next: its resource group, its delay,
+// or the queue.
+func (s *Scheduler) start(j *store.Job, spec *plan.Job) {
+	now := s.o.Now()
+	switch {
+	case j.ResourceGroup != "":
+		j.Status = store.StatusWaitingForResource
+	case spec.When == "delayed" && spec.StartIn > 0 && j.Attempt <= 1 && j.RunAt.IsZero():
+		j.Status, j.RunAt = store.StatusScheduled, now.Add(spec.StartIn)
+	default:
+		j.Status, j.Queued = store.StatusPending, now
+	}
+}
+
+// update runs fn and then advances the pipeline, in one transaction, and tells the world.
+func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *store.Pipeline, jobs *[]*store.Job) error) error {
+	var (
+		before, after  string
+		pending, freed bool
+		ended          []*store.Job
+		snapshot       *store.Pipeline
+		cur            []*store.Job
+	)
+	err := s.store.UpdatePipeline(ctx, pipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
+		before = p.Status
+		was := map[*store.Job]string{}
+		for _, j := range *jobs {
+			was[j] = j.Status
+		}
+		if err := fn(p, jobs); err != nil {
+			return err
+		}
+		s.advance(p, *jobs)
+		after = p.Status
+		pending, freed, ended = false, false, nil
+		for _, j := range *jobs {
+			if j.Status == store.StatusPending && was[j] != store.StatusPending {
+				pending = true
+			}
+			if store.Final(j.Status) && !store.Final(was[j]) {
+				ended = append(ended, j)
+				freed = freed || j.ResourceGroup != ""
+			}
+		}
+		cp := *p
+		snapshot, cur = &cp, current(*jobs)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, j := range ended {
+		if j.ResourceGroup != "" {
+			if err := s.store.ReleaseResource(ctx, j.ProjectID, j.ResourceGroup, j.ID); err != nil {
+				s.log.Error("release resource group", "job_id", j.ID, "err", err)
+			}
+		}
+		if s.o.Finished != nil {
+			s.o.Finished(j)
+		}
+	}
+	if store.Final(after) {
+		s.forget(cur)
+	}
+	if pending {
+		s.ready.notify()
+	}
+	if freed {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	if before != after && s.o.Changed != nil {
+		s.o.Changed(snapshot, cur)
+	}
+	return nil
+}
+
+// advance starts, skips or holds the created jobs of a pipeline until nothing changes, then
+// sets the pipeline's status.
+func (s *Scheduler) advance(p *store.Pipeline, all []*store.Job) {
+	jobs := current(all)
+	specs := make([]*plan.Job, len(jobs))
+	for i, j := range jobs {
+		specs[i] = s.spec(j)
+	}
+	prereqs := flow.Prereqs(specs)
+	canceled := false
+	for _, j := range jobs {
+		canceled = canceled || j.Status == store.StatusCanceled && j.FailureReason == "" && j.Started.IsZero()
+	}
+	for changed := true; changed; {
+		changed = false
+		for i, j := range jobs {
+			if j.Status != store.StatusCreated {
+				continue
+			}
+			pre := make([]flow.Prereq, len(prereqs[i]))
+			for k, x := range prereqs[i] {
+				pre[k] = flow.Prereq{Job: specs[x], Status: jobs[x].Status}
+			}
+			status, ok := flow.Decide(specs[i], pre, flow.Options{Hold: true})
+			if !ok {
+				continue
+			}
+			changed = true
+			switch status {
+			case flow.Start:
+				s.start(j, specs[i])
+			case flow.Manual:
+				j.Status = store.StatusManual
+			default:
+				j.Status = status
+				s.end(j)
+			}
+		}
+	}
+	statuses := make([]string, len(jobs))
+	var coverage []float64
+	for i, j := range jobs {
+		statuses[i] = j.Status
+		if j.Coverage != nil {
+			coverage = append(coverage, *j.Coverage)
+		}
+	}
+	now := s.o.Now()
+	p.Status = flow.PipelineStatus(statuses, func(i int) bool { return !specs[i].AllowFailure })
+	if p.Started.IsZero() && p.Status != store.StatusCreated {
+		p.Started = now
+	}
+	switch {
+	case store.Final(p.Status):
+		if p.Finished.IsZero() {
+			p.Finished = now
+		}
+	default:
+		p.Finished = time.Time{}
+	}
+	if len(coverage) > 0 {
+		sum := 0.0
+		for _, c := range coverage {
+			sum += c
+		}
+		mean := sum / float64(len(coverage))
+		p.Coverage = &mean
+	}
+}
+
+// expire fails (or retries) jobs whose runner stopped sending heartbeats.
+func (s *Scheduler) expire(ctx context.Context) {
+	lost, err := s.store.ExpiredJobs(ctx, s.o.Now())
+	if err != nil {
+		s.log.Error("list expired jobs", "err", err)
+		return
+	}
+	for _, l := range lost {
+		err := s.update(ctx, l.PipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
+			j := find(*jobs, l.ID)
+			if j == nil || j.Status != store.StatusRunning || !j.LeaseUntil.Before(s.o.Now()) {
+				return nil // finished or extended meanwhile
+			}
+			if j.CancelRequested {
+				j.Status = store.StatusCanceled
+			} else {
+				j.FailureReason = jobapi.ReasonSystem
+				s.fail(j, jobs)
+			}
+			s.end(j)
+			return nil
+		})
+		if err != nil {
+			s.log.Error("fail lost job", "job_id", l.ID, "err", err)
+			continue
+		}
+		s.log.Warn("job lost its runner", "job_id", l.ID, "runner_id", l.RunnerID)
+	}
+}
+
+// promote queues delayed jobs whose time came and jobs whose resource group is free.
+func (s *Scheduler) promote(ctx context.Context) {
+	now := s.o.Now()
+	due, err := s.store.JobsByStatus(ctx, store.StatusScheduled, 0)
+	if err != nil {
+		s.log.Error("list scheduled jobs", "err", err)
+	}
+	for _, d := range due {
+		if d.RunAt.After(now) {
+			continue
+		}
+		s.move(ctx, d, store.StatusScheduled)
+	}
+	waiting, err := s.store.JobsByStatus(ctx, store.StatusWaitingForResource, 0)
+	if err != nil {
+		s.log.Error("list jobs waiting for a resource", "err", err)
+	}
+	for _, w := range waiting {
+		ok, err := s.store.AcquireResource(ctx, w.ProjectID, w.ResourceGroup, w.ID)
+		if err != nil {
+			s.log.Error("acquire resource group", "job_id", w.ID, "err", err)
+			continue
+		}
+		if ok && !s.move(ctx, w, store.StatusWaitingForResource) {
+			_ = s.store.ReleaseResource(ctx, w.ProjectID, w.ResourceGroup, w.ID)
+		}
+	}
+}
+
+// move queues a job still in status from (delayed jobs whose time came and jobs that got
+// their resource group) and reports whether it did.
+func (s *Scheduler) move(ctx context.Context, w *store.Job, from string) bool {
+	moved := false
+	err := s.update(ctx, w.PipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
+		j := find(*jobs, w.ID)
+		if j == nil || j.Status != from {
+			return nil
+		}
+		spec := s.spec(j)
+		if from == store.StatusScheduled && j.ResourceGroup != "" {
+			j.Status = store.StatusWaitingForResource
+		} else {
+			j.Status, j.Queued = store.StatusPending, s.o.Now()
+		}
+		_ = spec
+		moved = true
+		return nil
+	})
+	if err != nil {
+		s.log.Error("queue job", "job_id", w.ID, "err", err)
+		return false
+	}
+	return moved
+}
+
+// spec decodes (once) the plan of a job.
+func (s *Scheduler) spec(j *store.Job) *plan.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j.ID != 0 {
+		if p, ok := s.specs[j.ID]; ok {
+			return p
+		}
+	}
+	p := &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}
+	if err := json.Unmarshal(j.Spec, p); err != nil {
+		s.log.Error("decode job spec", "job_id", j.ID, "err", err)
+	}
+	if j.ID != 0 {
+		s.specs[j.ID] = p
+	}
+	return p
+}
+
+// Spec returns the plan of a job.
+func (s *Scheduler) Spec(j *store.Job) *plan.Job { return s.spec(j) }
+
+// forget drops the decoded plans of a finished pipeline's jobs.
+func (s *Scheduler) forget(jobs []*store.Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range jobs {
+		delete(s.specs, j.ID)
+	}
+}
+
+// current returns the jobs that are not superseded by a retry.
+func current(jobs []*store.Job) []*store.Job {
+	out := make([]*store.Job, 0, len(jobs))
+	for _, j := range jobs {
+		if !j.Retried {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+func find(jobs []*store.Job, id int64) *store.Job {
+	for _, j := range jobs {
+		if j.ID == id {
+			return j
+		}
+	}
+	return nil
+}
+
+// signal is a broadcast: wait returns a channel closed by the next notify.
+type signal struct {
+	mu sync.Mutex // guards ch
+	ch chan struct{}
+}
+
+func newSignal() signal { return signal{ch: make(chan struct{})} }
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func (s *signal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+}

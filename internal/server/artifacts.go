@@ -1,0 +1,187 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slipway/slipway/internal/artifact"
+	"github.com/slipway/slipway/internal/pipeline"
+	"github.com/slipway/slipway/internal/store"
+)
+
+// MaxArtifactSize bounds one artifacts or cache archive.
+const MaxArtifactSize = 1 << 30
+
+// DefaultArtifactExpiry is how long artifacts are kept when the job sets no expire_in.
+const DefaultArtifactExpiry = 30 * 24 * time.Hour
+
+// saveFile streams a request body of at most MaxArtifactSize into rel (under the data dir)
+// through a temporary file, so a cut upload leaves nothing behind, and returns its size and
+// SHA-256.
+func (s *Server) saveFile(w http.ResponseWriter, r *http.Request, rel string) (int64, string, error) {
+	dst := filepath.Join(s.o.Data, rel)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return 0, "", fmt.Errorf("make artifact dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".upload-*")
+	if err != nil {
+		return 0, "", fmt.Errorf("create upload file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), http.MaxBytesReader(w, r.Body, MaxArtifactSize))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return 0, "", err
+		}
+		return 0, "", errStatus(http.StatusBadRequest, "read upload: %v", err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return 0, "", fmt.Errorf("keep upload: %w", err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// uploadArtifacts is POST /api/v1/jobs/{id}/artifacts?kind=archive: the job's artifacts as a
+// tar.gz.
+func (s *Server) uploadArtifacts(w http.ResponseWriter, r *http.Request, c *caller) error {
+	j, err := jobOfToken(r, c)
+	if err != nil {
+		return err
+	}
+	kind := r.URL.Query().Get("kind")
+	if kind == "" {
+		kind = "archive"
+	}
+	if kind != "archive" && kind != "junit" && kind != "dotenv" {
+		return errStatus(http.StatusBadRequest, "kind %q: want archive, junit or dotenv", kind)
+	}
+	rel := filepath.Join("artifacts", itoa(j.ProjectID), itoa(j.PipelineID), itoa(j.ID), kind+".tar.gz")
+	size, sum, err := s.saveFile(w, r, rel)
+	if err != nil {
+		return err
+	}
+	spec := s.sched.Spec(j)
+	a := &store.Artifact{JobID: j.ID, Kind: kind, Name: "artifacts", Size: size, SHA256: sum, Path: rel,
+		ExpireAt: s.now().Add(expiry(spec.Artifacts))}
+	if spec.Artifacts != nil && spec.Artifacts.Name != "" {
+		a.Name = spec.Artifacts.Name
+	}
+	if err := s.store.AddArtifact(r.Context(), a); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, a)
+	return nil
+}
+
+// expiry is how long a job's artifacts are kept: expire_in, else DefaultArtifactExpiry;
+// "never" keeps them until the pipeline is deleted.
+func expiry(a *pipeline.Artifacts) time.Duration {
+	if a == nil || a.ExpireIn == "" {
+		return DefaultArtifactExpiry
+	}
+	if a.ExpireIn == "never" {
+		return 100 * 365 * 24 * time.Hour
+	}
+	d, err := pipeline.ParseDuration(a.ExpireIn)
+	if err != nil || d <= 0 {
+		return DefaultArtifactExpiry
+	}
+	return d
+}
+
+// downloadArtifacts is GET /api/v1/jobs/{id}/artifacts: the archive, to an API token or a
+// job token of the same project.
+func (s *Server) downloadArtifacts(w http.ResponseWriter, r *http.Request, c *caller) error {
+	j, err := s.job(r)
+	if err != nil {
+		return err
+	}
+	if c.job != nil && c.job.ProjectID != j.ProjectID {
+		return errStatus(http.StatusForbidden, "a job token reads its own project's artifacts only")
+	}
+	kind := r.URL.Query().Get("kind")
+	if kind == "" {
+		kind = "archive"
+	}
+	arts, err := s.store.ListArtifacts(r.Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range arts {
+		if a.Kind != kind {
+			continue
+		}
+		f, err := os.Open(filepath.Join(s.o.Data, a.Path))
+		if err != nil {
+			return fmt.Errorf("open artifacts: %w", err)
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/gzip")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", a.Name+".tar.gz"))
+		http.ServeContent(w, r, a.Name+".tar.gz", a.Created, f)
+		return nil
+	}
+	return errStatus(http.StatusNotFound, "job %d has no %s artifacts", j.ID, kind)
+}
+
+// cachePath is where a project's cache key is kept.
+func (s *Server) cachePath(r *http.Request, c *caller) (string, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return "", err
+	}
+	if c.job == nil || c.job.ProjectID != id {
+		return "", errStatus(http.StatusForbidden, "a job token reads and writes its own project's cache only")
+	}
+	key, err := artifact.SanitizeKey(r.PathValue("key"))
+	if err != nil {
+		return "", errStatus(http.StatusBadRequest, "cache key: %v", err)
+	}
+	return filepath.Join("cache", itoa(id), key+".tar.gz"), nil
+}
+
+func (s *Server) getCache(w http.ResponseWriter, r *http.Request, c *caller) error {
+	rel, err := s.cachePath(r, c)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(filepath.Join(s.o.Data, rel))
+	if errors.Is(err, os.ErrNotExist) {
+		return errStatus(http.StatusNotFound, "no cache for this key")
+	}
+	if err != nil {
+		return fmt.Errorf("open cache: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat cache: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	http.ServeContent(w, r, "cache.tar.gz", st.ModTime(), f)
+	return nil
+}
+
+func (s *Server) putCache(w http.ResponseWriter, r *http.Request, c *caller) error {
+	rel, err := s.cachePath(r, c)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.saveFile(w, r, rel); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}

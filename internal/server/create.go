@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/slipway/slipway/internal/gitmirror"
+	"github.com/slipway/slipway/internal/pipeline"
+	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/store"
+	"github.com/slipway/slipway/internal/webhook"
+)
+
+// trigger is what asks for a pipeline: a push, a merge request, an API call, a schedule.
+type trigger struct {
+	Source string // plan.Source*
+	Ref    string
+	Tag    bool
+	// SHA is the commit; empty means the ref's tip in the mirror.
+	SHA, Before string
+	Vars        map[string]string
+	MR          *webhook.MergeRequest
+	// Message and author, when the trigger knows them; else read from the commit.
+	Message, AuthorName, AuthorEmail string
+}
+
+// errNoPipeline: the configuration's rules made no pipeline (workflow:rules, or no job left).
+type errNoPipeline struct{ reason string }
+
+func (e *errNoPipeline) Error() string { return "no pipeline: " + e.reason }
+
+// createPipeline fetches the project, plans the pipeline for t from the committed
+// configuration and stores it with its jobs; then the scheduler starts it and older
+// pipelines of the ref are auto-canceled where interruptible allows. A configuration that
+// makes no pipeline returns *errNoPipeline; a configuration error returns pipeline.Errors.
+func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger) (*store.Pipeline, error) {
+	if err := s.mirrors.Sync(ctx, p.ID, p.CloneURL); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", p.Path, err)
+	}
+	rev := t.SHA
+	if rev == "" {
+		rev = t.Ref
+		if t.Tag {
+			rev = "refs/tags/" + t.Ref
+		}
+	}
+	sha, err := s.mirrors.Resolve(ctx, p.ID, rev)
+	if err != nil {
+		return nil, err
+	}
+	commit, err := s.mirrors.Commit(ctx, p.ID, sha)
+	if err != nil {
+		return nil, err
+	}
+	if t.Message == "" {
+		t.Message = commit.Message
+	}
+	if t.AuthorName == "" {
+		t.AuthorName, t.AuthorEmail = commit.AuthorName, commit.AuthorEmail
+	}
+	files, err := s.mirrors.FS(ctx, p.ID, sha)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := s.planContext(ctx, p, t, sha, commit, files)
+	if err != nil {
+		return nil, err
+	}
+	opts := pipeline.Options{
+		FS:          files,
+		Project:     p.Path,
+		Server:      s.host(),
+		SHA:         sha,
+		Rules:       plan.RuleEnv(pc),
+		ProjectFile: s.projectFile,
+	}
+	cfg, err := pipeline.Load(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	pc.LoadChild = func(files []string) (*pipeline.Config, error) {
+		child := opts
+		child.Child = files
+		return pipeline.Load(ctx, child)
+	}
+	pl, err := plan.Compile(cfg, pc)
+	if err != nil {
+		return nil, err
+	}
+	if !pl.Created || len(pl.Jobs) == 0 {
+		reason := pl.Reason.Text
+		if reason == "" {
+			reason = "no job matched its rules"
+		}
+		return nil, &errNoPipeline{reason: reason}
+	}
+	rec := &store.Pipeline{
+		ProjectID: p.ID, Status: store.StatusCreated, Ref: t.Ref, Tag: t.Tag, SHA: sha, BeforeSHA: t.Before,
+		Source: pc.Source, Name: pl.Name, Message: t.Message, AuthorName: t.AuthorName, AuthorEmail: t.AuthorEmail,
+		Vars: t.Vars,
+	}
+	if t.MR != nil {
+		rec.MergeRequest = t.MR.Number
+	}
+	jobs := make([]*store.Job, 0, len(pl.Jobs))
+	for i, j := range pl.Jobs {
+		spec, err := json.Marshal(j)
+		if err != nil {
+			return nil, fmt.Errorf("encode job %s: %w", j.Name, err)
+		}
+		jobs = append(jobs, &store.Job{
+			Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, Position: i, Status: store.StatusCreated,
+			Spec: spec, Tags: union(j.Tags, p.Tags), ResourceGroup: j.ResourceGroup, Attempt: 1,
+		})
+	}
+	if err := s.store.CreatePipeline(ctx, rec, jobs); err != nil {
+		return nil, fmt.Errorf("store pipeline: %w", err)
+	}
+	if err := s.sched.Advance(ctx, rec.ID); err != nil {
+		return nil, fmt.Errorf("start pipeline: %w", err)
+	}
+	s.autoCancel(ctx, rec, pl)
+	s.metrics.pipelineCreated()
+	if got, err := s.store.Pipeline(ctx, rec.ID); err == nil {
+		rec = got
+	}
+	return rec, nil
+}
+
+// planContext is the plan.Context of a trigger: the push, the project, this server, the
+// project's variables (below the trigger's own, as GitLab orders them).
+func (s *Server) planContext(ctx context.Context, p *store.Project, t trigger, sha string, c gitmirror.Commit, files fs.FS) (plan.Context, error) {
+	pc := plan.Context{
+		Source: t.Source, Ref: t.Ref, Tag: t.Tag, SHA: sha, BeforeSHA: t.Before, DefaultBranch: p.DefaultBranch,
+		Commit:  plan.Commit{Message: t.Message, AuthorName: t.AuthorName, AuthorEmail: t.AuthorEmail, Timestamp: c.Time},
+		Project: plan.Project{Path: p.Path, ID: p.ID, URL: s.URL() + "/" + p.Path},
+		Server:  plan.Server{URL: s.URL(), Name: "Slipway", Registry: s.host()},
+		Now:     s.now(),
+	}
+	if t.MR != nil {
+		pc.MergeRequest = &plan.MergeRequest{
+			IID: t.MR.Number, ID: t.MR.Number, Title: t.MR.Title, Description: t.MR.Description,
+			SourceBranch: t.MR.SourceBranch, TargetBranch: t.MR.TargetBranch, SourceSHA: t.MR.SourceSHA,
+			TargetSHA: t.MR.TargetSHA, Labels: t.MR.Labels, Draft: t.MR.Draft,
+		}
+	}
+	vars, err := s.store.Variables(ctx, p.ID)
+	if err != nil {
+		return pc, fmt.Errorf("read variables: %w", err)
+	}
+	protected := t.Tag || t.Ref == p.DefaultBranch
+	for _, v := range vars {
+		// Environment-scoped variables are added per job when it is dispatched.
+		if (v.Protected && !protected) || (v.Environment != "*" && v.Environment != "") {
+			continue
+		}
+		pc.Variables = append(pc.Variables, plan.Var{Key: v.Key, Value: v.Value, Masked: v.Masked, File: v.File})
+	}
+	keys := make([]string, 0, len(t.Vars))
+	for k := range t.Vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		pc.Variables = append(pc.Variables, plan.Var{Key: k, Value: t.Vars[k]})
+	}
+	var once sync.Once
+	var changed []string
+	pc.Changed = func(compareTo string) []string {
+		if compareTo != "" {
+			base, err := s.mirrors.Resolve(ctx, p.ID, compareTo)
+			if err != nil {
+				return nil
+			}
+			files, _ := s.mirrors.Changed(ctx, p.ID, base, sha)
+			return files
+		}
+		once.Do(func() { changed, _ = s.mirrors.Changed(ctx, p.ID, t.Before, sha) })
+		return changed
+	}
+	pc.Exists = func(glob string) bool {
+		glob = strings.TrimPrefix(glob, "/")
+		found := false
+		_ = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+			if err != nil || found {
+				return fs.SkipAll
+			}
+			if !d.IsDir() && pipeline.Glob(glob, name) {
+				found = true
+				return fs.SkipAll
+			}
+			return nil
+		})
+		return found
+	}
+	return pc, nil
+}
+
+// projectFile reads a file of one of the server's projects for include:project.
+func (s *Server) projectFile(ctx context.Context, project, ref, file string) ([]byte, error) {
+	p, err := s.store.ProjectByPath(ctx, project)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("project %q is not on this server", project)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mirrors.Sync(ctx, p.ID, p.CloneURL); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", p.Path, err)
+	}
+	if ref == "" {
+		ref = p.DefaultBranch
+	}
+	sha, err := s.mirrors.Resolve(ctx, p.ID, ref)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: ref %s: %w", project, ref, err)
+	}
+	files, err := s.mirrors.FS(ctx, p.ID, sha)
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(files, strings.TrimPrefix(path.Clean("/"+file), "/"))
+}
+
+// autoCancel cancels older pipelines of the same ref that workflow:auto_cancel allows
+// (on_new_commit: conservative by default — only pipelines whose started jobs are all
+// interruptible; interruptible — their interruptible jobs; none — nothing).
+func (s *Server) autoCancel(ctx context.Context, p *store.Pipeline, pl *plan.Plan) {
+	mode := pl.AutoCancel["on_new_commit"]
+	if mode == "none" || p.Tag {
+		return
+	}
+	older, err := s.store.Pipelines(ctx, p.ProjectID, store.PipelineFilter{Ref: p.Ref, Before: p.ID,
+		Status: []string{store.StatusCreated, store.StatusPending, store.StatusRunning, store.StatusManual}, Limit: 20})
+	if err != nil {
+		s.log.Error("auto-cancel: list pipelines", "err", err)
+		return
+	}
+	for _, o := range older {
+		if o.Source != p.Source && !(o.Source == plan.SourcePush && p.Source == plan.SourcePush) {
+			continue
+		}
+		jobs, err := s.store.Jobs(ctx, o.ID)
+		if err != nil {
+			continue
+		}
+		cancelAll := true
+		var interruptible []int64
+		for _, j := range jobs {
+			if j.Retried || store.Final(j.Status) && j.Started.IsZero() {
+				continue
+			}
+			started := !j.Started.IsZero()
+			if s.sched.Spec(j).Interruptible {
+				interruptible = append(interruptible, j.ID)
+			} else if started {
+				cancelAll = false
+			}
+		}
+		switch {
+		case mode == "interruptible":
+			for _, id := range interruptible {
+				_ = s.sched.CancelJob(ctx, id)
+			}
+		case cancelAll:
+			if err := s.sched.Cancel(ctx, o.ID); err != nil {
+				s.log.Error("auto-cancel", "pipeline_id", o.ID, "err", err)
+				continue
+			}
+			s.log.Info("auto-canceled a pipeline made redundant", "pipeline_id", o.ID, "by", p.ID)
+		}
+	}
+}
+
+// host is the server's host name, for CI_SERVER_HOST and CI_REGISTRY.
+func (s *Server) host() string {
+	u := strings.TrimPrefix(strings.TrimPrefix(s.URL(), "https://"), "http://")
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+func union(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, x := range b {
+		found := false
+		for _, y := range out {
+			found = found || x == y
+		}
+		if !found {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// itoa formats an id.
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/slipway/slipway/internal/gitmirror"
+	"github.com/slipway/slipway/internal/pipeline"
+	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/store"
+	"github.com/slipway/slipway/internal/webhook"
+)
+
+// hook receives a forge's webhook delivery: verified, recorded, and turned into a pipeline
+// unless it asks for none (a deletion, [skip ci], an ignored event, a redelivery).
+func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	forge := r.PathValue("forge")
+	switch forge {
+	case "github", "gitlab", "gitea":
+	default:
+		return errStatus(http.StatusNotFound, "no webhook for forge %q (github, gitlab, gitea)", forge)
+	}
+	id, err := pathID(r, "project")
+	if err != nil {
+		return err
+	}
+	p, err := s.store.Project(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	d := &store.Delivery{ProjectID: p.ID, Forge: forge}
+	answer := func(status int, outcome string, pipelineID int64) error {
+		d.Status, d.Outcome, d.PipelineID = status, outcome, pipelineID
+		var err error
+		if d.ID == 0 {
+			err = s.store.RecordDelivery(r.Context(), d)
+		} else {
+			err = s.store.UpdateDelivery(r.Context(), d)
+		}
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			s.log.Error("record webhook delivery", "project_id", p.ID, "err", err)
+		}
+		s.metrics.delivery(forge, status)
+		body := map[string]any{"outcome": outcome}
+		if pipelineID != 0 {
+			body["pipeline_id"] = pipelineID
+		}
+		writeJSON(w, status, body)
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return answer(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", webhook.MaxBody), 0)
+		}
+		return errStatus(http.StatusBadRequest, "read body: %v", err)
+	}
+	ev, err := webhook.Parse(forge, r.Header, body, p.WebhookSecret)
+	switch {
+	case errors.Is(err, webhook.ErrSignature):
+		return answer(http.StatusUnauthorized, "signature or token does not match the project's webhook secret", 0)
+	case err != nil:
+		return answer(http.StatusBadRequest, err.Error(), 0)
+	}
+	d.Event = ev.EventName
+	switch {
+	case ev.Ignored != "":
+		return answer(http.StatusAccepted, "ignored: "+ev.Ignored, 0)
+	case ev.Deleted:
+		return answer(http.StatusAccepted, "ignored: "+ev.Ref+" was deleted", 0)
+	case webhook.SkipCI(ev.Message):
+		return answer(http.StatusAccepted, "ignored: the commit message asks to [skip ci]", 0)
+	}
+	// Record first: the unique delivery id makes a redelivery answer without a second
+	// pipeline, even when two arrive at once.
+	d.GUID, d.Status, d.Outcome = ev.DeliveryID, http.StatusAccepted, "creating pipeline"
+	if err := s.store.RecordDelivery(r.Context(), d); errors.Is(err, store.ErrConflict) {
+		writeJSON(w, http.StatusOK, map[string]any{"outcome": "duplicate delivery " + ev.DeliveryID + ": already handled"})
+		return nil
+	} else if err != nil {
+		return err
+	}
+	t := trigger{Source: plan.SourcePush, Ref: ev.Ref, Tag: ev.Tag, SHA: ev.After, Before: ev.Before,
+		Message: ev.Message, AuthorName: ev.AuthorName, AuthorEmail: ev.AuthorEmail}
+	if ev.Kind == webhook.KindMergeRequest {
+		t.Source, t.MR = plan.SourceMergeRequest, ev.MergeRequest
+	}
+	pl, err := s.createPipeline(r.Context(), p, t)
+	var none *errNoPipeline
+	var cfgErr pipeline.Errors
+	switch {
+	case errors.As(err, &none):
+		return answer(http.StatusOK, none.Error(), 0)
+	case errors.As(err, &cfgErr):
+		return answer(http.StatusOK, "configuration error: "+firstLines(err.Error(), 5), 0)
+	case err != nil:
+		s.log.Error("create pipeline from webhook", "project_id", p.ID, "err", err)
+		return answer(http.StatusInternalServerError, "could not create the pipeline: "+err.Error(), 0)
+	}
+	return answer(http.StatusCreated, "pipeline created", pl.ID)
+}
+
+// triggerPipeline is POST /api/v1/projects/{id}/pipelines: a pipeline for a ref with
+// variables, from an API token or (for its own project) a job token.
+func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	source := plan.SourceAPI
+	if c.job != nil {
+		if c.job.ProjectID != p.ID {
+			return errStatus(http.StatusForbidden, "a job token triggers pipelines of its own project only")
+		}
+		source = plan.SourcePipeline
+	}
+	var in struct {
+		Ref       string         `json:"ref"`
+		Tag       bool           `json:"tag"`
+		SHA       string         `json:"sha"`
+		Variables map[string]any `json:"variables"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Ref == "" {
+		in.Ref = p.DefaultBranch
+	}
+	vars := map[string]string{}
+	for k, v := range in.Variables {
+		if !variableKey.MatchString(k) {
+			return errStatus(http.StatusBadRequest, "variable key %q: letters, digits and _ only", k)
+		}
+		switch v := v.(type) {
+		case string:
+			vars[k] = v
+		case float64, bool:
+			vars[k] = fmt.Sprint(v)
+		default:
+			return errStatus(http.StatusBadRequest, "variable %s: want a string", k)
+		}
+	}
+	pl, err := s.createPipeline(r.Context(), p, trigger{Source: source, Ref: in.Ref, Tag: in.Tag, SHA: in.SHA, Vars: vars})
+	var none *errNoPipeline
+	var cfgErr pipeline.Errors
+	switch {
+	case errors.As(err, &none):
+		return errStatus(http.StatusBadRequest, "%s", none.Error())
+	case errors.As(err, &cfgErr):
+		return errStatus(http.StatusBadRequest, "configuration error: %s", err.Error())
+	case errors.Is(err, gitmirror.ErrUnknownRevision):
+		return errStatus(http.StatusBadRequest, "ref %q: %v", in.Ref, err)
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusCreated, pl)
+	return nil
+}
+
+// firstLines keeps the first n lines of s.
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,354 @@
+package server
+
+import (
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/slipway/slipway/internal/store"
+)
+
+// projectInput is the body of POST and PATCH /api/v1/projects.
+type projectInput struct {
+	Name          *string   `json:"name"`
+	Path          *string   `json:"path"`
+	CloneURL      *string   `json:"clone_url"`
+	DefaultBranch *string   `json:"default_branch"`
+	WebhookSecret *string   `json:"webhook_secret"`
+	Forge         *string   `json:"forge"`
+	ForgeURL      *string   `json:"forge_url"`
+	ForgeRepo     *string   `json:"forge_repo"`
+	ForgeToken    *string   `json:"forge_token"`
+	Hooks         *[]string `json:"hooks"`
+	Tags          *[]string `json:"tags"`
+}
+
+var projectPath = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// apply sets the given fields on p.
+func (in *projectInput) apply(p *store.Project) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = strings.TrimSpace(*src)
+		}
+	}
+	set(&p.Path, in.Path)
+	set(&p.CloneURL, in.CloneURL)
+	set(&p.DefaultBranch, in.DefaultBranch)
+	set(&p.Forge, in.Forge)
+	set(&p.ForgeURL, in.ForgeURL)
+	set(&p.ForgeRepo, in.ForgeRepo)
+	if in.WebhookSecret != nil {
+		p.WebhookSecret = *in.WebhookSecret
+	}
+	if in.ForgeToken != nil {
+		p.ForgeToken = *in.ForgeToken
+	}
+	if in.Hooks != nil {
+		p.Hooks = *in.Hooks
+	}
+	if in.Tags != nil {
+		p.Tags = *in.Tags
+	}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if in.Path == nil && p.Path == "" {
+			// A bare name lives in the default namespace.
+			if strings.Contains(name, "/") {
+				p.Path = name
+			} else {
+				p.Path = "slipway/" + name
+			}
+		}
+	}
+	p.Name = path.Base(p.Path)
+	if p.DefaultBranch == "" {
+		p.DefaultBranch = "main"
+	}
+}
+
+func validProject(p *store.Project) error {
+	switch {
+	case !projectPath.MatchString(p.Path):
+		return errStatus(http.StatusBadRequest, "project path %q: want namespace/name of letters, digits, '.', '-' and '_'", p.Path)
+	case p.CloneURL == "":
+		return errStatus(http.StatusBadRequest, "clone_url is required")
+	case p.Forge != "" && p.Forge != "github" && p.Forge != "gitlab" && p.Forge != "gitea":
+		return errStatus(http.StatusBadRequest, "forge %q: want github, gitlab or gitea", p.Forge)
+	}
+	return nil
+}
+
+func (s *Server) createProject(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	var in projectInput
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Name == nil && in.Path == nil {
+		return errStatus(http.StatusBadRequest, "name is required")
+	}
+	p := &store.Project{}
+	in.apply(p)
+	if err := validProject(p); err != nil {
+		return err
+	}
+	if err := s.store.CreateProject(r.Context(), p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, p)
+	return nil
+}
+
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	ps, err := s.store.ListProjects(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(ps))
+	return nil
+}
+
+func (s *Server) project(r *http.Request) (*store.Project, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Project(r.Context(), id)
+}
+
+func (s *Server) getProject(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	var in projectInput
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	in.apply(p)
+	if err := validProject(p); err != nil {
+		return err
+	}
+	if err := s.store.UpdateProject(r.Context(), p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// variableView hides the values of masked variables.
+type variableView struct {
+	*store.Variable
+	Value string `json:"value"`
+}
+
+func (s *Server) listVariables(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	vs, err := s.store.Variables(r.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]variableView, len(vs))
+	for i, v := range vs {
+		out[i] = variableView{Variable: v, Value: v.Value}
+		if v.Masked {
+			out[i].Value = "[MASKED]"
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+var variableKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (s *Server) setVariable(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	v := &store.Variable{}
+	if err := readJSON(w, r, v); err != nil {
+		return err
+	}
+	v.ProjectID, v.Key = p.ID, r.PathValue("key")
+	if !variableKey.MatchString(v.Key) {
+		return errStatus(http.StatusBadRequest, "variable key %q: letters, digits and _ only", v.Key)
+	}
+	if v.Environment == "" {
+		v.Environment = "*"
+	}
+	if v.Masked && len(v.Value) < 8 {
+		return errStatus(http.StatusBadRequest, "a masked variable's value needs at least 8 characters")
+	}
+	if err := s.store.SetVariable(r.Context(), v); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) deleteVariable(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	env := r.URL.Query().Get("environment_scope")
+	if env == "" {
+		env = "*"
+	}
+	if err := s.store.DeleteVariable(r.Context(), p.ID, r.PathValue("key"), env); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	ss, err := s.store.Schedules(r.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(ss))
+	return nil
+}
+
+// nextRun is when a cron expression fires next after t, in its time zone.
+func nextRun(expr, tz string, t time.Time) (time.Time, error) {
+	loc := time.UTC
+	if tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			return time.Time{}, errStatus(http.StatusBadRequest, "cron_timezone %q: %v", tz, err)
+		}
+		loc = l
+	}
+	sched, err := cron.ParseStandard(expr)
+	if err != nil {
+		return time.Time{}, errStatus(http.StatusBadRequest, "cron %q: %v", expr, err)
+	}
+	return sched.Next(t.In(loc)).UTC(), nil
+}
+
+func (s *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	sc := &store.Schedule{Active: true}
+	if err := readJSON(w, r, sc); err != nil {
+		return err
+	}
+	sc.ID, sc.ProjectID = 0, p.ID
+	if sc.Ref == "" {
+		sc.Ref = p.DefaultBranch
+	}
+	if sc.NextRun, err = nextRun(sc.Cron, sc.Timezone, s.now()); err != nil {
+		return err
+	}
+	if err := s.store.CreateSchedule(r.Context(), sc); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, sc)
+	return nil
+}
+
+func (s *Server) deleteSchedule(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	if _, err := s.project(r); err != nil {
+		return err
+	}
+	id, err := pathID(r, "sid")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteSchedule(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	p, err := s.project(r)
+	if err != nil {
+		return err
+	}
+	ds, err := s.store.ListDeliveries(r.Context(), p.ID, 100)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(ds))
+	return nil
+}
+
+func (s *Server) listRunners(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	rs, err := s.store.ListRunners(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(rs))
+	return nil
+}
+
+func (s *Server) deleteRunner(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteRunner(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// createToken makes a user API token (admin only) and shows it once.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	var in struct {
+		Name string `json:"name"`
+		Kind string `json:"kind"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Kind == "" {
+		in.Kind = "user"
+	}
+	if in.Kind != "user" && in.Kind != "admin" && in.Kind != "registration" {
+		return errStatus(http.StatusBadRequest, "kind %q: want user, admin or registration", in.Kind)
+	}
+	tok, hash := newToken(map[string]string{"user": "slu_", "admin": "slp_", "registration": "slr_"}[in.Kind])
+	t := &store.Token{Name: in.Name, Kind: in.Kind, Hash: hash}
+	if err := s.store.CreateToken(r.Context(), t); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "name": t.Name, "kind": t.Kind, "token": tok})
+	return nil
+}
+
+// nonNil makes nil slices encode as [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

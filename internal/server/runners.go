@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/slipway/slipway/internal/flow"
+	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/store"
+)
+
+// registerRunner is POST /api/v1/runners: a runner shows the registration token and gets its
+// own token, shown once.
+func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	var in jobapi.RegisterRequest
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	t, err := s.store.TokenByHash(r.Context(), hashToken(in.Token))
+	if err != nil || t.Kind != "registration" {
+		return errStatus(http.StatusUnauthorized, "invalid registration token")
+	}
+	if in.Executor != "" && in.Executor != "shell" && in.Executor != "docker" {
+		return errStatus(http.StatusBadRequest, "executor %q: want shell or docker", in.Executor)
+	}
+	id, tok, err := s.RegisterRunner(r.Context(), in.Name, in.Tags, in.RunUntagged || len(in.Tags) == 0, in.Executor)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, jobapi.RegisterResponse{ID: id, Token: tok})
+	return nil
+}
+
+// RegisterRunner registers a runner and returns its id and token (the built-in runner is
+// registered this way; remote ones through POST /api/v1/runners).
+func (s *Server) RegisterRunner(ctx context.Context, name string, tags []string, untagged bool, executor string) (int64, string, error) {
+	if name == "" {
+		name = "runner"
+	}
+	tok, hash := newToken("slt_")
+	rn := &store.Runner{Name: name, TokenHash: hash, Tags: tags, RunUntagged: untagged, Executor: executor}
+	if err := s.store.CreateRunner(ctx, rn); err != nil {
+		return 0, "", err
+	}
+	s.log.Info("runner registered", "runner_id", rn.ID, "name", rn.Name, "tags", rn.Tags)
+	return rn.ID, tok, nil
+}
+
+// requestJob is the runners' long poll: a claimed job, or 204 when none came in time.
+func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in jobapi.JobRequest
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	wait := s.o.LongPoll
+	if in.Wait > 0 && in.Wait < wait {
+		wait = in.Wait
+	}
+	ctx := r.Context()
+	if err := s.store.TouchRunner(ctx, c.runner.ID, s.now()); err != nil {
+		return err
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	// Other servers sharing the database queue jobs too: look again now and then.
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		ready := s.sched.Ready()
+		tok, hash := newToken("slj_")
+		now := s.now()
+		j, err := s.store.ClaimJob(ctx, store.Claim{Runner: c.runner, Key: in.Key, TokenHash: hash, LeaseUntil: now.Add(s.sched.Lease()), Now: now})
+		switch {
+		case err == nil:
+			payload, err := s.payload(r, j, c.runner, tok)
+			if err != nil {
+				return err
+			}
+			s.metrics.jobStarted(j, now)
+			writeJSON(w, http.StatusCreated, payload)
+			return nil
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		select {
+		case <-ready:
+		case <-poll.C:
+		case <-timer.C:
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		case <-ctx.Done():
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
+}
+
+// payload is what the runner needs to run j: the plan with every variable, the git source,
+// the jobs whose artifacts it gets.
+func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token string) (*jobapi.Job, error) {
+	ctx := r.Context()
+	p, err := s.store.Project(ctx, j.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := s.store.Pipeline(ctx, j.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.store.Jobs(ctx, j.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	spec := *s.sched.Spec(j)
+	spec.Variables = append([]plan.Var(nil), spec.Variables...)
+
+	var cur []*store.Job
+	var specs []*plan.Job
+	for _, x := range all {
+		if !x.Retried || x.ID == j.ID {
+			cur = append(cur, x)
+			specs = append(specs, s.sched.Spec(x))
+		}
+	}
+	out := &jobapi.Job{
+		ID: j.ID, Token: token, Project: jobapi.Project{ID: p.ID, Path: p.Path},
+		Git:       jobapi.Git{URL: s.URL() + "/api/v1/git/" + itoa(p.ID) + ".git", Ref: pl.Ref, SHA: pl.SHA, Depth: 20},
+		Heartbeat: s.sched.Heartbeat(),
+	}
+	if d := varValue(spec.Variables, "GIT_DEPTH"); d != "" {
+		fmt.Sscan(d, &out.Git.Depth)
+	}
+	self := &spec
+	for i, x := range cur {
+		if x.ID == j.ID {
+			self = specs[i]
+		}
+	}
+	var dotenv []plan.Var
+	for _, i := range flow.ArtifactSources(self, specs) {
+		src := cur[i]
+		if src.ID == j.ID || !store.Final(src.Status) {
+			continue
+		}
+		arts, err := s.store.ListArtifacts(ctx, src.ID)
+		if err != nil {
+			return nil, err
+		}
+		has := false
+		for _, a := range arts {
+			has = has || a.Kind == "archive"
+		}
+		out.Dependencies = append(out.Dependencies, jobapi.Dependency{JobID: src.ID, Name: src.Name, HasArtifacts: has})
+		if len(src.Dotenv) > 0 {
+			var vs []plan.Var
+			if err := json.Unmarshal(src.Dotenv, &vs); err == nil {
+				dotenv = append(dotenv, vs...)
+			}
+		}
+	}
+	// Environment-scoped project variables, for the job's environment.
+	if spec.Environment != nil && spec.Environment.Name != "" {
+		vars, err := s.store.Variables(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		protected := pl.Tag || pl.Ref == p.DefaultBranch
+		for _, v := range vars {
+			if v.Environment == "*" || v.Environment == "" || (v.Protected && !protected) || !scopeMatches(v.Environment, spec.Environment.Name) {
+				continue
+			}
+			spec.Variables = setVar(spec.Variables, plan.Var{Key: v.Key, Value: v.Value, Masked: v.Masked, File: v.File})
+		}
+	}
+	jobURL := s.URL() + "/api/v1/jobs/" + itoa(j.ID)
+	for _, v := range []plan.Var{
+		{Key: "CI_JOB_ID", Value: itoa(j.ID), Public: true},
+		{Key: "CI_JOB_URL", Value: jobURL, Public: true},
+		{Key: "CI_JOB_STARTED_AT", Value: j.Started.UTC().Format(time.RFC3339), Public: true},
+		{Key: "CI_PIPELINE_ID", Value: itoa(pl.ID), Public: true},
+		{Key: "CI_PIPELINE_IID", Value: itoa(pl.IID), Public: true},
+		{Key: "CI_PIPELINE_URL", Value: s.pipelineURL(p, pl.ID), Public: true},
+		{Key: "CI_PROJECT_ID", Value: itoa(p.ID), Public: true},
+		{Key: "CI_RUNNER_ID", Value: itoa(rn.ID), Public: true},
+		{Key: "CI_RUNNER_DESCRIPTION", Value: rn.Name, Public: true},
+		{Key: "CI_RUNNER_TAGS", Value: tagsJSON(rn.Tags), Public: true},
+		{Key: "CI_JOB_TOKEN", Value: token, Masked: true},
+		{Key: "CI_REPOSITORY_URL", Value: strings.Replace(out.Git.URL, "://", "://"+jobapi.GitUser+":"+token+"@", 1), Masked: false},
+		{Key: "CI_API_V4_URL", Value: s.URL() + "/api/v1", Public: true},
+	} {
+		spec.Variables = setVar(spec.Variables, v)
+	}
+	spec.Variables = append(spec.Variables, dotenv...)
+	out.Plan = &spec
+	return out, nil
+}
+
+// scopeMatches reports whether a variable's environment scope matches an environment name:
+// exact, or with * as a wildcard.
+func scopeMatches(scope, env string) bool {
+	ok, err := path.Match(scope, env)
+	return err == nil && ok || scope == env
+}
+
+// setVar replaces the variable with v's key, or appends v.
+func setVar(vars []plan.Var, v plan.Var) []plan.Var {
+	for i := range vars {
+		if vars[i].Key == v.Key {
+			vars[i] = v
+			return vars
+		}
+	}
+	return append(vars, v)
+}
+
+func varValue(vars []plan.Var, key string) string {
+	for _, v := range vars {
+		if v.Key == key {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+func tagsJSON(tags []string) string {
+	b, _ := json.Marshal(nonNil(tags))
+	return string(b)
+}
+
+// jobOfToken checks that the job token's job is the one in the path.
+func jobOfToken(r *http.Request, c *caller) (*store.Job, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	if c.job == nil || c.job.ID != id {
+		return nil, errStatus(http.StatusForbidden, "the job token is not this job's")
+	}
+	return c.job, nil
+}
+
+// appendLog is PATCH /api/v1/jobs/{id}/log: a chunk of the log at a byte offset.
+func (s *Server) appendLog(w http.ResponseWriter, r *http.Request, c *caller) error {
+	j, err := jobOfToken(r, c)
+	if err != nil {
+		return err
+	}
+	start, n, err := jobapi.ParseContentRange(r.Header.Get("Content-Range"))
+	if err != nil {
+		return errStatus(http.StatusBadRequest, "%v", err)
+	}
+	if n > 8<<20 {
+		return errStatus(http.StatusRequestEntityTooLarge, "log chunks are at most 8 MiB")
+	}
+	buf, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
+	if err != nil {
+		return err
+	}
+	if int64(len(buf)) != n {
+		return errStatus(http.StatusBadRequest, "body has %d bytes, Content-Range says %d", len(buf), n)
+	}
+	size, err := s.store.AppendLog(r.Context(), j.ID, start, buf)
+	w.Header().Set(jobapi.HeaderLogSize, itoa(size))
+	if errors.Is(err, store.ErrLogOffset) {
+		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.logs.publish(j.ID)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// updateJob is PUT /api/v1/jobs/{id}: a heartbeat, or the job's end.
+func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, c *caller) error {
+	j, err := jobOfToken(r, c)
+	if err != nil {
+		return err
+	}
+	var u jobapi.Update
+	if err := readJSON(w, r, &u); err != nil {
+		return err
+	}
+	if u.State == jobapi.StateRunning {
+		cancel, err := s.store.Heartbeat(r.Context(), j.ID, j.RunnerID, s.now().Add(s.sched.Lease()))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, jobapi.UpdateResponse{Cancel: cancel})
+		return nil
+	}
+	_, size, err := s.store.ReadLog(r.Context(), j.ID, 0, 1)
+	if err != nil {
+		return err
+	}
+	if size < u.LogSize {
+		w.Header().Set(jobapi.HeaderLogSize, itoa(size))
+		return errStatus(http.StatusConflict, "the log has %d of %d bytes: send the rest first", size, u.LogSize)
+	}
+	if err := s.sched.Finish(r.Context(), j.ID, j.RunnerID, u); err != nil {
+		return err
+	}
+	s.logs.publish(j.ID)
+	writeJSON(w, http.StatusOK, jobapi.UpdateResponse{})
+	return nil
+}
+
+// allowGit lets a running job's token fetch its own project's mirror.
+func (s *Server) allowGit(r *http.Request, projectID int64) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(jobapi.GitUser)) != 1 {
+		return false
+	}
+	j, err := s.store.JobByTokenHash(r.Context(), hashToken(pass))
+	return err == nil && j.Status == store.StatusRunning && j.ProjectID == projectID
+}

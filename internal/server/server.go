@@ -1,0 +1,225 @@
+// Package server is `slipway server`'s HTTP side: the public API (projects, pipelines, jobs,
+// logs, artifacts), forge webhooks, the runner protocol of package jobapi, git over HTTP for
+// runners, badges, metrics and notifications. Pipelines are planned here from the server's git
+// mirrors (package gitmirror) with the engine (pipeline, plan); what happens to their jobs
+// afterwards is package scheduler's; state is package store's. It runs no job: runners do,
+// the built-in one included, through the same protocol.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway/slipway/internal/gitmirror"
+	"github.com/slipway/slipway/internal/notify"
+	"github.com/slipway/slipway/internal/scheduler"
+	"github.com/slipway/slipway/internal/store"
+)
+
+// Options configure a Server.
+type Options struct {
+	Store store.Store
+	// Data is the directory for mirrors, artifacts and caches.
+	Data string
+	// URL is the server's external base URL (links in mail, statuses, CI_SERVER_URL, the git
+	// URL runners fetch from). Empty means http:// plus the listen address.
+	URL string
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Heartbeat is the runners' heartbeat interval; zero means scheduler.DefaultHeartbeat.
+	Heartbeat time.Duration
+	// LongPoll bounds a runner's job request; zero means 30 s.
+	LongPoll time.Duration
+	// Mailer sends notification mail; nil sends none.
+	Mailer *notify.Mailer
+	// Retention says how long finished pipelines (with logs and artifacts) are kept; zero
+	// means 90 days. Artifacts also expire per their expire_in (default 30 days).
+	Retention time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// HTTPClient makes outgoing calls (forge statuses, hooks); nil means one with a 30 s
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// Server serves Slipway's HTTP API. Make it with New, serve Handler, and call Run for the
+// background work.
+type Server struct {
+	o       Options
+	store   store.Store
+	log     *slog.Logger
+	sched   *scheduler.Scheduler
+	mirrors *gitmirror.Mirrors
+	metrics *metrics
+	logs    *logHub
+	handler http.Handler
+	routes  []route
+	now     func() time.Time
+	bg      sync.WaitGroup // notifications in flight
+}
+
+// New makes a Server on an open store.
+func New(o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if o.Data == "" {
+		return nil, errors.New("server: no data directory")
+	}
+	if o.LongPoll <= 0 {
+		o.LongPoll = 30 * time.Second
+	}
+	if o.Retention <= 0 {
+		o.Retention = 90 * 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{"git", "artifacts", "cache"} {
+		if err := os.MkdirAll(filepath.Join(o.Data, d), 0o750); err != nil {
+			return nil, fmt.Errorf("make data dir: %w", err)
+		}
+	}
+	mirrors, err := gitmirror.New(filepath.Join(o.Data, "git"))
+	if err != nil {
+		return nil, fmt.Errorf("open git mirrors: %w", err)
+	}
+	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now}
+	s.metrics = newMetrics(s)
+	s.sched = scheduler.New(scheduler.Options{
+		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,
+		Changed: s.pipelineChanged, Finished: s.metrics.jobFinished,
+	})
+	s.handler = s.routeTable()
+	return s, nil
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Scheduler is the server's scheduler.
+func (s *Server) Scheduler() *scheduler.Scheduler { return s.sched }
+
+// Run runs the scheduler, cron schedules and retention until ctx ends, then waits for
+// notifications in flight.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := s.sched.Run(ctx); err != nil {
+			errc <- err
+		}
+	}()
+	go func() { defer wg.Done(); s.runSchedules(ctx) }()
+	go func() { defer wg.Done(); s.runRetention(ctx) }()
+	wg.Wait()
+	s.bg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// Serve serves the API on l until ctx ends, then shuts down gracefully: it stops accepting,
+// ends long polls and lets requests in flight finish (up to 10 s).
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+// URL is the server's external base URL.
+func (s *Server) URL() string { return strings.TrimRight(s.o.URL, "/") }
+
+// newToken makes a random token with a prefix naming its kind, and its hash.
+func newToken(prefix string) (token, hash string) {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	token = prefix + hex.EncodeToString(b)
+	return token, hashToken(token)
+}
+
+// hashToken is how tokens are stored: SHA-256, hex. Tokens are 160 random bits, so a fast
+// hash is enough.
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}
+
+// Bootstrap makes the first admin and runner-registration tokens when the store has none:
+// the given ones (from SLIPWAY_ADMIN_TOKEN, SLIPWAY_REGISTRATION_TOKEN) or new random ones,
+// returned so that the caller prints them once. Empty results mean the tokens existed.
+func (s *Server) Bootstrap(ctx context.Context, admin, registration string) (newAdmin, newRegistration string, err error) {
+	for _, k := range []struct {
+		kind, prefix string
+		given        string
+		out          *string
+	}{
+		{"admin", "slp_", admin, &newAdmin},
+		{"registration", "slr_", registration, &newRegistration},
+	} {
+		n, err := s.store.CountTokens(ctx, k.kind)
+		if err != nil {
+			return "", "", fmt.Errorf("count tokens: %w", err)
+		}
+		if n > 0 {
+			if k.given != "" {
+				// A token given on a later start is added, so scripts can rely on it.
+				if _, err := s.store.TokenByHash(ctx, hashToken(k.given)); errors.Is(err, store.ErrNotFound) {
+					if err := s.store.CreateToken(ctx, &store.Token{Name: k.kind + " (environment)", Kind: k.kind, Hash: hashToken(k.given)}); err != nil {
+						return "", "", fmt.Errorf("store %s token: %w", k.kind, err)
+					}
+				}
+			}
+			continue
+		}
+		tok := k.given
+		if tok == "" {
+			tok, _ = newToken(k.prefix)
+			*k.out = tok
+		}
+		if err := s.store.CreateToken(ctx, &store.Token{Name: k.kind, Kind: k.kind, Hash: hashToken(tok)}); err != nil {
+			return "", "", fmt.Errorf("store %s token: %w", k.kind, err)
+		}
+	}
+	return newAdmin, newRegistration, nil
+}
