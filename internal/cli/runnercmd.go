@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/slipway/slipway/internal/executor"
+	"github.com/slipway/slipway/internal/executor/docker"
+	"github.com/slipway/slipway/internal/executor/shell"
+	"github.com/slipway/slipway/internal/runner"
+)
+
+// runRunner dispatches `slipway runner register|run`.
+func runRunner(ctx context.Context, io IO, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(io.Stderr, "Usage: slipway runner register --url URL --token TOKEN [flags]")
+		fmt.Fprintln(io.Stderr, "       slipway runner run [--config PATH] [--concurrency N]")
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	switch args[0] {
+	case "register":
+		return runRunnerRegister(ctx, io, args[1:])
+	case "run":
+		return runRunnerRun(ctx, io, args[1:])
+	}
+	fmt.Fprintf(io.Stderr, "slipway runner: unknown command %q (want register or run)\n", args[0])
+	return exitUsage
+}
+
+func runRunnerRegister(ctx context.Context, io IO, args []string) int {
+	var url, token, name, tags, executorName, configPath string
+	var runUntagged bool
+	fs := newFlags("runner register", io, "--url URL --token TOKEN [flags]")
+	fs.StringVar(&url, "url", "", "the Slipway server's URL")
+	fs.StringVar(&token, "token", "", "the server's runner registration token")
+	fs.StringVar(&name, "name", "", "the runner's name (default: the host name)")
+	fs.StringVar(&tags, "tags", "", "comma-separated tags of the jobs this runner takes")
+	fs.BoolVar(&runUntagged, "run-untagged", false, "also take jobs without tags")
+	fs.StringVar(&executorName, "executor", "shell", "shell or docker")
+	fs.StringVar(&configPath, "config", "", "where to write the configuration (default $HOME/.slipway/runner.yml)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) > 0 || url == "" || token == "" {
+		fmt.Fprintln(io.Stderr, "slipway runner register: --url and --token are required, and no arguments")
+		return exitUsage
+	}
+	if executorName != "shell" && executorName != "docker" {
+		fmt.Fprintf(io.Stderr, "slipway runner register: --executor must be shell or docker, not %q\n", executorName)
+		return exitUsage
+	}
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	if configPath == "" {
+		if configPath, err = runner.DefaultConfigPath(); err != nil {
+			fmt.Fprintf(io.Stderr, "slipway runner register: %v\n", err)
+			return exitFail
+		}
+	}
+	var tagList []string
+	for t := range strings.SplitSeq(tags, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tagList = append(tagList, t)
+		}
+	}
+	c, err := runner.Register(ctx, runner.RegisterOptions{
+		URL: url, Token: token, Name: name, Tags: tagList, RunUntagged: runUntagged, Executor: executorName,
+	})
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway runner register: %v\n", err)
+		return exitFail
+	}
+	if err := runner.SaveConfig(configPath, c); err != nil {
+		fmt.Fprintf(io.Stderr, "slipway runner register: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(io.Stdout, "Registered runner %d (%s); configuration saved to %s\n", c.ID, c.Name, configPath)
+	return exitOK
+}
+
+// runRunnerRun runs the runner until interrupted: the first SIGINT or SIGTERM (or a canceled
+// ctx) stops it once the running jobs are done; a second cancels them.
+func runRunnerRun(ctx context.Context, io IO, args []string) int {
+	var configPath string
+	var concurrency int
+	fs := newFlags("runner run", io, "[flags]")
+	fs.StringVar(&configPath, "config", "", "the runner's configuration (default $HOME/.slipway/runner.yml)")
+	fs.IntVar(&concurrency, "concurrency", 0, "jobs running at once (default: the configuration's, else 1)")
+	pos, err := parse(fs, args)
+	if err != nil || len(pos) > 0 {
+		return exitUsage
+	}
+	if configPath == "" {
+		if configPath, err = runner.DefaultConfigPath(); err != nil {
+			fmt.Fprintf(io.Stderr, "slipway runner run: %v\n", err)
+			return exitFail
+		}
+	}
+	c, err := runner.LoadConfig(configPath)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway runner run: %v\n", err)
+		return exitFail
+	}
+	if concurrency > 0 {
+		c.Concurrency = concurrency
+	}
+	pick, err := runnerExecutors(c)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway runner run: %v\n", err)
+		return exitFail
+	}
+	logger := slog.New(slog.NewTextHandler(io.Stderr, nil))
+
+	// Jobs run under their own context: the caller's ends on the first interrupt, which
+	// only stops taking jobs.
+	jobCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		logger.Info("stopping: waiting for running jobs (interrupt again to cancel them)")
+		close(stop)
+		select {
+		case <-sigs:
+			logger.Info("canceling running jobs")
+			abort()
+		case <-done:
+		}
+	}()
+	err = runner.Run(jobCtx, runner.Options{Config: c, Executors: pick, Logger: logger, Stop: stop})
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "slipway runner run: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// runnerExecutors makes the executors a runner's configuration allows, each once.
+func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error), error) {
+	var mounts volumeFlag
+	for _, v := range c.Docker.Volumes {
+		if err := mounts.Set(v); err != nil {
+			return nil, fmt.Errorf("docker volume: %w", err)
+		}
+	}
+	var (
+		shOnce, dkOnce sync.Once
+		sh             executor.Executor
+		dk             executor.Executor
+		shErr, dkErr   error
+	)
+	return func(name string) (executor.Executor, error) {
+		switch name {
+		case "", "shell":
+			shOnce.Do(func() { sh, shErr = shell.New(shell.Options{}) })
+			return sh, shErr
+		case "docker":
+			dkOnce.Do(func() {
+				d, err := docker.New(docker.Options{Privileged: c.Docker.Privileged, Volumes: mounts, PullPolicy: c.Docker.PullPolicy})
+				if err == nil {
+					err = d.Ping(context.Background())
+				}
+				dk, dkErr = d, err
+			})
+			if dkErr != nil {
+				return nil, dkErr
+			}
+			return dk, nil
+		}
+		return nil, fmt.Errorf("unknown executor %q", name)
+	}, nil
+}

@@ -1,0 +1,173 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v4"
+
+	"github.com/slipway/slipway/internal/jobapi"
+)
+
+// Config is a registered runner's configuration, as `slipway runner register` writes it and
+// `slipway runner run` reads it. It holds the runner's token: keep the file private (SaveConfig
+// writes it with mode 0600).
+type Config struct {
+	// URL is the server's base URL (scheme, host, optional path prefix).
+	URL string `yaml:"url"`
+	// ID and Token identify the runner to the server (Token authenticates job requests).
+	ID    int64  `yaml:"id"`
+	Token string `yaml:"token"`
+	Name  string `yaml:"name,omitempty"`
+	// Tags and RunUntagged say which jobs the server gives this runner.
+	Tags        []string `yaml:"tags,omitempty"`
+	RunUntagged bool     `yaml:"run_untagged"`
+	// Executor is "shell" or "docker"; empty means "shell".
+	Executor string `yaml:"executor"`
+	// Concurrency is how many jobs run at once; zero means 1.
+	Concurrency int `yaml:"concurrency"`
+	// BuildsDir holds the jobs' checkouts; empty means $HOME/.slipway/builds.
+	BuildsDir string `yaml:"builds_dir,omitempty"`
+	// CacheDir holds the local cache store; empty means $HOME/.slipway/cache.
+	CacheDir string `yaml:"cache_dir,omitempty"`
+	// Docker configures the Docker executor.
+	Docker DockerConfig `yaml:"docker,omitempty"`
+}
+
+// DockerConfig tunes the Docker executor.
+type DockerConfig struct {
+	// Privileged runs job containers privileged (off unless set).
+	Privileged bool `yaml:"privileged"`
+	// Volumes are mounted into every job container: SRC:DST or SRC:DST:ro.
+	Volumes []string `yaml:"volumes,omitempty"`
+	// PullPolicy is always, if-not-present or never; empty means if-not-present.
+	PullPolicy string `yaml:"pull_policy,omitempty"`
+}
+
+// DefaultConfigPath is $HOME/.slipway/runner.yml.
+func DefaultConfigPath() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home directory: %w", err)
+	}
+	return filepath.Join(home, ".slipway", "runner.yml"), nil
+}
+
+// RegisterOptions describe a runner to register.
+type RegisterOptions struct {
+	// URL is the server's base URL; Token its registration token.
+	URL, Token  string
+	Name        string
+	Tags        []string
+	RunUntagged bool
+	// Executor is "shell" or "docker"; empty means "shell".
+	Executor string
+	// HTTPClient makes the request; nil means http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Register registers a runner with the server and returns its configuration, with defaults
+// (concurrency 1, default directories) filled in. The runner token is in the result only.
+func Register(ctx context.Context, o RegisterOptions) (*Config, error) {
+	if o.URL == "" || o.Token == "" {
+		return nil, errors.New("register: the server URL and registration token are required")
+	}
+	if o.Executor == "" {
+		o.Executor = "shell"
+	}
+	if o.Executor != "shell" && o.Executor != "docker" {
+		return nil, fmt.Errorf("register: executor must be shell or docker, not %q", o.Executor)
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	body, err := json.Marshal(jobapi.RegisterRequest{
+		Token: o.Token, Name: o.Name, Tags: o.Tags, RunUntagged: o.RunUntagged, Executor: o.Executor,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	base := strings.TrimRight(o.URL, "/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+jobapi.PathRegister, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("register: %w", statusError(resp))
+	}
+	var rr jobapi.RegisterResponse
+	if err := json.NewDecoder(resp.Body).Decode(&rr); err != nil {
+		return nil, fmt.Errorf("register: read answer: %w", err)
+	}
+	if rr.Token == "" {
+		return nil, errors.New("register: the server's answer has no runner token")
+	}
+	return &Config{
+		URL: base, ID: rr.ID, Token: rr.Token, Name: o.Name, Tags: o.Tags,
+		RunUntagged: o.RunUntagged, Executor: o.Executor, Concurrency: 1,
+	}, nil
+}
+
+// SaveConfig writes c to path as YAML with mode 0600 (it holds the runner token), creating
+// the directory (0700) if needed. The file is replaced atomically.
+func SaveConfig(path string, c *Config) error {
+	data, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("save runner config: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save runner config: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".runner-*.yml")
+	if err != nil {
+		return fmt.Errorf("save runner config: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename it is gone already
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("save runner config: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("save runner config: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save runner config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save runner config: %w", err)
+	}
+	return nil
+}
+
+// LoadConfig reads a configuration SaveConfig wrote.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load runner config: %w", err)
+	}
+	var c Config
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("load runner config %s: %w", path, err)
+	}
+	if c.URL == "" || c.Token == "" {
+		return nil, fmt.Errorf("load runner config %s: url and token are required (run `slipway runner register`)", path)
+	}
+	return &c, nil
+}
