@@ -88,11 +88,12 @@ func (t *task) run(ctx context.Context, slot int) error {
 	res, dotenv := t.execute(jobCtx, slot)
 	mw.Flush()
 
+	budget, why := t.r.o.RetryFor, errors.New("out of retries")
 	if ctx.Err() != nil {
-		time.AfterFunc(abortGrace, func() { stopReport(errRunnerAborted) })
-	} else {
-		time.AfterFunc(t.r.o.RetryFor, func() { stopReport(errors.New("out of retries")) })
+		budget, why = abortGrace, errRunnerAborted
 	}
+	timer := time.AfterFunc(budget, func() { stopReport(why) })
+	defer timer.Stop()
 	select {
 	case <-t.lost:
 		t.log.Warn("lease lost: job dropped")
