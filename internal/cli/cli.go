@@ -40,6 +40,8 @@ func commands() []command {
 		{"jobs", "[--json] [flags]", "list the jobs of the pipeline for this repository's push", runJobs},
 		{"explain", "JOB [flags]", "say why a job is in or out of the pipeline", runExplain},
 		{"run", "[JOB…] [flags]", "run the pipeline (or some jobs) on this machine, in containers or a shell", runRun},
+		{"server", "[--data DIR] [--addr HOST:PORT] [--db URL] [flags]", "serve the API, webhooks and scheduler with a built-in runner", runServer},
+		{"runner", "register|run", "register this machine with a Slipway server, or run the jobs it gives", runRunner},
 	}
 }
 
