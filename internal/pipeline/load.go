@@ -19,6 +19,10 @@ const DefaultFile = ".gitlab-ci.yml"
 type Options struct {
 	// Dir is the repository root; local includes resolve against it. Empty means ".".
 	Dir string
+	// FS is the repository's files (slash paths relative to its root, as fs.ValidPath wants;
+	// a leading slash is dropped); nil means the directory Dir on disk. With FS, File, includes,
+	// components and include globs are all read from it and Dir is not used.
+	FS fs.FS
 	// File is the root pipeline file relative to Dir (or absolute). Empty means DefaultFile.
 	File string
 	// Inputs are values for the root file's spec:inputs.
@@ -33,6 +37,11 @@ type Options struct {
 	Project, Server string
 	// SHA is the commit being planned, for $[[ component.sha ]].
 	SHA string
+	// ProjectFile reads file (a path from the project's root) of another project at ref (a
+	// branch, tag or SHA; empty means the project's default branch), for include:project.
+	// Nil keeps include:project an error. What it returns is parsed as an included file;
+	// see includeProject for how that file's own includes resolve.
+	ProjectFile func(ctx context.Context, project, ref, file string) ([]byte, error)
 	// MaxIncludes bounds the number of included files; zero means 150 (GitLab's limit).
 	MaxIncludes int
 	// Child, when set, loads a child pipeline made of these local files (a trigger:include)
@@ -55,8 +64,13 @@ type File struct {
 // Options.Parsed. An unreadable or invalid file is kept in File.Err for Load to report.
 func ReadFile(dir, name string) *File {
 	l := loader{root: dir}
+	return l.parseFile(name)
+}
+
+// parseFile reads and parses the root pipeline file name; see ReadFile.
+func (l *loader) parseFile(name string) *File {
 	f := &File{Name: name}
-	data, err := os.ReadFile(l.abs(name))
+	data, err := l.readFile(name)
 	if err != nil {
 		f.Err = Errors{{Pos: Pos{File: name}, Msg: readMsg(err)}}
 		return f
@@ -85,6 +99,9 @@ type loader struct {
 	count int
 	// chains records, per included file, the files that included it (root first).
 	chains map[string][]string
+	// proj is the project whose file is being loaded (an include:project), nil while loading
+	// the repository's own files: local includes resolve within it.
+	proj *projectSource
 }
 
 // Load reads the root pipeline file with everything it includes and returns the merged,
@@ -107,7 +124,7 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 	} else {
 		f := opts.Parsed
 		if f == nil || f.Name != opts.File {
-			f = ReadFile(opts.Dir, opts.File)
+			f = l.parseFile(opts.File)
 		}
 		var es Errors
 		if errors.As(f.Err, &es) && len(es) == 1 && es[0].Pos.Line == 0 {
@@ -169,6 +186,57 @@ func (l *loader) abs(name string) string {
 	return filepath.Join(l.root, filepath.FromSlash(name))
 }
 
+// readFile reads a file of the repository: name is a slash path relative to its root (or, on
+// disk, an absolute path). Every file the loader reads from the repository comes through here.
+func (l *loader) readFile(name string) ([]byte, error) {
+	if l.opts.FS != nil {
+		return fs.ReadFile(l.opts.FS, fsPath(name))
+	}
+	return os.ReadFile(l.abs(name))
+}
+
+// fsPath turns a path as configurations spell it ("/ci/a.yml", "ci//a.yml") into one fs.FS
+// accepts ("ci/a.yml"); one that leaves the root stays invalid.
+func fsPath(name string) string {
+	return path.Clean(strings.TrimLeft(name, "/"))
+}
+
+// walkFiles calls fn with the slash path, relative to the root, of every file of the
+// repository but those under .git and .slipway, in lexical order. Unreadable directories are
+// skipped.
+func (l *loader) walkFiles(fn func(rel string)) {
+	skip := func(d fs.DirEntry) bool { return d.Name() == ".git" || d.Name() == ".slipway" }
+	if l.opts.FS != nil {
+		_ = fs.WalkDir(l.opts.FS, ".", func(p string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return nil
+			case d.IsDir() && p != "." && skip(d):
+				return fs.SkipDir
+			case !d.IsDir():
+				fn(p)
+			}
+			return nil
+		})
+		return
+	}
+	_ = filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if skip(d) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if rel, err := filepath.Rel(l.root, p); err == nil {
+			fn(filepath.ToSlash(rel))
+		}
+		return nil
+	})
+}
+
 // loadData parses one file, applies its inputs, resolves its includes and returns the file's
 // content merged over what it includes.
 func (l *loader) loadData(name string, data []byte, chain []string, inputs map[string]*Node, comp map[string]string) *Node {
@@ -227,6 +295,7 @@ type includeRef struct {
 	node   *Node
 	inputs map[string]*Node
 	files  []string // project: file list
+	ref    string   // project: ref
 }
 
 func (l *loader) includes(inc *Node, file string) []includeRef {
@@ -292,7 +361,13 @@ func (l *loader) includeMap(e *Node) (includeRef, bool) {
 			for _, q := range p.Value.Pairs {
 				r.inputs[q.Key] = q.Value
 			}
-		case "rules", "ref", "cache", "integrity":
+		case "ref":
+			if p.Value.Kind != Scalar {
+				l.d.errorf(p.Value.Pos, "include:ref must be a string")
+				return r, false
+			}
+			r.ref = p.Value.Value
+		case "rules", "cache", "integrity":
 		default:
 			l.d.errorf(p.KeyPos, "include: unknown key %q", p.Key)
 			return r, false
@@ -351,7 +426,7 @@ func (l *loader) include(r includeRef, chain []string) *Node {
 	case "component":
 		return l.includeComponent(r, target, chain)
 	case "project":
-		l.d.errorf(r.node.Pos, "include:project %q: projects are resolved by `slipway server`; a local run cannot read another project", target)
+		return l.includeProject(r, target, chain)
 	case "template":
 		l.d.errorf(r.node.Pos, "include:template %q: GitLab's templates are not available offline; copy the template into the repository and include it with include:local", target)
 	}
@@ -368,6 +443,9 @@ func (l *loader) includeLocal(r includeRef, target string, chain []string) *Node
 		return nil
 	}
 	rel := strings.TrimPrefix(target, "/")
+	if l.proj != nil {
+		return l.includeProjectLocal(r, target, rel, chain)
+	}
 	var names []string
 	if strings.ContainsAny(rel, "*?[") {
 		names = l.glob(rel)
@@ -384,7 +462,7 @@ func (l *loader) includeLocal(r includeRef, target string, chain []string) *Node
 			l.d.errorf(r.node.Pos, "include:local %q: the file must end in .yml or .yaml", name)
 			continue
 		}
-		data, err := os.ReadFile(l.abs(name))
+		data, err := l.readFile(name)
 		if err != nil {
 			l.d.errorf(r.node.Pos, "include:local %q: %s", name, readMsg(err))
 			continue
@@ -417,21 +495,10 @@ func (l *loader) read(r includeRef, name string, data []byte, chain []string, co
 func (l *loader) glob(pattern string) []string {
 	re := globRegexp(pattern, true)
 	var out []string
-	_ = filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
+	l.walkFiles(func(rel string) {
+		if re.MatchString(rel) {
+			out = append(out, rel)
 		}
-		if d.IsDir() {
-			if d.Name() == ".git" || d.Name() == ".slipway" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		rel, err := filepath.Rel(l.root, p)
-		if err == nil && re.MatchString(filepath.ToSlash(rel)) {
-			out = append(out, filepath.ToSlash(rel))
-		}
-		return nil
 	})
 	return out
 }

@@ -1,7 +1,8 @@
 // Package pipeline loads a .gitlab-ci.yml into a positioned tree and a typed Config: YAML anchors
-// and merge keys, include (local, remote, inputs), !reference, extends, default and inherit, and
-// the validation GitLab does before it plans. It does not decide which jobs run (package plan
-// does) and runs nothing.
+// and merge keys, include (local, remote, component, project, inputs), !reference, extends,
+// default and inherit, and the validation GitLab does before it plans. It reads the repository
+// from a directory or any fs.FS (a git tree, say) and other projects through a func it is
+// given; it does not decide which jobs run (package plan does) and runs nothing.
 package pipeline
 
 import (

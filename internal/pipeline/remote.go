@@ -107,7 +107,7 @@ func (l *loader) includeRemote(r includeRef, url string, chain []string) *Node {
 		l.d.errorf(r.node.Pos, "include:remote %q: %v", url, err)
 		return nil
 	}
-	return l.read(r, url, data, chain, nil)
+	return l.readFrom(nil, r, url, data, chain, nil)
 }
 
 // includeComponent reads a component of this repository: SERVER/PROJECT/NAME@VERSION is
@@ -126,12 +126,12 @@ func (l *loader) includeComponent(r includeRef, target string, chain []string) *
 		return nil
 	}
 	for _, file := range []string{"templates/" + name + ".yml", "templates/" + name + "/template.yml"} {
-		data, err := os.ReadFile(l.abs(file))
+		data, err := l.readFile(file)
 		if err != nil {
 			continue
 		}
 		comp := map[string]string{"name": baseName(name), "sha": l.opts.SHA, "version": version, "reference": version}
-		return l.read(r, file, data, chain, comp)
+		return l.readFrom(nil, r, file, data, chain, comp)
 	}
 	l.d.errorf(r.node.Pos, "include:component %q: neither templates/%s.yml nor templates/%s/template.yml exists", target, name, name)
 	return nil
