@@ -204,6 +204,19 @@ func (s *Scheduler) end(j *store.Job) {
 	j.CancelRequested = false
 }
 
+// Requeue gives a running job back to the queue, as if it was never claimed: its runner took
+// it but never started it (the claim's answer could not be sent).
+func (s *Scheduler) Requeue(ctx context.Context, jobID, runnerID int64) error {
+	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
+		if j.Status != store.StatusRunning || j.RunnerID != runnerID {
+			return store.ErrLeaseLost
+		}
+		j.Status, j.RunnerID, j.TokenHash, j.ClaimKey = store.StatusPending, 0, "", ""
+		j.LeaseUntil, j.Started = time.Time{}, time.Time{}
+		return nil
+	})
+}
+
 // Cancel cancels a pipeline: jobs that did not start are canceled, running ones are asked to
 // stop (their runner sees it on its next heartbeat).
 func (s *Scheduler) Cancel(ctx context.Context, pipelineID int64) error {

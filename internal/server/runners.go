@@ -74,7 +74,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 	// Other servers sharing the database queue jobs too: look again now and then.
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
-	for {
+	for ctx.Err() == nil {
 		ready := s.sched.Ready()
 		tok, hash := newToken("slj_")
 		now := s.now()
@@ -82,7 +82,14 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 		switch {
 		case err == nil:
 			payload, err := s.payload(r, j, c.runner, tok)
+			if err == nil && ctx.Err() != nil {
+				err = ctx.Err()
+			}
 			if err != nil {
+				// Nobody will run it: back to the queue for the next request.
+				if rerr := s.sched.Requeue(context.WithoutCancel(ctx), j.ID, c.runner.ID); rerr != nil {
+					s.log.Error("requeue job", "job_id", j.ID, "err", rerr)
+				}
 				return err
 			}
 			s.metrics.jobStarted(j, now)
@@ -98,10 +105,10 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		case <-ctx.Done():
-			w.WriteHeader(http.StatusNoContent)
-			return nil
 		}
 	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // payload is what the runner needs to run j: the plan with every variable, the git source,
