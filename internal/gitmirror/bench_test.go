@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/slipway/slipway/internal/pipeline"
 )
 
 // benchMirror mirrors a repository of n files (in directories of 50) as project 1.
-func benchMirror(b *testing.B, n int) (*Mirrors, *source, string) {
+func benchMirror(b testing.TB, n int) (*Mirrors, *source, string) {
 	b.Helper()
 	src := newSource(b)
 	for i := range n {
@@ -83,6 +85,31 @@ func BenchmarkGitStart(b *testing.B) {
 	for b.Loop() {
 		if _, err := git(ctx, "", "--version"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadPipeline: what planning from a mirror costs before plan.Compile: the FS of the
+// commit, then pipeline.Load of a .gitlab-ci.yml that includes two files by a glob.
+func BenchmarkLoadPipeline(b *testing.B) {
+	src := newSource(b)
+	sha := src.commit("ci", map[string]string{
+		".gitlab-ci.yml": "include: 'ci/*.yml'\nstages: [build, test]\n",
+		"ci/build.yml":   "build: {stage: build, script: make}\n",
+		"ci/test.yml":    "test: {stage: test, script: make test, needs: [build]}\n",
+		"main.go":        "package main\n",
+	})
+	m := newMirrors(b)
+	mustSync(b, m, 1, src.dir)
+	ctx := context.Background()
+	for b.Loop() {
+		fsys, err := m.FS(ctx, 1, sha)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg, err := pipeline.Load(ctx, pipeline.Options{FS: fsys})
+		if err != nil || len(cfg.Jobs) != 2 {
+			b.Fatal(cfg, err)
 		}
 	}
 }
