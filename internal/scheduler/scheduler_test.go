@@ -1,0 +1,255 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/pipeline"
+	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/store"
+	"github.com/slipway/slipway/internal/store/sqlite"
+)
+
+// clock is a settable time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type fixture struct {
+	t      *testing.T
+	ctx    context.Context
+	st     store.Store
+	s      *Scheduler
+	clock  *clock
+	runner *store.Runner
+	proj   *store.Project
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	c := &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	f := &fixture{t: t, ctx: ctx, st: st, clock: c,
+		s: New(Options{Store: st, Now: c.now, Heartbeat: time.Second})}
+	f.proj = &store.Project{Path: "acme/app", Name: "app", CloneURL: "/dev/null", DefaultBranch: "main"}
+	if err := st.CreateProject(ctx, f.proj); err != nil {
+		t.Fatal(err)
+	}
+	f.runner = &store.Runner{Name: "r", TokenHash: "h", RunUntagged: true}
+	if err := st.CreateRunner(ctx, f.runner); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// pipeline stores a pipeline of jobs and advances it.
+func (f *fixture) pipeline(jobs ...*plan.Job) int64 {
+	f.t.Helper()
+	p := &store.Pipeline{ProjectID: f.proj.ID, Status: store.StatusCreated, Ref: "main", SHA: "abc", Source: "push"}
+	var rows []*store.Job
+	for i, j := range jobs {
+		if j.When == "" {
+			j.When = "on_success"
+		}
+		spec, _ := json.Marshal(j)
+		rows = append(rows, &store.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, Position: i,
+			Status: store.StatusCreated, Spec: spec, ResourceGroup: j.ResourceGroup, Attempt: 1})
+	}
+	if err := f.st.CreatePipeline(f.ctx, p, rows); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.s.Advance(f.ctx, p.ID); err != nil {
+		f.t.Fatal(err)
+	}
+	return p.ID
+}
+
+// statuses maps current job names to statuses, and the pipeline's status to "".
+func (f *fixture) statuses(id int64) map[string]string {
+	f.t.Helper()
+	p, err := f.st.Pipeline(f.ctx, id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	jobs, err := f.st.Jobs(f.ctx, id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]string{"": p.Status}
+	for _, j := range jobs {
+		if !j.Retried {
+			out[j.Name] = j.Status
+		}
+	}
+	return out
+}
+
+func (f *fixture) want(id int64, want map[string]string) {
+	f.t.Helper()
+	got := f.statuses(id)
+	for k, v := range want {
+		if got[k] != v {
+			f.t.Errorf("status of %q = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+// claim takes the next pending job; nil when there is none.
+func (f *fixture) claim() *store.Job {
+	f.t.Helper()
+	now := f.clock.now()
+	j, err := f.st.ClaimJob(f.ctx, store.Claim{Runner: f.runner, TokenHash: "t" + now.String(), LeaseUntil: now.Add(f.s.Lease()), Now: now})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return j
+}
+
+func (f *fixture) finish(j *store.Job, state string, code int) {
+	f.t.Helper()
+	u := jobapi.Update{State: state, ExitCode: code}
+	if state == jobapi.StateFailed {
+		u.FailureReason = jobapi.ReasonScript
+	}
+	if err := f.s.Finish(f.ctx, j.ID, f.runner.ID, u); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func TestStagesAndNeeds(t *testing.T) {
+	f := newFixture(t)
+	id := f.pipeline(
+		&plan.Job{Name: "build", Stage: "build", StageIndex: 0},
+		&plan.Job{Name: "lint", Stage: "build", StageIndex: 0},
+		&plan.Job{Name: "unit", Stage: "test", StageIndex: 1, Needs: []plan.Need{{Job: "build"}}},
+		&plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 2},
+		&plan.Job{Name: "cleanup", Stage: "deploy", StageIndex: 2, When: "on_failure"},
+	)
+	f.want(id, map[string]string{"": "running", "build": "pending", "lint": "pending", "unit": "created", "deploy": "created"})
+	build := f.claim()
+	f.finish(build, jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"unit": "pending", "deploy": "created"}) // unit needs only build
+	lint, unit := f.claim(), f.claim()
+	f.finish(lint, jobapi.StateFailed, 1)
+	f.finish(unit, jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"": "running", "lint": "failed", "deploy": "skipped", "cleanup": "pending"})
+	f.finish(f.claim(), jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"": "failed", "cleanup": "success"})
+	// A repeated final update is accepted; a different one is refused.
+	f.finish(lint, jobapi.StateFailed, 1)
+	if err := f.s.Finish(f.ctx, lint.ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("finish a finished job differently: %v", err)
+	}
+}
+
+func TestAllowFailureAndRetry(t *testing.T) {
+	f := newFixture(t)
+	id := f.pipeline(
+		&plan.Job{Name: "flaky", Stage: "test", Retry: pipeline.Retry{Max: 1}},
+		&plan.Job{Name: "optional", Stage: "test", AllowFailure: true, ExitCodes: []int{3}},
+	)
+	flaky, optional := f.claim(), f.claim()
+	f.finish(optional, jobapi.StateFailed, 3)
+	f.finish(flaky, jobapi.StateFailed, 1)
+	f.want(id, map[string]string{"": "running", "optional": "warning", "flaky": "pending"})
+	again := f.claim()
+	if again.Attempt != 2 || again.Name != "flaky" {
+		t.Fatalf("retry = %+v", again)
+	}
+	f.finish(again, jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"": "success"})
+}
+
+func TestManualJobsWaitForPlay(t *testing.T) {
+	f := newFixture(t)
+	id := f.pipeline(
+		&plan.Job{Name: "gate", Stage: "approve", When: "manual"},
+		&plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 1},
+	)
+	f.want(id, map[string]string{"": "manual", "gate": "manual", "deploy": "created"})
+	gate, _ := f.st.Jobs(f.ctx, id)
+	if err := f.s.Play(f.ctx, gate[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	f.want(id, map[string]string{"": "running", "gate": "pending"})
+	f.finish(f.claim(), jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"deploy": "pending"})
+	if err := f.s.Play(f.ctx, gate[0].ID); !errors.Is(err, ErrState) {
+		t.Errorf("play a finished job: %v", err)
+	}
+}
+
+func TestResourceGroupAndDelay(t *testing.T) {
+	f := newFixture(t)
+	one := f.pipeline(&plan.Job{Name: "deploy", Stage: "deploy", ResourceGroup: "prod"})
+	two := f.pipeline(&plan.Job{Name: "deploy", Stage: "deploy", ResourceGroup: "prod"})
+	later := f.pipeline(&plan.Job{Name: "later", Stage: "x", When: "delayed", StartIn: 10 * time.Second})
+	f.s.promote(f.ctx)
+	f.want(one, map[string]string{"deploy": "pending"})
+	f.want(two, map[string]string{"deploy": "waiting_for_resource"})
+	f.want(later, map[string]string{"later": "scheduled"})
+	first := f.claim()
+	f.s.promote(f.ctx)
+	f.want(two, map[string]string{"deploy": "waiting_for_resource"})
+	f.finish(first, jobapi.StateSuccess, 0)
+	f.s.promote(f.ctx)
+	f.want(two, map[string]string{"deploy": "pending"})
+	f.clock.add(11 * time.Second)
+	f.s.promote(f.ctx)
+	f.want(later, map[string]string{"later": "pending"})
+}
+
+func TestLostRunnerAndCancel(t *testing.T) {
+	f := newFixture(t)
+	id := f.pipeline(
+		&plan.Job{Name: "a", Stage: "s", Retry: pipeline.Retry{Max: 1, When: []string{"runner_system_failure"}}},
+		&plan.Job{Name: "b", Stage: "s"},
+		&plan.Job{Name: "c", Stage: "t", StageIndex: 1},
+	)
+	a, b := f.claim(), f.claim()
+	if _, err := f.st.Heartbeat(f.ctx, b.ID, f.runner.ID, f.clock.now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(f.s.Lease() + time.Second)
+	f.s.expire(f.ctx)
+	jobs, _ := f.st.Jobs(f.ctx, id)
+	var lost *store.Job
+	for _, j := range jobs {
+		if j.ID == a.ID {
+			lost = j
+		}
+	}
+	if lost.Status != "failed" || lost.FailureReason != jobapi.ReasonSystem || !lost.Retried {
+		t.Fatalf("lost job = %+v", lost)
+	}
+	f.want(id, map[string]string{"a": "pending", "b": "running"})
+	if err := f.s.Cancel(f.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if cancel, err := f.st.Heartbeat(f.ctx, b.ID, f.runner.ID, f.clock.now().Add(time.Hour)); err != nil || !cancel {
+		t.Fatalf("heartbeat after cancel = %v, %v", cancel, err)
+	}
+	f.want(id, map[string]string{"": "running", "a": "canceled", "b": "running", "c": "canceled"})
+	if err := f.s.Finish(f.ctx, b.ID, f.runner.ID, jobapi.Update{State: jobapi.StateCanceled}); err != nil {
+		t.Fatal(err)
+	}
+	f.want(id, map[string]string{"": "canceled", "b": "canceled"})
+}
