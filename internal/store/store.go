@@ -126,7 +126,7 @@ type Pipeline struct {
 	// MergeRequest is the forge's merge/pull request number for merge request pipelines.
 	MergeRequest int64 `json:"merge_request,omitempty"`
 	// Coverage is the mean of the jobs' coverage, when any job reported one.
-	Coverage *float64 `json:"coverage,omitempty"`
+	Coverage *float64  `json:"coverage,omitempty"`
 	Created  time.Time `json:"created_at"`
 	Started  time.Time `json:"started_at,omitzero"`
 	Finished time.Time `json:"finished_at,omitzero"`
@@ -251,7 +251,9 @@ type Claim struct {
 }
 
 // Store is the server's state. Every method is safe for concurrent use, from several
-// processes too (Postgres, and SQLite in one file).
+// processes too (Postgres, and SQLite in one file). Methods that set Created use the current
+// time (UTC) unless the caller set it. Updates and deletes by key return ErrNotFound when no
+// row matches; times come back in UTC.
 type Store interface {
 	Projects
 	Pipelines

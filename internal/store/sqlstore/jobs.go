@@ -1,0 +1,302 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/slipway/slipway/internal/store"
+)
+
+const jobCols = `id, pipeline_id, project_id, name, stage, stage_index, position, status, spec, tags, resource_group, attempt,
+	retried, run_at, runner_id, failure_reason, exit_code, token_hash, claim_key, lease_until, cancel_requested, dotenv,
+	coverage, created, queued, started, finished`
+
+// jobSet assigns jobArgs in an UPDATE.
+const jobSet = `pipeline_id = ?, project_id = ?, name = ?, stage = ?, stage_index = ?, position = ?, status = ?, spec = ?,
+	tags = ?, resource_group = ?, attempt = ?, retried = ?, run_at = ?, runner_id = ?, failure_reason = ?, exit_code = ?,
+	token_hash = ?, claim_key = ?, lease_until = ?, cancel_requested = ?, dotenv = ?, coverage = ?, created = ?, queued = ?,
+	started = ?, finished = ?`
+
+// jobArgs are j's columns but the ID, in jobCols' order.
+func jobArgs(j *store.Job) []any {
+	return []any{j.PipelineID, j.ProjectID, j.Name, j.Stage, int64(j.StageIndex), int64(j.Position), j.Status, blob(j.Spec),
+		jsonText(j.Tags), j.ResourceGroup, int64(j.Attempt), j.Retried, nanos(j.RunAt), j.RunnerID, j.FailureReason,
+		int64(j.ExitCode), j.TokenHash, j.ClaimKey, nanos(j.LeaseUntil), j.CancelRequested, blob(j.Dotenv),
+		nullFloat(j.Coverage), nanos(j.Created), nanos(j.Queued), nanos(j.Started), nanos(j.Finished)}
+}
+
+func scanJob(r scanner) (*store.Job, error) {
+	var j store.Job
+	var tags string
+	var stageIndex, position, attempt, exitCode, runAt, lease, created, queued, started, finished int64
+	var cov sql.NullFloat64
+	if err := r.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &stageIndex, &position, &j.Status, &j.Spec,
+		&tags, &j.ResourceGroup, &attempt, &j.Retried, &runAt, &j.RunnerID, &j.FailureReason, &exitCode, &j.TokenHash,
+		&j.ClaimKey, &lease, &j.CancelRequested, &j.Dotenv, &cov, &created, &queued, &started, &finished); err != nil {
+		return nil, err
+	}
+	j.StageIndex, j.Position, j.Attempt, j.ExitCode = int(stageIndex), int(position), int(attempt), int(exitCode)
+	j.Spec, j.Dotenv = blob(j.Spec), blob(j.Dotenv)
+	j.Coverage = floatPtr(cov)
+	j.RunAt, j.LeaseUntil = fromNanos(runAt), fromNanos(lease)
+	j.Created, j.Queued, j.Started, j.Finished = fromNanos(created), fromNanos(queued), fromNanos(started), fromNanos(finished)
+	if err := fromJSON(tags, &j.Tags); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// insertJob inserts j into p and sets its ID, PipelineID, ProjectID and Created (the current
+// time unless set).
+func (s *Store) insertJob(ctx context.Context, tx *sql.Tx, p *store.Pipeline, j *store.Job) error {
+	j.PipelineID, j.ProjectID = p.ID, p.ProjectID
+	if j.Created.IsZero() {
+		j.Created = now()
+	}
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_index, position, status,
+	spec, tags, resource_group, attempt, retried, run_at, runner_id, failure_reason, exit_code, token_hash, claim_key,
+	lease_until, cancel_requested, dotenv, coverage, created, queued, started, finished)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), jobArgs(j)...).Scan(&j.ID)
+	if err != nil {
+		return fmt.Errorf("insert job %q: %w", j.Name, s.err(err))
+	}
+	return nil
+}
+
+// Job implements store.Jobs.
+func (s *Store) Job(ctx context.Context, id int64) (*store.Job, error) {
+	j, err := one(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("get job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// JobByTokenHash implements store.Jobs.
+func (s *Store) JobByTokenHash(ctx context.Context, hash string) (*store.Job, error) {
+	if hash == "" {
+		return nil, fmt.Errorf("get job by token: %w", store.ErrNotFound)
+	}
+	// token_hash <> '' lets the partial index serve the lookup.
+	j, err := one(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE token_hash = ? AND token_hash <> '' AND status = ?`, hash, store.StatusRunning)
+	if err != nil {
+		return nil, fmt.Errorf("get job by token: %w", err)
+	}
+	return j, nil
+}
+
+// Jobs implements store.Jobs.
+func (s *Store) Jobs(ctx context.Context, pipelineID int64) ([]*store.Job, error) {
+	js, err := list(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE pipeline_id = ? ORDER BY position, id`, pipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs of pipeline %d: %w", pipelineID, err)
+	}
+	return js, nil
+}
+
+// claimBatch is how many pending jobs ClaimJob matches against the runner's tags at a time.
+const claimBatch = 32
+
+// ClaimJob implements store.Jobs. "Oldest" is the lowest ID. It reads pending jobs in
+// batches without locking them, matches tags in Go, and takes the first match by locking its
+// row, skipping rows others hold (a concurrent claim or UpdatePipeline), and updating it if
+// it is still pending; a job lost to another claim moves it to the next candidate.
+func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error) {
+	if c.Runner == nil {
+		return nil, errors.New("claim job: no runner")
+	}
+	var claimed *store.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if c.Key != "" {
+			// claim_key <> '' lets the partial index serve the lookup.
+			j, err := one(ctx, s, tx, scanJob, `SELECT `+jobCols+` FROM jobs WHERE runner_id = ? AND claim_key = ? AND claim_key <> '' AND status = ?`,
+				c.Runner.ID, c.Key, store.StatusRunning)
+			if err == nil {
+				claimed = j
+				return nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("find earlier claim: %w", err)
+			}
+		}
+		var after int64
+		for {
+			cands, err := list(ctx, s, tx, scanCandidate, `SELECT id, tags FROM jobs WHERE status = ? AND NOT retried AND id > ?
+	ORDER BY id LIMIT `+strconv.Itoa(claimBatch), store.StatusPending, after)
+			if err != nil {
+				return fmt.Errorf("list pending jobs: %w", err)
+			}
+			for _, cand := range cands {
+				if !canRun(c.Runner, cand.tags) {
+					continue
+				}
+				j, err := s.take(ctx, tx, cand.id, c)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				claimed = j
+				return nil
+			}
+			if len(cands) < claimBatch {
+				return store.ErrNotFound
+			}
+			after = cands[len(cands)-1].id
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim job for runner %d: %w", c.Runner.ID, err)
+	}
+	return claimed, nil
+}
+
+type candidate struct {
+	id   int64
+	tags []string
+}
+
+func scanCandidate(r scanner) (*candidate, error) {
+	var c candidate
+	var tags string
+	if err := r.Scan(&c.id, &tags); err != nil {
+		return nil, err
+	}
+	return &c, fromJSON(tags, &c.tags)
+}
+
+// canRun reports whether r may take a job with tags.
+func canRun(r *store.Runner, tags []string) bool {
+	if len(tags) == 0 {
+		return r.RunUntagged
+	}
+	for _, t := range tags {
+		if !slices.Contains(r.Tags, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// take gives job id to c's runner if it is still pending and nobody holds its row:
+// ErrNotFound otherwise.
+func (s *Store) take(ctx context.Context, tx *sql.Tx, id int64, c store.Claim) (*store.Job, error) {
+	if s.d.SkipLocked != "" {
+		var got int64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM jobs WHERE id = ? AND status = ?`+s.d.SkipLocked), id, store.StatusPending).Scan(&got)
+		if err != nil {
+			return nil, s.err(err)
+		}
+	}
+	j, err := one(ctx, s, tx, scanJob, `UPDATE jobs SET status = ?, runner_id = ?, token_hash = ?, claim_key = ?, lease_until = ?,
+	started = ? WHERE id = ? AND status = ? RETURNING `+jobCols,
+		store.StatusRunning, c.Runner.ID, c.TokenHash, c.Key, nanos(c.LeaseUntil), nanos(c.Now), id, store.StatusPending)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("take job %d: %w", id, err)
+	}
+	return j, err
+}
+
+// Heartbeat implements store.Jobs.
+func (s *Store) Heartbeat(ctx context.Context, jobID, runnerID int64, leaseUntil time.Time) (bool, error) {
+	var cancel bool
+	err := s.w.QueryRowContext(ctx, s.q(`UPDATE jobs SET lease_until = ? WHERE id = ? AND runner_id = ? AND status = ?
+	RETURNING cancel_requested`), nanos(leaseUntil), jobID, runnerID, store.StatusRunning).Scan(&cancel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("heartbeat job %d: %w", jobID, store.ErrLeaseLost)
+	}
+	if err != nil {
+		return false, fmt.Errorf("heartbeat job %d: %w", jobID, s.err(err))
+	}
+	return cancel, nil
+}
+
+// ExpiredJobs implements store.Jobs, oldest first.
+func (s *Store) ExpiredJobs(ctx context.Context, now time.Time) ([]*store.Job, error) {
+	js, err := list(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND lease_until < ? ORDER BY id`,
+		store.StatusRunning, nanos(now))
+	if err != nil {
+		return nil, fmt.Errorf("list expired jobs: %w", err)
+	}
+	return js, nil
+}
+
+// ExtendLeases implements store.Jobs.
+func (s *Store) ExtendLeases(ctx context.Context, until time.Time) error {
+	_, err := s.exec(ctx, s.w, `UPDATE jobs SET lease_until = ? WHERE status = ? AND lease_until < ?`,
+		nanos(until), store.StatusRunning, nanos(until))
+	if err != nil {
+		return fmt.Errorf("extend leases: %w", err)
+	}
+	return nil
+}
+
+// CountJobs implements store.Jobs.
+func (s *Store) CountJobs(ctx context.Context) (map[string]int, error) {
+	type count struct {
+		status string
+		n      int
+	}
+	cs, err := list(ctx, s, s.r, func(r scanner) (*count, error) {
+		var c count
+		return &c, r.Scan(&c.status, &c.n)
+	}, `SELECT status, COUNT(*) FROM jobs WHERE NOT retried GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	m := make(map[string]int, len(cs))
+	for _, c := range cs {
+		m[c.status] = c.n
+	}
+	return m, nil
+}
+
+// JobsByStatus implements store.Jobs.
+func (s *Store) JobsByStatus(ctx context.Context, status string, limit int) ([]*store.Job, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	js, err := list(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND NOT retried ORDER BY id LIMIT `+
+		strconv.Itoa(limit), status)
+	if err != nil {
+		return nil, fmt.Errorf("list %s jobs: %w", status, err)
+	}
+	return js, nil
+}
+
+// AcquireResource implements store.Jobs: the group's row names its holder, and inserting it
+// is atomic on every database.
+func (s *Store) AcquireResource(ctx context.Context, projectID int64, group string, jobID int64) (bool, error) {
+	var holder int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `INSERT INTO resource_groups (project_id, name, job_id) VALUES (?, ?, ?)
+	ON CONFLICT (project_id, name) DO NOTHING`, projectID, group, jobID); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, s.q(`SELECT job_id FROM resource_groups WHERE project_id = ? AND name = ?`),
+			projectID, group).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // released meanwhile: not ours now; the caller tries again later
+		}
+		return s.err(err)
+	})
+	if err != nil {
+		return false, fmt.Errorf("acquire resource group %q: %w", group, err)
+	}
+	return holder == jobID, nil
+}
+
+// ReleaseResource implements store.Jobs.
+func (s *Store) ReleaseResource(ctx context.Context, projectID int64, group string, jobID int64) error {
+	_, err := s.exec(ctx, s.w, `DELETE FROM resource_groups WHERE project_id = ? AND name = ? AND job_id = ?`, projectID, group, jobID)
+	if err != nil {
+		return fmt.Errorf("release resource group %q: %w", group, err)
+	}
+	return nil
+}

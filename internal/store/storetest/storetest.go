@@ -1,0 +1,968 @@
+// Package storetest is the contract every store.Store implementation passes: Run runs it
+// against fresh stores, and Bench measures claims. It owns no implementation.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/internal/store"
+)
+
+// Run runs the contract against stores from open, which returns a new, empty store for t
+// and closes it when t ends. Each subtest has its own store and runs in parallel.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Projects", testProjects},
+		{"Variables", testVariables},
+		{"Schedules", testSchedules},
+		{"CreatePipeline", testCreatePipeline},
+		{"IIDConcurrent", testIIDConcurrent},
+		{"PipelinesFilter", testPipelinesFilter},
+		{"UpdatePipeline", testUpdatePipeline},
+		{"ClaimJob", testClaimJob},
+		{"ClaimConcurrent", testClaimConcurrent},
+		{"ClaimVersusUpdatePipeline", testClaimVersusUpdate},
+		{"Leases", testLeases},
+		{"Logs", testLogs},
+		{"LogsConcurrent", testLogsConcurrent},
+		{"Runners", testRunners},
+		{"Tokens", testTokens},
+		{"Deliveries", testDeliveries},
+		{"Artifacts", testArtifacts},
+		{"DeletePipelines", testDeletePipelines},
+		{"Resources", testResources},
+		{"ResourcesConcurrent", testResourcesConcurrent},
+		{"CountAndList", testCountAndList},
+		{"Vacuum", testVacuum},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+// t0 is a fixed time with sub-microsecond digits, to check precision.
+var t0 = time.Date(2025, 3, 4, 5, 6, 7, 123456789, time.UTC)
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t testing.TB, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error = %v, want %v", err, want)
+	}
+}
+
+func equal[T any](t testing.TB, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func newProject(t testing.TB, s store.Store, path string) *store.Project {
+	t.Helper()
+	p := &store.Project{Path: path, Name: path, CloneURL: "https://example.com/" + path + ".git", DefaultBranch: "main"}
+	must(t, s.CreateProject(context.Background(), p))
+	return p
+}
+
+// newPipeline creates a pipeline of project with jobs.
+func newPipeline(t testing.TB, s store.Store, projectID int64, jobs ...*store.Job) (*store.Pipeline, []*store.Job) {
+	t.Helper()
+	p := &store.Pipeline{ProjectID: projectID, Status: store.StatusPending, Ref: "main", SHA: "abc", Source: "push"}
+	for i, j := range jobs {
+		j.Position = i
+		if j.Attempt == 0 {
+			j.Attempt = 1
+		}
+	}
+	must(t, s.CreatePipeline(context.Background(), p, jobs))
+	return p, jobs
+}
+
+func pending(name string, tags ...string) *store.Job {
+	return &store.Job{Name: name, Stage: "test", Status: store.StatusPending, Tags: tags, Spec: []byte(`{"name":"` + name + `"}`)}
+}
+
+func ids(js []*store.Job) []int64 {
+	var out []int64
+	for _, j := range js {
+		out = append(out, j.ID)
+	}
+	return out
+}
+
+func testProjects(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := &store.Project{Path: "group/b", Name: "b", CloneURL: "file:///b", DefaultBranch: "main", WebhookSecret: "sec",
+		Forge: "gitea", ForgeURL: "https://gitea", ForgeRepo: "group/b", ForgeToken: "tok",
+		Hooks: []string{"https://hook"}, Tags: []string{"linux", "docker"}, Created: t0}
+	must(t, s.CreateProject(ctx, p))
+	if p.ID == 0 {
+		t.Fatal("CreateProject set no ID")
+	}
+	got, err := s.Project(ctx, p.ID)
+	must(t, err)
+	equal(t, "Project", got, p)
+	got, err = s.ProjectByPath(ctx, "group/b")
+	must(t, err)
+	equal(t, "ProjectByPath", got, p)
+
+	wantErr(t, s.CreateProject(ctx, &store.Project{Path: "group/b"}), store.ErrConflict)
+	_, err = s.Project(ctx, p.ID+100)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.ProjectByPath(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+
+	a := newProject(t, s, "group/a")
+	if a.Created.IsZero() || a.Created.Location() != time.UTC {
+		t.Errorf("Created = %v, want the current time in UTC", a.Created)
+	}
+	p.Hooks, p.Tags, p.DefaultBranch, p.ForgeToken = nil, []string{"arm"}, "trunk", ""
+	must(t, s.UpdateProject(ctx, p))
+	got, err = s.Project(ctx, p.ID)
+	must(t, err)
+	equal(t, "updated Project", got, p)
+	wantErr(t, s.UpdateProject(ctx, &store.Project{ID: p.ID + 100, Path: "x"}), store.ErrNotFound)
+	a.Path = "group/b"
+	wantErr(t, s.UpdateProject(ctx, a), store.ErrConflict)
+
+	all, err := s.ListProjects(ctx)
+	must(t, err)
+	if len(all) != 2 || all[0].Path != "group/a" || all[1].Path != "group/b" {
+		t.Fatalf("ListProjects = %+v, want group/a, group/b", all)
+	}
+}
+
+func testVariables(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	vs := []*store.Variable{
+		{ProjectID: p.ID, Key: "B", Value: "1", Environment: "*"},
+		{ProjectID: p.ID, Key: "A", Value: "2", Masked: true, Protected: true, File: true, Environment: "prod"},
+		{ProjectID: p.ID, Key: "A", Value: "3", Environment: "*"},
+	}
+	for _, v := range vs {
+		must(t, s.SetVariable(ctx, v))
+	}
+	vs[0].Value = "changed"
+	must(t, s.SetVariable(ctx, vs[0]))
+	got, err := s.Variables(ctx, p.ID)
+	must(t, err)
+	equal(t, "Variables", got, []*store.Variable{vs[2], vs[1], vs[0]})
+	must(t, s.DeleteVariable(ctx, p.ID, "A", "prod"))
+	wantErr(t, s.DeleteVariable(ctx, p.ID, "A", "prod"), store.ErrNotFound)
+	got, err = s.Variables(ctx, p.ID)
+	must(t, err)
+	equal(t, "Variables after delete", got, []*store.Variable{vs[2], vs[0]})
+	got, err = s.Variables(ctx, p.ID+1)
+	must(t, err)
+	equal(t, "Variables of another project", len(got), 0)
+}
+
+func testSchedules(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	q := newProject(t, s, "q")
+	a := &store.Schedule{ProjectID: p.ID, Description: "nightly", Cron: "0 3 * * *", Timezone: "Europe/Berlin", Ref: "main",
+		Vars: map[string]string{"X": "1"}, Active: true, NextRun: t0}
+	b := &store.Schedule{ProjectID: q.ID, Cron: "* * * * *", Ref: "dev"}
+	must(t, s.CreateSchedule(ctx, a))
+	must(t, s.CreateSchedule(ctx, b))
+	if a.ID == 0 || b.ID == 0 || a.ID == b.ID {
+		t.Fatalf("schedule IDs %d, %d", a.ID, b.ID)
+	}
+	got, err := s.Schedules(ctx, p.ID)
+	must(t, err)
+	equal(t, "Schedules(p)", got, []*store.Schedule{a})
+	got, err = s.Schedules(ctx, 0)
+	must(t, err)
+	equal(t, "Schedules(0)", got, []*store.Schedule{a, b})
+	a.Active, a.Vars, a.NextRun = false, nil, t0.Add(time.Hour)
+	must(t, s.UpdateSchedule(ctx, a))
+	got, err = s.Schedules(ctx, p.ID)
+	must(t, err)
+	equal(t, "updated Schedules", got, []*store.Schedule{a})
+	must(t, s.DeleteSchedule(ctx, a.ID))
+	wantErr(t, s.DeleteSchedule(ctx, a.ID), store.ErrNotFound)
+	wantErr(t, s.UpdateSchedule(ctx, a), store.ErrNotFound)
+}
+
+func testCreatePipeline(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p1 := newProject(t, s, "p1")
+	p2 := newProject(t, s, "p2")
+	cov := 87.5
+	pl := &store.Pipeline{ProjectID: p1.ID, Status: store.StatusCreated, Ref: "v1", Tag: true, SHA: "sha", BeforeSHA: "000",
+		Source: "api", Name: "release", Message: "msg", AuthorName: "A", AuthorEmail: "a@x", Vars: map[string]string{"K": "V"},
+		MergeRequest: 7, Coverage: &cov, Created: t0, Started: t0.Add(time.Second)}
+	jobs := []*store.Job{
+		{Name: "build", Stage: "build", Position: 0, Status: store.StatusPending, Spec: []byte(`{}`), Tags: []string{"x"},
+			ResourceGroup: "rg", Attempt: 1, RunAt: t0, Dotenv: []byte(`[]`), Coverage: &cov, Queued: t0},
+		{Name: "test", Stage: "test", StageIndex: 1, Position: 1, Status: store.StatusCreated, Attempt: 1},
+	}
+	must(t, s.CreatePipeline(ctx, pl, jobs))
+	if pl.ID == 0 || pl.IID != 1 {
+		t.Fatalf("pipeline ID %d IID %d, want IID 1", pl.ID, pl.IID)
+	}
+	got, err := s.Pipeline(ctx, pl.ID)
+	must(t, err)
+	equal(t, "Pipeline", got, pl)
+	for _, j := range jobs {
+		if j.ID == 0 || j.PipelineID != pl.ID || j.ProjectID != p1.ID || j.Created.IsZero() {
+			t.Fatalf("job not filled in: %+v", j)
+		}
+	}
+	gotJobs, err := s.Jobs(ctx, pl.ID)
+	must(t, err)
+	equal(t, "Jobs", gotJobs, jobs)
+	j, err := s.Job(ctx, jobs[0].ID)
+	must(t, err)
+	equal(t, "Job", j, jobs[0])
+	_, err = s.Job(ctx, jobs[1].ID+100)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.Pipeline(ctx, pl.ID+100)
+	wantErr(t, err, store.ErrNotFound)
+
+	// IIDs count per project.
+	for i, want := range []struct {
+		project int64
+		iid     int64
+	}{{p1.ID, 2}, {p2.ID, 1}, {p1.ID, 3}, {p2.ID, 2}} {
+		pl, _ := newPipeline(t, s, want.project)
+		if pl.IID != want.iid {
+			t.Errorf("pipeline %d: IID %d, want %d", i, pl.IID, want.iid)
+		}
+	}
+	err = s.CreatePipeline(ctx, &store.Pipeline{ProjectID: p2.ID + 100, Status: store.StatusPending}, nil)
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testIIDConcurrent(t *testing.T, s store.Store) {
+	p := newProject(t, s, "p")
+	const n = 20
+	iids := make(chan int64, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			pl := &store.Pipeline{ProjectID: p.ID, Status: store.StatusPending}
+			err := s.CreatePipeline(context.Background(), pl, []*store.Job{pending("j")})
+			errs <- err
+			iids <- pl.IID
+		}()
+	}
+	var got []int64
+	for range n {
+		must(t, <-errs)
+		got = append(got, <-iids)
+	}
+	slices.Sort(got)
+	for i, iid := range got {
+		if iid != int64(i+1) {
+			t.Fatalf("IIDs = %v, want 1..%d", got, n)
+		}
+	}
+}
+
+func testPipelinesFilter(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	q := newProject(t, s, "q")
+	var all []*store.Pipeline
+	for i := range 6 {
+		pl := &store.Pipeline{ProjectID: p.ID, Ref: []string{"main", "dev"}[i%2],
+			Status: []string{store.StatusSuccess, store.StatusFailed, store.StatusRunning}[i%3]}
+		must(t, s.CreatePipeline(ctx, pl, nil))
+		all = append(all, pl)
+	}
+	other := &store.Pipeline{ProjectID: q.ID, Ref: "main", Status: store.StatusSuccess}
+	must(t, s.CreatePipeline(ctx, other, nil))
+	pids := func(ps []*store.Pipeline) []int64 {
+		var out []int64
+		for _, p := range ps {
+			out = append(out, p.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		project int64
+		f       store.PipelineFilter
+		want    []*store.Pipeline
+	}{
+		{"all of p", p.ID, store.PipelineFilter{}, []*store.Pipeline{all[5], all[4], all[3], all[2], all[1], all[0]}},
+		{"every project", 0, store.PipelineFilter{Limit: 2}, []*store.Pipeline{other, all[5]}},
+		{"ref", p.ID, store.PipelineFilter{Ref: "dev"}, []*store.Pipeline{all[5], all[3], all[1]}},
+		{"status", p.ID, store.PipelineFilter{Status: []string{store.StatusSuccess, store.StatusFailed}},
+			[]*store.Pipeline{all[4], all[3], all[1], all[0]}},
+		{"paging", p.ID, store.PipelineFilter{Before: all[4].ID, Limit: 2}, []*store.Pipeline{all[3], all[2]}},
+		{"ref and status", p.ID, store.PipelineFilter{Ref: "main", Status: []string{store.StatusRunning}}, []*store.Pipeline{all[2]}},
+		{"none", p.ID, store.PipelineFilter{Ref: "nope"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Pipelines(ctx, tt.project, tt.f)
+			must(t, err)
+			equal(t, "Pipelines", pids(got), pids(tt.want))
+		})
+	}
+	active, err := s.ActivePipelines(ctx)
+	must(t, err)
+	equal(t, "ActivePipelines", pids(active), pids([]*store.Pipeline{all[2], all[5]}))
+}
+
+func testUpdatePipeline(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	pl, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"))
+	var added *store.Job
+	err := s.UpdatePipeline(ctx, pl.ID, func(gp *store.Pipeline, js *[]*store.Job) error {
+		equal(t, "locked pipeline", gp, pl)
+		equal(t, "locked jobs", ids(*js), ids(jobs))
+		gp.Status, gp.Started = store.StatusRunning, t0
+		(*js)[1].Status, (*js)[1].Retried = store.StatusFailed, true
+		(*js)[1].Spec = append((*js)[1].Spec[:0], []byte(`{"x":1}`)...) // in place
+		added = &store.Job{Name: "b", Stage: "test", Position: 1, Status: store.StatusPending, Attempt: 2}
+		*js = append(*js, added)
+		return nil
+	})
+	must(t, err)
+	if added.ID == 0 || added.PipelineID != pl.ID || added.ProjectID != p.ID {
+		t.Fatalf("appended job not filled in: %+v", added)
+	}
+	got, err := s.Pipeline(ctx, pl.ID)
+	must(t, err)
+	if got.Status != store.StatusRunning || !got.Started.Equal(t0) {
+		t.Errorf("pipeline not written: %+v", got)
+	}
+	js, err := s.Jobs(ctx, pl.ID)
+	must(t, err)
+	equal(t, "jobs by position then ID", ids(js), []int64{jobs[0].ID, jobs[1].ID, added.ID})
+	if js[1].Status != store.StatusFailed || !js[1].Retried || string(js[1].Spec) != `{"x":1}` || js[0].Status != store.StatusPending {
+		t.Errorf("jobs not written: %+v %+v", js[0], js[1])
+	}
+
+	boom := errors.New("boom")
+	err = s.UpdatePipeline(ctx, pl.ID, func(gp *store.Pipeline, js *[]*store.Job) error {
+		gp.Status = store.StatusCanceled
+		(*js)[0].Status = store.StatusCanceled
+		*js = append(*js, pending("never"))
+		return boom
+	})
+	if err != boom && !errors.Is(err, boom) {
+		t.Fatalf("UpdatePipeline = %v, want fn's error", err)
+	}
+	got, err = s.Pipeline(ctx, pl.ID)
+	must(t, err)
+	js, err = s.Jobs(ctx, pl.ID)
+	must(t, err)
+	if got.Status != store.StatusRunning || js[0].Status != store.StatusPending || len(js) != 3 {
+		t.Errorf("fn's error did not roll back: %+v, %d jobs, job 0 %s", got, len(js), js[0].Status)
+	}
+	err = s.UpdatePipeline(ctx, pl.ID+100, func(*store.Pipeline, *[]*store.Job) error { return nil })
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func runner(id int64, untagged bool, tags ...string) *store.Runner {
+	return &store.Runner{ID: id, Tags: tags, RunUntagged: untagged}
+}
+
+func claim(r *store.Runner, key string) store.Claim {
+	return store.Claim{Runner: r, Key: key, TokenHash: fmt.Sprintf("tok-%d-%s", r.ID, key), LeaseUntil: t0.Add(time.Minute), Now: t0}
+}
+
+func testClaimJob(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	_, jobs := newPipeline(t, s, p.ID,
+		pending("docker", "docker"),
+		pending("untagged"),
+		pending("both", "docker", "linux"),
+		&store.Job{Name: "created", Status: store.StatusCreated},
+		pending("arm", "arm"),
+	)
+	plain := runner(1, false)
+	_, err := s.ClaimJob(ctx, claim(plain, "k0"))
+	wantErr(t, err, store.ErrNotFound)
+
+	linux := runner(2, false, "linux", "docker")
+	j, err := s.ClaimJob(ctx, claim(linux, "k1"))
+	must(t, err)
+	if j.ID != jobs[0].ID {
+		t.Fatalf("claimed %s, want the oldest job the runner can take (docker)", j.Name)
+	}
+	if j.Status != store.StatusRunning || j.RunnerID != 2 || j.ClaimKey != "k1" || j.TokenHash != "tok-2-k1" ||
+		!j.LeaseUntil.Equal(t0.Add(time.Minute)) || !j.Started.Equal(t0) {
+		t.Fatalf("claimed job not marked: %+v", j)
+	}
+	stored, err := s.Job(ctx, j.ID)
+	must(t, err)
+	equal(t, "stored claimed job", stored, j)
+
+	again, err := s.ClaimJob(ctx, claim(linux, "k1"))
+	must(t, err)
+	if again.ID != j.ID {
+		t.Fatalf("same key claimed job %d, want %d again", again.ID, j.ID)
+	}
+	j2, err := s.ClaimJob(ctx, claim(linux, "k2"))
+	must(t, err)
+	if j2.ID != jobs[2].ID {
+		t.Fatalf("second claim got %s, want both (tags ⊆ runner's, untagged skipped)", j2.Name)
+	}
+	_, err = s.ClaimJob(ctx, claim(linux, "k3"))
+	wantErr(t, err, store.ErrNotFound)
+
+	untagged := runner(3, true)
+	j3, err := s.ClaimJob(ctx, claim(untagged, "k"))
+	must(t, err)
+	if j3.ID != jobs[1].ID {
+		t.Fatalf("untagged runner got %s, want untagged", j3.Name)
+	}
+	// The same key of another runner is another claim.
+	_, err = s.ClaimJob(ctx, claim(runner(4, true, "arm"), "k"))
+	must(t, err)
+	_, err = s.ClaimJob(ctx, claim(runner(5, true, "arm"), "k"))
+	wantErr(t, err, store.ErrNotFound)
+
+	// A finished job is not handed out again for its key.
+	must(t, s.UpdatePipeline(ctx, j.PipelineID, func(_ *store.Pipeline, js *[]*store.Job) error {
+		(*js)[0].Status = store.StatusSuccess
+		return nil
+	}))
+	_, err = s.ClaimJob(ctx, claim(linux, "k1"))
+	wantErr(t, err, store.ErrNotFound)
+	got, err := s.JobByTokenHash(ctx, "tok-2-k2")
+	must(t, err)
+	equal(t, "JobByTokenHash", got.ID, j2.ID)
+	_, err = s.JobByTokenHash(ctx, "tok-2-k1") // finished
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.JobByTokenHash(ctx, "")
+	wantErr(t, err, store.ErrNotFound)
+
+	// Jobs beyond the first batches are found, and retried ones are never claimed.
+	var many []*store.Job
+	for i := range 100 {
+		many = append(many, pending(fmt.Sprint("gpu", i), "gpu"))
+	}
+	many[0].Retried = true
+	newPipeline(t, s, p.ID, many...)
+	newPipeline(t, s, p.ID, pending("cuda", "cuda"))
+	cuda, err := s.ClaimJob(ctx, claim(runner(6, false, "cuda"), "c"))
+	must(t, err)
+	equal(t, "claimed after 100 others", cuda.Name, "cuda")
+	gpu, err := s.ClaimJob(ctx, claim(runner(7, false, "gpu"), "g"))
+	must(t, err)
+	equal(t, "retried job skipped", gpu.Name, "gpu1")
+}
+
+func testClaimConcurrent(t *testing.T, s store.Store) {
+	p := newProject(t, s, "p")
+	const jobs, workers = 200, 16
+	for i := 0; i < jobs; i += 50 {
+		var js []*store.Job
+		for k := range 50 {
+			js = append(js, pending(fmt.Sprint("j", i+k), "t"))
+		}
+		newPipeline(t, s, p.ID, js...)
+	}
+	type result struct {
+		ids []int64
+		err error
+	}
+	results := make(chan result, workers)
+	for w := range workers {
+		go func() {
+			var r result
+			r.err = func() error {
+				for i := 0; ; i++ {
+					j, err := s.ClaimJob(context.Background(), claim(runner(int64(w+1), true, "t"), fmt.Sprint(i)))
+					if errors.Is(err, store.ErrNotFound) {
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					if j.RunnerID != int64(w+1) {
+						return fmt.Errorf("job %d claimed for runner %d, want %d", j.ID, j.RunnerID, w+1)
+					}
+					r.ids = append(r.ids, j.ID)
+				}
+			}()
+			results <- r
+		}()
+	}
+	seen := map[int64]bool{}
+	for range workers {
+		r := <-results
+		must(t, r.err)
+		for _, id := range r.ids {
+			if seen[id] {
+				t.Fatalf("job %d claimed twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != jobs {
+		t.Fatalf("%d jobs claimed, want %d", len(seen), jobs)
+	}
+	n, err := s.CountJobs(context.Background())
+	must(t, err)
+	equal(t, "CountJobs", n, map[string]int{store.StatusRunning: jobs})
+}
+
+// testClaimVersusUpdate checks that a job UpdatePipeline moves out of pending is never
+// also claimed: either the claim came first (and fn sees it running) or fn's change wins.
+func testClaimVersusUpdate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	for i := range 20 {
+		pl, _ := newPipeline(t, s, p.ID, pending("a"))
+		claimed := make(chan *store.Job, 1)
+		go func() {
+			j, err := s.ClaimJob(ctx, claim(runner(1, true), fmt.Sprint(i)))
+			if err != nil {
+				j = nil
+			}
+			claimed <- j
+		}()
+		var canceled bool
+		must(t, s.UpdatePipeline(ctx, pl.ID, func(_ *store.Pipeline, js *[]*store.Job) error {
+			canceled = false
+			if (*js)[0].Status == store.StatusPending {
+				(*js)[0].Status = store.StatusCanceled
+				canceled = true
+			}
+			return nil
+		}))
+		j := <-claimed
+		if canceled && j != nil && j.PipelineID == pl.ID {
+			t.Fatalf("round %d: job both canceled by UpdatePipeline and claimed", i)
+		}
+		js, err := s.Jobs(ctx, pl.ID)
+		must(t, err)
+		if want := map[bool]string{true: store.StatusCanceled, false: store.StatusRunning}[canceled]; js[0].Status != want {
+			t.Fatalf("round %d: job %s, want %s", i, js[0].Status, want)
+		}
+	}
+}
+
+func testLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	pl, _ := newPipeline(t, s, p.ID, pending("a"), pending("b"))
+	r := runner(1, true)
+	a, err := s.ClaimJob(ctx, claim(r, "a"))
+	must(t, err)
+	c := claim(r, "b")
+	c.LeaseUntil = t0.Add(time.Hour)
+	b, err := s.ClaimJob(ctx, c)
+	must(t, err)
+
+	cancel, err := s.Heartbeat(ctx, a.ID, r.ID, t0.Add(2*time.Minute))
+	must(t, err)
+	equal(t, "cancel", cancel, false)
+	_, err = s.Heartbeat(ctx, a.ID, 99, t0.Add(2*time.Minute))
+	wantErr(t, err, store.ErrLeaseLost)
+	_, err = s.Heartbeat(ctx, a.ID+100, r.ID, t0)
+	wantErr(t, err, store.ErrLeaseLost)
+
+	exp, err := s.ExpiredJobs(ctx, t0.Add(3*time.Minute))
+	must(t, err)
+	equal(t, "ExpiredJobs", ids(exp), []int64{a.ID})
+	exp, err = s.ExpiredJobs(ctx, t0.Add(2*time.Minute))
+	must(t, err)
+	equal(t, "ExpiredJobs at the lease's end", len(exp), 0)
+
+	must(t, s.ExtendLeases(ctx, t0.Add(30*time.Minute)))
+	ja, err := s.Job(ctx, a.ID)
+	must(t, err)
+	jb, err := s.Job(ctx, b.ID)
+	must(t, err)
+	if !ja.LeaseUntil.Equal(t0.Add(30*time.Minute)) || !jb.LeaseUntil.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("ExtendLeases: leases %v, %v", ja.LeaseUntil, jb.LeaseUntil)
+	}
+
+	must(t, s.UpdatePipeline(ctx, pl.ID, func(_ *store.Pipeline, js *[]*store.Job) error {
+		(*js)[0].CancelRequested = true
+		(*js)[1].Status = store.StatusSuccess
+		return nil
+	}))
+	cancel, err = s.Heartbeat(ctx, a.ID, r.ID, t0.Add(40*time.Minute))
+	must(t, err)
+	equal(t, "cancel requested", cancel, true)
+	_, err = s.Heartbeat(ctx, b.ID, r.ID, t0.Add(40*time.Minute))
+	wantErr(t, err, store.ErrLeaseLost)
+}
+
+func testLogs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	_, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"))
+	id := jobs[0].ID
+	data, size, err := s.ReadLog(ctx, id, 0, 0)
+	must(t, err)
+	if len(data) != 0 || size != 0 {
+		t.Fatalf("empty log: %q, %d", data, size)
+	}
+	steps := []struct {
+		name   string
+		offset int64
+		data   string
+		size   int64
+		err    error
+	}{
+		{"first", 0, "hello ", 6, nil},
+		{"next", 6, "world", 11, nil},
+		{"resent", 0, "hello ", 11, nil},
+		{"overlap", 9, "ld\nmore", 16, nil},
+		{"gap", 20, "x", 16, store.ErrLogOffset},
+		{"empty", 16, "", 16, nil},
+		{"at end", 16, "!", 17, nil},
+	}
+	for _, st := range steps {
+		size, err := s.AppendLog(ctx, id, st.offset, []byte(st.data))
+		if !errors.Is(err, st.err) || (st.err == nil && err != nil) {
+			t.Fatalf("%s: error %v, want %v", st.name, err, st.err)
+		}
+		if size != st.size {
+			t.Fatalf("%s: size %d, want %d", st.name, size, st.size)
+		}
+	}
+	const full = "hello world\nmore!"
+	reads := []struct {
+		name   string
+		offset int64
+		limit  int
+		want   string
+	}{
+		{"all", 0, 0, full},
+		{"from middle of chunk", 8, 0, full[8:]},
+		{"limit across chunks", 3, 10, full[3:13]},
+		{"limit within chunk", 1, 2, full[1:3]},
+		{"at end", 17, 0, ""},
+		{"beyond end", 30, 5, ""},
+	}
+	for _, r := range reads {
+		data, size, err := s.ReadLog(ctx, id, r.offset, r.limit)
+		must(t, err)
+		if string(data) != r.want || size != int64(len(full)) {
+			t.Errorf("ReadLog %s: %q, %d; want %q, %d", r.name, data, size, r.want, len(full))
+		}
+	}
+	_, err = s.AppendLog(ctx, jobs[1].ID+100, 0, []byte("x"))
+	wantErr(t, err, store.ErrNotFound)
+	_, _, err = s.ReadLog(ctx, jobs[1].ID+100, 0, 0)
+	wantErr(t, err, store.ErrNotFound)
+
+	// DeleteLogs drops the logs of jobs finished before the time only.
+	_, err = s.AppendLog(ctx, jobs[1].ID, 0, []byte("other"))
+	must(t, err)
+	must(t, s.UpdatePipeline(ctx, jobs[0].PipelineID, func(_ *store.Pipeline, js *[]*store.Job) error {
+		(*js)[0].Status, (*js)[0].Finished = store.StatusSuccess, t0
+		(*js)[1].Status, (*js)[1].Finished = store.StatusSuccess, t0.Add(time.Hour)
+		return nil
+	}))
+	must(t, s.DeleteLogs(ctx, t0.Add(time.Minute)))
+	_, size, err = s.ReadLog(ctx, id, 0, 0)
+	must(t, err)
+	equal(t, "size of a deleted log", size, int64(0))
+	data, _, err = s.ReadLog(ctx, jobs[1].ID, 0, 0)
+	must(t, err)
+	equal(t, "kept log", string(data), "other")
+}
+
+func testLogsConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	_, jobs := newPipeline(t, s, p.ID, pending("a"))
+	id := jobs[0].ID
+	const n = 8
+	want := make([]byte, 0, 100*n)
+	for i := range 100 * n {
+		want = append(want, byte('a'+i%26))
+	}
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			// Every writer sends the whole log in chunks of 100: only one copy may be stored.
+			for off := 0; off < len(want); off += 100 {
+				if _, err := s.AppendLog(ctx, id, int64(off), want[off:off+100]); err != nil && !errors.Is(err, store.ErrLogOffset) {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		must(t, <-errs)
+	}
+	data, size, err := s.ReadLog(ctx, id, 0, 0)
+	must(t, err)
+	if string(data) != string(want) || size != int64(len(want)) {
+		t.Fatalf("log of %d bytes (size %d), want the %d bytes once", len(data), size, len(want))
+	}
+}
+
+func testRunners(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := &store.Runner{Name: "a", TokenHash: "ha", Tags: []string{"docker"}, RunUntagged: true, Executor: "docker", Created: t0}
+	must(t, s.CreateRunner(ctx, a))
+	b := &store.Runner{Name: "b", TokenHash: "hb", Executor: "shell"}
+	must(t, s.CreateRunner(ctx, b))
+	if a.ID == 0 || b.ID == a.ID || b.Created.IsZero() {
+		t.Fatalf("runners not filled in: %+v %+v", a, b)
+	}
+	wantErr(t, s.CreateRunner(ctx, &store.Runner{Name: "c", TokenHash: "ha"}), store.ErrConflict)
+	wantErr(t, s.CreateRunner(ctx, &store.Runner{Name: "a", TokenHash: "hc"}), store.ErrConflict)
+	got, err := s.RunnerByTokenHash(ctx, "ha")
+	must(t, err)
+	equal(t, "RunnerByTokenHash", got, a)
+	_, err = s.RunnerByTokenHash(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.TouchRunner(ctx, b.ID, t0))
+	b.LastSeen = t0
+	all, err := s.ListRunners(ctx)
+	must(t, err)
+	equal(t, "ListRunners", all, []*store.Runner{a, b})
+	must(t, s.DeleteRunner(ctx, a.ID))
+	wantErr(t, s.DeleteRunner(ctx, a.ID), store.ErrNotFound)
+	wantErr(t, s.TouchRunner(ctx, a.ID, t0), store.ErrNotFound)
+	all, err = s.ListRunners(ctx)
+	must(t, err)
+	equal(t, "ListRunners after delete", all, []*store.Runner{b})
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := &store.Token{Name: "admin", Kind: "admin", Hash: "h1", Created: t0, LastUsed: t0.Add(time.Second)}
+	must(t, s.CreateToken(ctx, a))
+	must(t, s.CreateToken(ctx, &store.Token{Name: "r1", Kind: "registration", Hash: "h2"}))
+	must(t, s.CreateToken(ctx, &store.Token{Name: "r2", Kind: "registration", Hash: "h3"}))
+	wantErr(t, s.CreateToken(ctx, &store.Token{Name: "dup", Kind: "user", Hash: "h1"}), store.ErrConflict)
+	got, err := s.TokenByHash(ctx, "h1")
+	must(t, err)
+	equal(t, "TokenByHash", got, a)
+	_, err = s.TokenByHash(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	for kind, want := range map[string]int{"admin": 1, "registration": 2, "user": 0} {
+		n, err := s.CountTokens(ctx, kind)
+		must(t, err)
+		equal(t, "CountTokens "+kind, n, want)
+	}
+}
+
+func testDeliveries(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d := &store.Delivery{ProjectID: 1, Forge: "github", GUID: "g1", Event: "push", Status: 202, Outcome: "queued", Created: t0}
+	must(t, s.RecordDelivery(ctx, d))
+	tests := []struct {
+		name string
+		d    store.Delivery
+		err  error
+	}{
+		{"duplicate", store.Delivery{ProjectID: 1, Forge: "github", GUID: "g1"}, store.ErrConflict},
+		{"other forge", store.Delivery{ProjectID: 1, Forge: "gitea", GUID: "g1"}, nil},
+		{"other project", store.Delivery{ProjectID: 2, Forge: "github", GUID: "g1"}, nil},
+		{"empty guid", store.Delivery{ProjectID: 1, Forge: "api"}, nil},
+		{"empty guid again", store.Delivery{ProjectID: 1, Forge: "api"}, nil},
+	}
+	for _, tt := range tests {
+		err := s.RecordDelivery(ctx, &tt.d)
+		if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
+			t.Fatalf("%s: %v, want %v", tt.name, err, tt.err)
+		}
+	}
+	d.Status, d.Outcome, d.PipelineID = 201, "pipeline 5", 5
+	must(t, s.UpdateDelivery(ctx, d))
+	wantErr(t, s.UpdateDelivery(ctx, &store.Delivery{ID: d.ID + 100}), store.ErrNotFound)
+	got, err := s.ListDeliveries(ctx, 1, 0)
+	must(t, err)
+	if len(got) != 4 || got[3].ID != d.ID {
+		t.Fatalf("ListDeliveries: %d, want 4 newest first", len(got))
+	}
+	equal(t, "updated delivery", got[3], d)
+	got, err = s.ListDeliveries(ctx, 1, 2)
+	must(t, err)
+	equal(t, "limit", len(got), 2)
+}
+
+func testArtifacts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	_, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"))
+	a := &store.Artifact{JobID: jobs[0].ID, Kind: "archive", Name: "a.zip", Size: 10, SHA256: "s1", Path: "a/1", ExpireAt: t0, Created: t0}
+	junit := &store.Artifact{JobID: jobs[0].ID, Kind: "junit", Name: "junit.xml", Size: 3, Path: "a/2"}
+	b := &store.Artifact{JobID: jobs[1].ID, Kind: "archive", Name: "b.zip", Path: "b/1", ExpireAt: t0.Add(time.Hour)}
+	for _, x := range []*store.Artifact{a, junit, b} {
+		must(t, s.AddArtifact(ctx, x))
+	}
+	a2 := &store.Artifact{JobID: jobs[0].ID, Kind: "archive", Name: "a2.zip", Size: 20, Path: "a/3", ExpireAt: t0.Add(time.Minute), Created: t0}
+	must(t, s.AddArtifact(ctx, a2))
+	got, err := s.ListArtifacts(ctx, jobs[0].ID)
+	must(t, err)
+	equal(t, "ListArtifacts", got, []*store.Artifact{a2, junit})
+	wantErr(t, s.AddArtifact(ctx, &store.Artifact{JobID: jobs[1].ID + 100, Kind: "archive"}), store.ErrNotFound)
+
+	exp, err := s.ExpireArtifacts(ctx, t0.Add(2*time.Minute))
+	must(t, err)
+	equal(t, "ExpireArtifacts", exp, []*store.Artifact{a2})
+	got, err = s.ListArtifacts(ctx, jobs[0].ID)
+	must(t, err)
+	equal(t, "after expiry", got, []*store.Artifact{junit})
+	exp, err = s.ExpireArtifacts(ctx, t0.Add(2*time.Hour))
+	must(t, err)
+	equal(t, "ExpireArtifacts later", exp, []*store.Artifact{b})
+}
+
+func testDeletePipelines(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	mk := func(status string, created time.Time) (*store.Pipeline, *store.Job) {
+		pl := &store.Pipeline{ProjectID: p.ID, Status: status, Created: created}
+		j := &store.Job{Name: "j", Status: status}
+		must(t, s.CreatePipeline(ctx, pl, []*store.Job{j}))
+		_, err := s.AppendLog(ctx, j.ID, 0, []byte("log"))
+		must(t, err)
+		must(t, s.AddArtifact(ctx, &store.Artifact{JobID: j.ID, Kind: "archive", Path: fmt.Sprint("art/", j.ID)}))
+		must(t, s.AddArtifact(ctx, &store.Artifact{JobID: j.ID, Kind: "junit", Path: fmt.Sprint("junit/", j.ID)}))
+		return pl, j
+	}
+	old, oldJob := mk(store.StatusSuccess, t0)
+	oldRunning, _ := mk(store.StatusRunning, t0)
+	recent, _ := mk(store.StatusFailed, t0.Add(time.Hour))
+	paths, err := s.DeletePipelines(ctx, t0.Add(time.Minute))
+	must(t, err)
+	slices.Sort(paths)
+	equal(t, "deleted paths", paths, []string{fmt.Sprint("art/", oldJob.ID), fmt.Sprint("junit/", oldJob.ID)})
+	_, err = s.Pipeline(ctx, old.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.Job(ctx, oldJob.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, _, err = s.ReadLog(ctx, oldJob.ID, 0, 0)
+	wantErr(t, err, store.ErrNotFound)
+	arts, err := s.ListArtifacts(ctx, oldJob.ID)
+	must(t, err)
+	equal(t, "artifacts of a deleted job", len(arts), 0)
+	for _, kept := range []*store.Pipeline{oldRunning, recent} {
+		_, err := s.Pipeline(ctx, kept.ID)
+		must(t, err)
+	}
+	paths, err = s.DeletePipelines(ctx, t0.Add(time.Minute))
+	must(t, err)
+	equal(t, "nothing more to delete", len(paths), 0)
+}
+
+func testResources(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	steps := []struct {
+		name    string
+		acquire bool
+		project int64
+		group   string
+		job     int64
+		want    bool
+	}{
+		{"free", true, 1, "prod", 10, true},
+		{"held by self", true, 1, "prod", 10, true},
+		{"held by other", true, 1, "prod", 11, false},
+		{"other group", true, 1, "staging", 11, true},
+		{"other project", true, 2, "prod", 12, true},
+		{"release by non-holder", false, 1, "prod", 11, false},
+		{"still held", true, 1, "prod", 11, false},
+		{"release", false, 1, "prod", 10, false},
+		{"free again", true, 1, "prod", 11, true},
+	}
+	for _, st := range steps {
+		if !st.acquire {
+			must(t, s.ReleaseResource(ctx, st.project, st.group, st.job))
+			continue
+		}
+		ok, err := s.AcquireResource(ctx, st.project, st.group, st.job)
+		must(t, err)
+		if ok != st.want {
+			t.Fatalf("%s: AcquireResource = %v, want %v", st.name, ok, st.want)
+		}
+	}
+}
+
+func testResourcesConcurrent(t *testing.T, s store.Store) {
+	const n = 16
+	for round := range 5 {
+		group := fmt.Sprint("g", round)
+		won := make(chan int64, n)
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				ok, err := s.AcquireResource(context.Background(), 1, group, int64(i+1))
+				if ok {
+					won <- int64(i + 1)
+				}
+				errs <- err
+			}()
+		}
+		for range n {
+			must(t, <-errs)
+		}
+		close(won)
+		var winners []int64
+		for w := range won {
+			winners = append(winners, w)
+		}
+		if len(winners) != 1 {
+			t.Fatalf("round %d: winners %v, want exactly one", round, winners)
+		}
+	}
+}
+
+func testCountAndList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	retried := &store.Job{Name: "r", Status: store.StatusFailed, Retried: true}
+	_, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"), &store.Job{Name: "c", Status: store.StatusFailed},
+		retried, &store.Job{Name: "d", Status: store.StatusManual})
+	n, err := s.CountJobs(ctx)
+	must(t, err)
+	equal(t, "CountJobs", n, map[string]int{store.StatusPending: 2, store.StatusFailed: 1, store.StatusManual: 1})
+	js, err := s.JobsByStatus(ctx, store.StatusPending, 0)
+	must(t, err)
+	equal(t, "JobsByStatus", ids(js), ids(jobs[:2]))
+	js, err = s.JobsByStatus(ctx, store.StatusPending, 1)
+	must(t, err)
+	equal(t, "JobsByStatus limit", ids(js), ids(jobs[:1]))
+	js, err = s.JobsByStatus(ctx, store.StatusFailed, 0)
+	must(t, err)
+	equal(t, "JobsByStatus without retried", ids(js), ids(jobs[2:3]))
+}
+
+func testVacuum(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	pl := &store.Pipeline{ProjectID: p.ID, Status: store.StatusSuccess, Created: t0}
+	j := &store.Job{Name: "j", Status: store.StatusSuccess}
+	must(t, s.CreatePipeline(ctx, pl, []*store.Job{j}))
+	_, err := s.AppendLog(ctx, j.ID, 0, make([]byte, 1<<16))
+	must(t, err)
+	_, err = s.DeletePipelines(ctx, t0.Add(time.Hour))
+	must(t, err)
+	must(t, s.Vacuum(ctx))
+	_, err = s.Project(ctx, p.ID)
+	must(t, err)
+}
