@@ -321,7 +321,9 @@ type Jobs interface {
 	// ClaimJob atomically gives the oldest pending job the runner can take (every job tag
 	// among the runner's tags; untagged jobs only to runners that run untagged) to the
 	// runner: status running, RunnerID, TokenHash, ClaimKey, LeaseUntil, Started = c.Now. A
-	// job already claimed with the same runner and key (and still running) is returned again.
+	// job already claimed with the same runner and key (and still running) is returned again,
+	// with c.TokenHash and c.LeaseUntil replacing the earlier ones (the runner never saw the
+	// earlier token).
 	// ErrNotFound when there is none. Two concurrent claims never get the same job.
 	ClaimJob(ctx context.Context, c Claim) (*Job, error)
 	// Heartbeat extends a running job's lease when runnerID holds it and returns whether a

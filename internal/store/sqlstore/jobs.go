@@ -117,6 +117,12 @@ func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error)
 			j, err := one(ctx, s, tx, scanJob, `SELECT `+jobCols+` FROM jobs WHERE runner_id = ? AND claim_key = ? AND claim_key <> '' AND status = ?`,
 				c.Runner.ID, c.Key, store.StatusRunning)
 			if err == nil {
+				// The runner never got the answer with the job's token: a new one replaces it.
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET token_hash = ?, lease_until = ? WHERE id = ?`),
+					c.TokenHash, nanos(c.LeaseUntil), j.ID); err != nil {
+					return fmt.Errorf("renew earlier claim: %w", err)
+				}
+				j.TokenHash, j.LeaseUntil = c.TokenHash, c.LeaseUntil
 				claimed = j
 				return nil
 			}

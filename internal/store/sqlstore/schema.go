@@ -128,7 +128,7 @@ CREATE TABLE artifacts (
 CREATE INDEX artifacts_expire ON artifacts (expire_at) WHERE expire_at <> 0;
 CREATE TABLE runners (
 	id {{id}},
-	name TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
 	token_hash TEXT NOT NULL UNIQUE,
 	tags TEXT NOT NULL,
 	run_untagged BOOLEAN NOT NULL,
