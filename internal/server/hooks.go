@@ -79,8 +79,9 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	// pipeline, even when two arrive at once.
 	d.GUID, d.Status, d.Outcome = ev.DeliveryID, http.StatusAccepted, "creating pipeline"
 	if err := s.store.RecordDelivery(r.Context(), d); errors.Is(err, store.ErrConflict) {
-		writeJSON(w, http.StatusOK, map[string]any{"outcome": "duplicate delivery " + ev.DeliveryID + ": already handled"})
-		return nil
+		// Logged and counted like any delivery, without the id that the first one holds.
+		d.ID, d.GUID = 0, ""
+		return answer(http.StatusOK, "duplicate delivery "+ev.DeliveryID+": already handled", 0)
 	} else if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,9 +190,28 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 				c.job = j
 				return c, nil
 			}
+			if kind == rule && s.endedJob(r, hash) {
+				deny = errStatus(http.StatusForbidden, "job is not running for this runner")
+			}
 		}
 	}
 	return nil, deny
+}
+
+// endedJob reports whether hash is the token of the job in a /api/v1/jobs/{id}/… path that
+// is no longer running (finished, failed after missed heartbeats, canceled): the runner lost
+// its lease, which the runner protocol answers with 403, not with the 401 of a bad token.
+func (s *Server) endedJob(r *http.Request, hash string) bool {
+	if !strings.HasPrefix(r.URL.Path, "/api/v1/jobs/") {
+		return false
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return false
+	}
+	j, err := s.store.Job(r.Context(), id)
+	return err == nil && j.Status != store.StatusRunning && j.TokenHash != "" &&
+		subtle.ConstantTimeCompare([]byte(j.TokenHash), []byte(hash)) == 1
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *caller) error {

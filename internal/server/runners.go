@@ -81,7 +81,14 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 		j, err := s.store.ClaimJob(ctx, store.Claim{Runner: c.runner, Key: in.Key, TokenHash: hash, LeaseUntil: now.Add(s.sched.Lease()), Now: now})
 		switch {
 		case err == nil:
-			payload, err := s.payload(r, j, c.runner, tok)
+			if j.TokenHash != hash {
+				// The same key resumed an earlier claim, whose token the runner never got.
+				err = s.resumeClaim(ctx, j, c.runner.ID, hash)
+			}
+			var payload *jobapi.Job
+			if err == nil {
+				payload, err = s.payload(r, j, c.runner, tok)
+			}
 			if err == nil && ctx.Err() != nil {
 				err = ctx.Err()
 			}
@@ -108,6 +115,29 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// resumeClaim gives a job claimed again with the same key (its runner repeated a request
+// whose answer was lost) the hash of the token in the new answer: the store keeps the first
+// claim's, which nobody holds.
+func (s *Server) resumeClaim(ctx context.Context, j *store.Job, runnerID int64, hash string) error {
+	err := s.store.UpdatePipeline(ctx, j.PipelineID, func(_ *store.Pipeline, jobs *[]*store.Job) error {
+		for _, x := range *jobs {
+			if x.ID == j.ID {
+				if x.Status != store.StatusRunning || x.RunnerID != runnerID {
+					return store.ErrLeaseLost
+				}
+				x.TokenHash = hash
+				return nil
+			}
+		}
+		return store.ErrNotFound
+	})
+	if err != nil {
+		return fmt.Errorf("resume claim of job %d: %w", j.ID, err)
+	}
+	j.TokenHash = hash
 	return nil
 }
 
