@@ -25,9 +25,11 @@ import (
 // Dialect is SQLite's sqlstore.Dialect. Write transactions must begin IMMEDIATE, which Open's
 // connections do (_txlock=immediate), so no row locks are needed.
 var Dialect = sqlstore.Dialect{
-	Name:      "sqlite",
-	ID:        "INTEGER PRIMARY KEY AUTOINCREMENT",
-	Blob:      "BLOB",
+	Name: "sqlite",
+	ID:   "INTEGER PRIMARY KEY AUTOINCREMENT",
+	Blob: "BLOB",
+	TagsWithin: "NOT EXISTS (SELECT 1 FROM json_each(jobs.tags) AS t WHERE t.value NOT IN " +
+		"(SELECT value FROM json_each(?)))",
 	Vacuum:    []string{"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA optimize"},
 	Translate: translate,
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -99,114 +98,61 @@ func (s *Store) Jobs(ctx context.Context, pipelineID int64) ([]*store.Job, error
 	return js, nil
 }
 
-// claimBatch is how many pending jobs ClaimJob matches against the runner's tags at a time.
-const claimBatch = 32
-
-// ClaimJob implements store.Jobs. "Oldest" is the lowest ID. It reads pending jobs in
-// batches without locking them, matches tags in Go, and takes the first match by locking its
-// row, skipping rows others hold (a concurrent claim or UpdatePipeline), and updating it if
-// it is still pending; a job lost to another claim moves it to the next candidate.
+// ClaimJob implements store.Jobs. "Oldest" is the lowest ID. A claim is one statement (two
+// when the request repeats an earlier one's key): it picks the oldest pending job whose tags
+// the runner has, skipping rows others hold (a concurrent claim or UpdatePipeline), and takes
+// it, so concurrent claims never wait for each other nor get the same job.
 func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error) {
 	if c.Runner == nil {
 		return nil, errors.New("claim job: no runner")
 	}
-	var claimed *store.Job
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if c.Key != "" {
-			// claim_key <> '' lets the partial index serve the lookup.
-			j, err := one(ctx, s, tx, scanJob, `SELECT `+jobCols+` FROM jobs WHERE runner_id = ? AND claim_key = ? AND claim_key <> '' AND status = ?`,
-				c.Runner.ID, c.Key, store.StatusRunning)
-			if err == nil {
-				// The runner never got the answer with the job's token: a new one replaces it.
-				if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET token_hash = ?, lease_until = ? WHERE id = ?`),
-					c.TokenHash, nanos(c.LeaseUntil), j.ID); err != nil {
-					return fmt.Errorf("renew earlier claim: %w", err)
-				}
-				j.TokenHash, j.LeaseUntil = c.TokenHash, c.LeaseUntil
-				claimed = j
-				return nil
-			}
-			if !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("find earlier claim: %w", err)
-			}
+	if c.Key != "" {
+		// The runner never got the answer with the job's token: a new one replaces it.
+		// claim_key <> '' lets the partial index serve the lookup.
+		j, err := one(ctx, s, s.w, scanJob, `UPDATE jobs SET token_hash = ?, lease_until = ?
+	WHERE runner_id = ? AND claim_key = ? AND claim_key <> '' AND status = ? RETURNING `+jobCols,
+			c.TokenHash, nanos(c.LeaseUntil), c.Runner.ID, c.Key, store.StatusRunning)
+		if err == nil {
+			return j, nil
 		}
-		var after int64
-		for {
-			cands, err := list(ctx, s, tx, scanCandidate, `SELECT id, tags FROM jobs WHERE status = ? AND NOT retried AND id > ?
-	ORDER BY id LIMIT `+strconv.Itoa(claimBatch), store.StatusPending, after)
-			if err != nil {
-				return fmt.Errorf("list pending jobs: %w", err)
-			}
-			for _, cand := range cands {
-				if !canRun(c.Runner, cand.tags) {
-					continue
-				}
-				j, err := s.take(ctx, tx, cand.id, c)
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				claimed = j
-				return nil
-			}
-			if len(cands) < claimBatch {
-				return store.ErrNotFound
-			}
-			after = cands[len(cands)-1].id
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("renew earlier claim of runner %d: %w", c.Runner.ID, err)
 		}
-	})
+	}
+	tags := "[]"
+	if len(c.Runner.Tags) > 0 {
+		tags = jsonText(c.Runner.Tags)
+	}
+	// The statuses are literals: with parameters, Postgres's generic plan of a prepared
+	// statement cannot tell that few rows are pending and scans the table.
+	untagged := "FALSE"
+	if c.Runner.RunUntagged {
+		untagged = "TRUE"
+	}
+	query := `UPDATE jobs SET status = 'running', runner_id = ?, token_hash = ?, claim_key = ?,
+	lease_until = ?, started = ?
+	WHERE status = 'pending' AND id = (SELECT id FROM jobs WHERE status = 'pending' AND NOT retried
+		AND ((tags = '' AND ` + untagged + `) OR (tags <> '' AND ` + s.d.TagsWithin + `))
+		ORDER BY id LIMIT 1` + s.d.SkipLocked + `)
+	RETURNING ` + jobCols
+	args := []any{c.Runner.ID, c.TokenHash, c.Key, nanos(c.LeaseUntil), nanos(c.Now), tags}
+	var j *store.Job
+	var err error
+	if s.d.ClaimSetup == "" {
+		j, err = one(ctx, s, s.w, scanJob, query, args...)
+	} else {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, s.d.ClaimSetup); err != nil {
+				return fmt.Errorf("set up claim: %w", err)
+			}
+			j, err = one(ctx, s, tx, scanJob, query, args...)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim job for runner %d: %w", c.Runner.ID, err)
 	}
-	return claimed, nil
-}
-
-type candidate struct {
-	id   int64
-	tags []string
-}
-
-func scanCandidate(r scanner) (*candidate, error) {
-	var c candidate
-	var tags string
-	if err := r.Scan(&c.id, &tags); err != nil {
-		return nil, err
-	}
-	return &c, fromJSON(tags, &c.tags)
-}
-
-// canRun reports whether r may take a job with tags.
-func canRun(r *store.Runner, tags []string) bool {
-	if len(tags) == 0 {
-		return r.RunUntagged
-	}
-	for _, t := range tags {
-		if !slices.Contains(r.Tags, t) {
-			return false
-		}
-	}
-	return true
-}
-
-// take gives job id to c's runner if it is still pending and nobody holds its row:
-// ErrNotFound otherwise.
-func (s *Store) take(ctx context.Context, tx *sql.Tx, id int64, c store.Claim) (*store.Job, error) {
-	if s.d.SkipLocked != "" {
-		var got int64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM jobs WHERE id = ? AND status = ?`+s.d.SkipLocked), id, store.StatusPending).Scan(&got)
-		if err != nil {
-			return nil, s.err(err)
-		}
-	}
-	j, err := one(ctx, s, tx, scanJob, `UPDATE jobs SET status = ?, runner_id = ?, token_hash = ?, claim_key = ?, lease_until = ?,
-	started = ? WHERE id = ? AND status = ? RETURNING `+jobCols,
-		store.StatusRunning, c.Runner.ID, c.TokenHash, c.Key, nanos(c.LeaseUntil), nanos(c.Now), id, store.StatusPending)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("take job %d: %w", id, err)
-	}
-	return j, err
+	return j, nil
 }
 
 // Heartbeat implements store.Jobs.

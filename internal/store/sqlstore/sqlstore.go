@@ -41,6 +41,12 @@ type Dialect struct {
 	// every other writer (SQLite).
 	ForUpdate  string
 	SkipLocked string
+	// TagsWithin is an SQL condition on a jobs row: every tag of its tags column (a JSON
+	// array) is in the JSON array given as the one placeholder.
+	TagsWithin string
+	// ClaimSetup, when set, runs first in a transaction around each claim (planner settings
+	// that keep the claim on its index whatever the statistics say).
+	ClaimSetup string
 	// MigrationLock is run first in the migration transaction so that two processes opening
 	// the database at once migrate one after the other ("" when beginning the write
 	// transaction is lock enough).
