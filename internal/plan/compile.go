@@ -84,6 +84,11 @@ func (c *compiler) compile() (*Plan, error) {
 		p.Name = expr.Expand(p.Name, pipelineVars.Lookup)
 	} else {
 		p.Reason = Reason{Clause: "default", Text: "no workflow:rules, so the pipeline is created"}
+		if w := c.cfg.Workflow; w != nil {
+			// workflow:name and workflow:auto_cancel apply without rules too.
+			p.AutoCancel = w.AutoCancel
+			p.Name = expr.Expand(w.Name, pipelineVars.Lookup)
+		}
 	}
 	p.Reason.locate()
 	p.Variables = pipelineVars.list()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/slipway/slipway/internal/pipeline"
@@ -341,4 +342,19 @@ func renderPlan(p *Plan, ctx Context) *goldenPlan {
 		g.Excluded = append(g.Excluded, goldenSkips{Name: j.Name, Reason: j.Reason.Clause})
 	}
 	return g
+}
+
+func TestWorkflowNameAndAutoCancelWithoutRules(t *testing.T) {
+	fsys := fstest.MapFS{".gitlab-ci.yml": {Data: []byte("workflow:\n  name: build $CI_COMMIT_REF_NAME\n  auto_cancel:\n    on_new_commit: none\nj:\n  script: [x]\n")}}
+	cfg, err := pipeline.Load(context.Background(), pipeline.Options{FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(cfg, Context{Ref: "main", SHA: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "build main" || p.AutoCancel["on_new_commit"] != "none" {
+		t.Errorf("name %q, auto_cancel %v", p.Name, p.AutoCancel)
+	}
 }

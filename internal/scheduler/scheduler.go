@@ -262,6 +262,13 @@ func (s *Scheduler) Retry(ctx context.Context, jobID int64) (*store.Job, error) 
 			return fmt.Errorf("job %d is %s: %w", j.ID, j.Status, ErrState)
 		}
 		n = s.again(j)
+		// Jobs skipped because of how it ended decide again once the new attempt ends, as
+		// GitLab reprocesses them.
+		for _, x := range current(*jobs) {
+			if x.Status == store.StatusSkipped && x != j {
+				x.Status, x.Finished = store.StatusCreated, time.Time{}
+			}
+		}
 		*jobs = append(*jobs, n)
 		return nil
 	})

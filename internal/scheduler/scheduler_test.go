@@ -253,3 +253,22 @@ func TestLostRunnerAndCancel(t *testing.T) {
 	}
 	f.want(id, map[string]string{"": "canceled", "b": "canceled"})
 }
+
+func TestRetryReprocessesSkippedJobs(t *testing.T) {
+	f := newFixture(t)
+	id := f.pipeline(
+		&plan.Job{Name: "flaky", Stage: "test"},
+		&plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 1},
+	)
+	flaky := f.claim()
+	f.finish(flaky, jobapi.StateFailed, 1)
+	f.want(id, map[string]string{"": "failed", "deploy": "skipped"})
+	if _, err := f.s.Retry(f.ctx, flaky.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.want(id, map[string]string{"": "running", "flaky": "pending", "deploy": "created"})
+	f.finish(f.claim(), jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"deploy": "pending"})
+	f.finish(f.claim(), jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"": "success"})
+}
