@@ -52,14 +52,12 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 			rev = "refs/tags/" + t.Ref
 		}
 	}
-	sha, err := s.mirrors.Resolve(ctx, p.ID, rev)
+	// Reading the commit resolves rev and checks that it exists, in one git process.
+	commit, err := s.mirrors.Commit(ctx, p.ID, rev)
 	if err != nil {
 		return nil, err
 	}
-	commit, err := s.mirrors.Commit(ctx, p.ID, sha)
-	if err != nil {
-		return nil, err
-	}
+	sha := commit.SHA
 	if t.Message == "" {
 		t.Message = commit.Message
 	}
