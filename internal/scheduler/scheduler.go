@@ -124,15 +124,7 @@ func (s *Scheduler) Advance(ctx context.Context, pipelineID int64) error {
 // in the reported final status is left alone. store.ErrLeaseLost when runnerID does not hold
 // the job.
 func (s *Scheduler) Finish(ctx context.Context, jobID, runnerID int64, u jobapi.Update) error {
-	j, err := s.store.Job(ctx, jobID)
-	if err != nil {
-		return err
-	}
-	return s.update(ctx, j.PipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
-		j := find(*jobs, jobID)
-		if j == nil {
-			return store.ErrNotFound
-		}
+	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
 		if j.Status != store.StatusRunning || j.RunnerID != runnerID {
 			if store.Final(j.Status) && j.RunnerID == runnerID && sameEnd(j.Status, u.State) {
 				return nil

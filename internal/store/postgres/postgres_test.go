@@ -2,55 +2,17 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/slipway/slipway/internal/store"
 	"github.com/slipway/slipway/internal/store/storetest"
 	"github.com/slipway/slipway/internal/testenv"
 )
 
-// schemaDSN creates a fresh schema for t, dropped when t ends, and returns a DSN whose
-// search_path puts the store's tables in it.
-func schemaDSN(t testing.TB) string {
-	t.Helper()
-	dsn := testenv.RequirePostgres(t)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	schema := "test_" + strings.ToLower(rand.Text()[:12])
-	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	return withParam(t, dsn, "search_path", schema)
-}
-
-// withParam adds a libpq parameter to a URL or key=value DSN.
-func withParam(t testing.TB, dsn, key, value string) string {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set(key, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " " + key + "=" + value
-}
+// schemaDSN is a DSN of a fresh schema for t, dropped when t ends.
+func schemaDSN(t testing.TB) string { return testenv.PostgresSchema(t) }
 
 func open(t testing.TB) store.Store {
 	t.Helper()
