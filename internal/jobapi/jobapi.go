@@ -84,7 +84,7 @@ type JobRequest struct {
 
 // Job is what a runner gets to run one job.
 type Job struct {
-	ID    int64 `json:"id"`
+	ID    int64  `json:"id"`
 	Token string `json:"token"`
 	// Plan is the job as planned, Variables complete: predefined, pipeline, project (masked
 	// and file-type as configured), and dotenv variables of the jobs it depends on.
