@@ -114,10 +114,16 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		if err != nil {
 			return nil, fmt.Errorf("encode job %s: %w", j.Name, err)
 		}
-		jobs = append(jobs, &store.Job{
+		row := &store.Job{
 			Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, Position: i, Status: store.StatusCreated,
 			Spec: spec, Tags: union(j.Tags, p.Tags), ResourceGroup: j.ResourceGroup, Attempt: 1,
-		})
+		}
+		if j.Trigger != nil {
+			// TODO(#5): run child and downstream pipelines; until then a bridge job fails
+			// visibly rather than passing without running anything.
+			row.Status, row.FailureReason, row.Finished = store.StatusFailed, "downstream_pipeline_creation_failed", s.now()
+		}
+		jobs = append(jobs, row)
 	}
 	if err := s.store.CreatePipeline(ctx, rec, jobs); err != nil {
 		return nil, fmt.Errorf("store pipeline: %w", err)
