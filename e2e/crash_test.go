@@ -120,7 +120,7 @@ func TestRunnerCrash(t *testing.T) {
 		if f := after.Retried[0]; f.ID != first.ID || f.Status != "failed" || f.FailureReason != "runner_system_failure" {
 			t.Fatalf("cycle %d: the lost job is %+v", cycle, f)
 		}
-		if limit := 3*heartbeat + heartbeat/2 + 300*time.Millisecond; lost > limit {
+		if limit := 3*heartbeat + heartbeat/2 + 600*time.Millisecond; lost > limit {
 			t.Errorf("cycle %d: the job was failed %s after the runner died (three heartbeats: %s)", cycle, lost.Round(time.Millisecond), 3*heartbeat)
 		}
 		if next := after.Jobs[0]; next.Attempt != 2 || (next.Status != "pending" && next.Status != "running") {
