@@ -5,6 +5,10 @@
 # missing, and prints the DSN on stdout. Needs root. Idempotent.
 set -euo pipefail
 
+# Only the DSN goes to the caller's stdout: everything the tools print
+# (pg_ctlcluster says "Removed stale pid file." after a crash) goes to stderr.
+exec 3>&1 1>&2
+
 PG_VERSION=15
 PG_CLUSTER=main
 PG_PORT=5432
@@ -40,7 +44,8 @@ fi
 status=$(pg_lsclusters -h "$PG_VERSION" "$PG_CLUSTER" | awk '{print $4}')
 if [ "$status" != online ]; then
 	log "starting cluster $PG_VERSION/$PG_CLUSTER"
-	pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start
+	# 3>&-: the server must not inherit the pipe the DSN goes to (the caller would wait for it).
+	pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start 3>&-
 fi
 
 ready=
@@ -74,4 +79,4 @@ fi
 psql -X -q -d "$DSN" -tAc 'SELECT 1' >/dev/null 2>&1 ||
 	die "cannot connect with $DSN (check pg_hba.conf allows password auth on 127.0.0.1)"
 
-echo "$DSN"
+echo "$DSN" >&3
