@@ -50,8 +50,10 @@ type Scheduler struct {
 	ready signal // jobs became pending
 	kick  chan struct{}
 
-	mu    sync.Mutex // guards specs
+	mu    sync.Mutex // guards specs and advancing
 	specs map[int64]*plan.Job
+	// advancing holds the pipelines an advanceSoon is advancing: true when another is due after.
+	advancing map[int64]bool
 }
 
 // New makes a Scheduler.
@@ -66,7 +68,7 @@ func New(o Options) *Scheduler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{o: o, store: o.Store, log: log, kick: make(chan struct{}, 1), specs: map[int64]*plan.Job{}, ready: newSignal()}
+	return &Scheduler{o: o, store: o.Store, log: log, kick: make(chan struct{}, 1), specs: map[int64]*plan.Job{}, advancing: map[int64]bool{}, ready: newSignal()}
 }
 
 // Heartbeat is the interval runners are told to send heartbeats at.
@@ -122,35 +124,93 @@ func (s *Scheduler) Advance(ctx context.Context, pipelineID int64) error {
 
 // Finish ends a running job with what its runner reported. It is idempotent: a job already
 // in the reported final status is left alone. store.ErrLeaseLost when runnerID does not hold
-// the job.
+// the job. The job alone is written (its pipeline's transaction only when a retry adds a
+// job), then the pipeline advances; finishes that arrive while it advances share the next
+// advance.
 func (s *Scheduler) Finish(ctx context.Context, jobID, runnerID int64, u jobapi.Update) error {
-	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
-		if j.Status != store.StatusRunning || j.RunnerID != runnerID {
-			if store.Final(j.Status) && j.RunnerID == runnerID && sameEnd(j.Status, u.State) {
-				return nil
-			}
-			return store.ErrLeaseLost
-		}
-		j.ExitCode, j.FailureReason, j.Coverage = u.ExitCode, u.FailureReason, u.Coverage
-		if len(u.Dotenv) > 0 {
-			j.Dotenv, _ = json.Marshal(u.Dotenv)
-		}
-		switch u.State {
-		case jobapi.StateSuccess:
-			j.Status, j.FailureReason = store.StatusSuccess, ""
-		case jobapi.StateCanceled:
-			j.Status = store.StatusCanceled
-		case jobapi.StateFailed:
-			if j.FailureReason == "" {
-				j.FailureReason = jobapi.ReasonUnknown
-			}
-			s.fail(j, jobs)
-		default:
-			return fmt.Errorf("job state %q is not final", u.State)
-		}
-		s.end(j)
-		return nil
+	var ended *store.Job
+	var pipelineID int64
+	err := s.store.UpdateJob(ctx, jobID, func(j *store.Job) error {
+		pipelineID = j.PipelineID
+		var err error
+		ended, err = s.finish(j, runnerID, u, nil)
+		return err
 	})
+	if errors.Is(err, errWholePipeline) {
+		return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
+			_, err := s.finish(j, runnerID, u, jobs)
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if ended != nil {
+		s.ended(ctx, ended)
+	}
+	return s.advanceSoon(ctx, pipelineID)
+}
+
+// errWholePipeline: finish needs the pipeline's transaction (a retry adds a job).
+var errWholePipeline = errors.New("needs the pipeline's transaction")
+
+// finish ends j as u says and returns it, or nil when it had ended so already. jobs is
+// j's pipeline, or nil when only j is locked: then a retry is errWholePipeline.
+func (s *Scheduler) finish(j *store.Job, runnerID int64, u jobapi.Update, jobs *[]*store.Job) (*store.Job, error) {
+	if j.Status != store.StatusRunning || j.RunnerID != runnerID {
+		if store.Final(j.Status) && j.RunnerID == runnerID && sameEnd(j.Status, u.State) {
+			return nil, nil
+		}
+		return nil, store.ErrLeaseLost
+	}
+	j.ExitCode, j.FailureReason, j.Coverage = u.ExitCode, u.FailureReason, u.Coverage
+	if len(u.Dotenv) > 0 {
+		j.Dotenv, _ = json.Marshal(u.Dotenv)
+	}
+	switch u.State {
+	case jobapi.StateSuccess:
+		j.Status, j.FailureReason = store.StatusSuccess, ""
+	case jobapi.StateCanceled:
+		j.Status = store.StatusCanceled
+	case jobapi.StateFailed:
+		if j.FailureReason == "" {
+			j.FailureReason = jobapi.ReasonUnknown
+		}
+		if err := s.fail(j, jobs); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("job state %q is not final", u.State)
+	}
+	s.end(j)
+	return j, nil
+}
+
+// advanceSoon advances a pipeline after its jobs changed. When an advance of it is under way
+// already, that one advances it again once more when it is done, for every change that came
+// meanwhile, and advanceSoon returns at once.
+func (s *Scheduler) advanceSoon(ctx context.Context, pipelineID int64) error {
+	s.mu.Lock()
+	if _, busy := s.advancing[pipelineID]; busy {
+		s.advancing[pipelineID] = true
+		s.mu.Unlock()
+		return nil
+	}
+	s.advancing[pipelineID] = false
+	s.mu.Unlock()
+	// Others count on this advance: the caller leaving must not stop it.
+	ctx = context.WithoutCancel(ctx)
+	for {
+		err := s.Advance(ctx, pipelineID)
+		s.mu.Lock()
+		if err != nil || !s.advancing[pipelineID] {
+			delete(s.advancing, pipelineID)
+			s.mu.Unlock()
+			return err
+		}
+		s.advancing[pipelineID] = false
+		s.mu.Unlock()
+	}
 }
 
 // sameEnd reports whether a stored final status is what a repeated final update reports.
@@ -167,13 +227,18 @@ func sameEnd(status, state string) bool {
 }
 
 // fail gives a failed job its status (failed, or warning when its failure is allowed) and,
-// when retry: says so, queues its next attempt.
-func (s *Scheduler) fail(j *store.Job, jobs *[]*store.Job) {
+// when retry: says so, queues its next attempt in jobs (errWholePipeline when jobs is nil).
+func (s *Scheduler) fail(j *store.Job, jobs *[]*store.Job) error {
 	spec := s.spec(j)
-	j.Status = flow.FailedStatus(spec, j.ExitCode)
-	if j.Status == store.StatusFailed && flow.Retry(spec, j.Attempt-1, j.FailureReason, j.ExitCode) {
+	status := flow.FailedStatus(spec, j.ExitCode)
+	if status == store.StatusFailed && flow.Retry(spec, j.Attempt-1, j.FailureReason, j.ExitCode) {
+		if jobs == nil {
+			return errWholePipeline
+		}
 		*jobs = append(*jobs, s.again(j))
 	}
+	j.Status = status
+	return nil
 }
 
 // again marks j retried and returns its next attempt, which starts at once (its
@@ -310,11 +375,11 @@ func (s *Scheduler) start(j *store.Job, spec *plan.Job) {
 // update runs fn and then advances the pipeline, in one transaction, and tells the world.
 func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *store.Pipeline, jobs *[]*store.Job) error) error {
 	var (
-		before, after  string
-		pending, freed bool
-		ended          []*store.Job
-		snapshot       *store.Pipeline
-		cur            []*store.Job
+		before, after string
+		pending       bool
+		ended         []*store.Job
+		snapshot      *store.Pipeline
+		cur           []*store.Job
 	)
 	err := s.store.UpdatePipeline(ctx, pipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
 		before = p.Status
@@ -327,14 +392,13 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 		}
 		s.advance(p, *jobs)
 		after = p.Status
-		pending, freed, ended = false, false, nil
+		pending, ended = false, nil
 		for _, j := range *jobs {
 			if j.Status == store.StatusPending && was[j] != store.StatusPending {
 				pending = true
 			}
 			if store.Final(j.Status) && !store.Final(was[j]) {
 				ended = append(ended, j)
-				freed = freed || j.ResourceGroup != ""
 			}
 		}
 		cp := *p
@@ -345,14 +409,7 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 		return err
 	}
 	for _, j := range ended {
-		if j.ResourceGroup != "" {
-			if err := s.store.ReleaseResource(ctx, j.ProjectID, j.ResourceGroup, j.ID); err != nil {
-				s.log.Error("release resource group", "job_id", j.ID, "err", err)
-			}
-		}
-		if s.o.Finished != nil {
-			s.o.Finished(j)
-		}
+		s.ended(ctx, j)
 	}
 	if store.Final(after) {
 		s.forget(cur)
@@ -360,16 +417,26 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 	if pending {
 		s.ready.notify()
 	}
-	if freed {
+	if before != after && s.o.Changed != nil {
+		s.o.Changed(snapshot, cur)
+	}
+	return nil
+}
+
+// ended frees the resource group of a job that reached a final status and tells the world.
+func (s *Scheduler) ended(ctx context.Context, j *store.Job) {
+	if j.ResourceGroup != "" {
+		if err := s.store.ReleaseResource(ctx, j.ProjectID, j.ResourceGroup, j.ID); err != nil {
+			s.log.Error("release resource group", "job_id", j.ID, "err", err)
+		}
 		select {
 		case s.kick <- struct{}{}:
 		default:
 		}
 	}
-	if before != after && s.o.Changed != nil {
-		s.o.Changed(snapshot, cur)
+	if s.o.Finished != nil {
+		s.o.Finished(j)
 	}
-	return nil
 }
 
 // advance starts, skips or holds the created jobs of a pipeline until nothing changes, then
@@ -459,7 +526,9 @@ func (s *Scheduler) expire(ctx context.Context) {
 				j.Status = store.StatusCanceled
 			} else {
 				j.FailureReason = jobapi.ReasonSystem
-				s.fail(j, jobs)
+				if err := s.fail(j, jobs); err != nil {
+					return err
+				}
 			}
 			s.end(j)
 			return nil
@@ -510,13 +579,11 @@ func (s *Scheduler) move(ctx context.Context, w *store.Job, from string) bool {
 		if j == nil || j.Status != from {
 			return nil
 		}
-		spec := s.spec(j)
 		if from == store.StatusScheduled && j.ResourceGroup != "" {
 			j.Status = store.StatusWaitingForResource
 		} else {
 			j.Status, j.Queued = store.StatusPending, s.o.Now()
 		}
-		_ = spec
 		moved = true
 		return nil
 	})

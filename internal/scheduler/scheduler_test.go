@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -86,7 +87,7 @@ func (f *fixture) statuses(id int64) map[string]string {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	jobs, err := f.st.Jobs(f.ctx, id)
+	jobs, err := f.st.Jobs(f.ctx, id, store.JobFilter{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestManualJobsWaitForPlay(t *testing.T) {
 		&plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 1},
 	)
 	f.want(id, map[string]string{"": "manual", "gate": "manual", "deploy": "created"})
-	gate, _ := f.st.Jobs(f.ctx, id)
+	gate, _ := f.st.Jobs(f.ctx, id, store.JobFilter{})
 	if err := f.s.Play(f.ctx, gate[0].ID); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +231,7 @@ func TestLostRunnerAndCancel(t *testing.T) {
 	}
 	f.clock.add(f.s.Lease() + time.Second)
 	f.s.expire(f.ctx)
-	jobs, _ := f.st.Jobs(f.ctx, id)
+	jobs, _ := f.st.Jobs(f.ctx, id, store.JobFilter{})
 	var lost *store.Job
 	for _, j := range jobs {
 		if j.ID == a.ID {
@@ -271,4 +272,74 @@ func TestRetryReprocessesSkippedJobs(t *testing.T) {
 	f.want(id, map[string]string{"deploy": "pending"})
 	f.finish(f.claim(), jobapi.StateSuccess, 0)
 	f.want(id, map[string]string{"": "success"})
+}
+
+// pausedStore calls after once an UpdatePipeline has committed.
+type pausedStore struct {
+	store.Store
+	after func()
+}
+
+func (s *pausedStore) UpdatePipeline(ctx context.Context, id int64, fn func(p *store.Pipeline, jobs *[]*store.Job) error) error {
+	err := s.Store.UpdatePipeline(ctx, id, fn)
+	s.after()
+	return err
+}
+
+// TestFinishesDuringAnAdvance finishes the jobs of a wide stage while the first one's advance
+// is under way: they return at once, and the advance runs again for them, so the next stage
+// starts and the pipeline ends; every job is reported finished once.
+func TestFinishesDuringAnAdvance(t *testing.T) {
+	f := newFixture(t)
+	const width = 40
+	var jobs []*plan.Job
+	for i := range width {
+		jobs = append(jobs, &plan.Job{Name: fmt.Sprint("test ", i), Stage: "test", StageIndex: 0})
+	}
+	id := f.pipeline(append(jobs, &plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 1})...)
+	var claimed []*store.Job
+	for range width {
+		claimed = append(claimed, f.claim())
+	}
+
+	advancing, others := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	paused := &pausedStore{Store: f.st, after: func() { once.Do(func() { close(advancing); <-others }) }}
+	var mu sync.Mutex
+	finished := map[int64]int{}
+	var changes []string
+	f.s = New(Options{Store: paused, Now: f.clock.now, Heartbeat: time.Second,
+		Finished: func(j *store.Job) { mu.Lock(); finished[j.ID]++; mu.Unlock() },
+		Changed:  func(p *store.Pipeline, _ []*store.Job) { mu.Lock(); changes = append(changes, p.Status); mu.Unlock() },
+	})
+	first := make(chan error)
+	go func() {
+		first <- f.s.Finish(f.ctx, claimed[0].ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess})
+	}()
+	<-advancing
+	for _, j := range claimed[1:] {
+		f.finish(j, jobapi.StateSuccess, 0) // returns: the first one's advance is busy
+	}
+	close(others)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	f.want(id, map[string]string{"": "running", "deploy": "pending"})
+	deploy := f.claim()
+	if deploy == nil {
+		t.Fatal("deploy was not queued")
+	}
+	f.finish(deploy, jobapi.StateSuccess, 0)
+	f.want(id, map[string]string{"": "success"})
+	if len(finished) != width+1 {
+		t.Errorf("%d jobs reported finished, want %d", len(finished), width+1)
+	}
+	for jid, n := range finished {
+		if n != 1 {
+			t.Errorf("job %d reported finished %d times", jid, n)
+		}
+	}
+	if len(changes) != 1 || changes[0] != store.StatusSuccess {
+		t.Errorf("pipeline changes %v, want [success]", changes)
+	}
 }

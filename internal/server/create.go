@@ -252,7 +252,7 @@ func (s *Server) autoCancel(ctx context.Context, p *store.Pipeline, pl *plan.Pla
 		if o.Source != p.Source && !(o.Source == plan.SourcePush && p.Source == plan.SourcePush) {
 			continue
 		}
-		jobs, err := s.store.Jobs(ctx, o.ID)
+		jobs, err := s.store.Jobs(ctx, o.ID, store.JobFilter{})
 		if err != nil {
 			continue
 		}

@@ -64,7 +64,7 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request, _ *caller) 
 	if err != nil {
 		return err
 	}
-	jobs, err := s.store.Jobs(r.Context(), id)
+	jobs, err := s.store.Jobs(r.Context(), id, store.JobFilter{})
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, _ *caller) err
 	if err != nil {
 		return err
 	}
-	if got, err := s.store.Jobs(r.Context(), j.PipelineID); err == nil {
+	if got, err := s.store.Jobs(r.Context(), j.PipelineID, store.JobFilter{}); err == nil {
 		for _, x := range got {
 			if x.Name == n.Name && !x.Retried {
 				n = x

@@ -66,8 +66,12 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 		wait = in.Wait
 	}
 	ctx := r.Context()
-	if err := s.store.TouchRunner(ctx, c.runner.ID, s.now()); err != nil {
-		return err
+	// The contact time says whether the runner is online (metrics, the runner list): a write
+	// every few seconds is precise enough, one per request would cost a commit per job.
+	if s.now().Sub(c.runner.LastSeen) >= 5*time.Second {
+		if err := s.store.TouchRunner(ctx, c.runner.ID, s.now()); err != nil {
+			return err
+		}
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -153,17 +157,26 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 	if err != nil {
 		return nil, err
 	}
-	all, err := s.store.Jobs(ctx, j.PipelineID)
-	if err != nil {
-		return nil, err
-	}
-	spec := *s.sched.Spec(j)
+	self := s.sched.Spec(j)
+	spec := *self
 	spec.Variables = append([]plan.Var(nil), spec.Variables...)
-
+	// The jobs whose artifacts it may get: those its needs or dependencies name, else those
+	// of earlier stages (none before the first).
+	named := self.Needs != nil || self.Dependencies != nil
+	var all []*store.Job
+	if named || self.StageIndex > 0 {
+		f := store.JobFilter{BeforeStage: self.StageIndex}
+		if named {
+			f = store.JobFilter{}
+		}
+		if all, err = s.store.Jobs(ctx, j.PipelineID, f); err != nil {
+			return nil, err
+		}
+	}
 	var cur []*store.Job
 	var specs []*plan.Job
 	for _, x := range all {
-		if !x.Retried || x.ID == j.ID {
+		if !x.Retried {
 			cur = append(cur, x)
 			specs = append(specs, s.sched.Spec(x))
 		}
@@ -176,16 +189,10 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 	if d := varValue(spec.Variables, "GIT_DEPTH"); d != "" {
 		fmt.Sscan(d, &out.Git.Depth)
 	}
-	self := &spec
-	for i, x := range cur {
-		if x.ID == j.ID {
-			self = specs[i]
-		}
-	}
 	var dotenv []plan.Var
 	for _, i := range flow.ArtifactSources(self, specs) {
 		src := cur[i]
-		if src.ID == j.ID || !store.Final(src.Status) {
+		if !store.Final(src.Status) {
 			continue
 		}
 		arts, err := s.store.ListArtifacts(ctx, src.ID)

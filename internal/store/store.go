@@ -311,13 +311,24 @@ type Pipelines interface {
 	DeletePipelines(ctx context.Context, before time.Time) (paths []string, err error)
 }
 
+// JobFilter narrows Jobs; the zero JobFilter keeps every job.
+type JobFilter struct {
+	// BeforeStage, when > 0, keeps the jobs whose StageIndex is lower.
+	BeforeStage int
+}
+
 // Jobs claims, leases and finds jobs.
 type Jobs interface {
 	Job(ctx context.Context, id int64) (*Job, error)
 	// JobByTokenHash finds the running job whose token hashes to hash.
 	JobByTokenHash(ctx context.Context, hash string) (*Job, error)
-	// Jobs lists a pipeline's jobs ordered by Position then ID, retried ones included.
-	Jobs(ctx context.Context, pipelineID int64) ([]*Job, error)
+	// Jobs lists a pipeline's jobs that f keeps, ordered by Position then ID, retried ones
+	// included.
+	Jobs(ctx context.Context, pipelineID int64, f JobFilter) ([]*Job, error)
+	// UpdateJob locks one job, calls fn, and writes the job back if fn changed it, in one
+	// transaction; UpdatePipeline waits for it and sees what it wrote. fn's error aborts the
+	// transaction and is returned.
+	UpdateJob(ctx context.Context, id int64, fn func(j *Job) error) error
 	// ClaimJob atomically gives the oldest pending job the runner can take (every job tag
 	// among the runner's tags; untagged jobs only to runners that run untagged) to the
 	// runner: status running, RunnerID, TokenHash, ClaimKey, LeaseUntil, Started = c.Now. A

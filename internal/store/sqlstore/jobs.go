@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -90,12 +91,47 @@ func (s *Store) JobByTokenHash(ctx context.Context, hash string) (*store.Job, er
 }
 
 // Jobs implements store.Jobs.
-func (s *Store) Jobs(ctx context.Context, pipelineID int64) ([]*store.Job, error) {
-	js, err := list(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE pipeline_id = ? ORDER BY position, id`, pipelineID)
+func (s *Store) Jobs(ctx context.Context, pipelineID int64, f store.JobFilter) ([]*store.Job, error) {
+	where, args := `pipeline_id = ?`, []any{pipelineID}
+	if f.BeforeStage > 0 {
+		where, args = where+` AND stage_index < ?`, append(args, int64(f.BeforeStage))
+	}
+	js, err := list(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE `+where+` ORDER BY position, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of pipeline %d: %w", pipelineID, err)
 	}
 	return js, nil
+}
+
+// UpdateJob implements store.Jobs. Locking the job's row is enough: UpdatePipeline locks
+// every job of its pipeline before it reads them.
+func (s *Store) UpdateJob(ctx context.Context, id int64, fn func(j *store.Job) error) error {
+	var fnErr error
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		j, err := one(ctx, s, tx, scanJob, `SELECT `+jobCols+` FROM jobs WHERE id = ?`+s.d.ForUpdate, id)
+		if err != nil {
+			return fmt.Errorf("lock job: %w", err)
+		}
+		old := cloneArgs(jobArgs(j))
+		if err := fn(j); err != nil {
+			fnErr = err
+			return err
+		}
+		j.ID = id
+		if args := jobArgs(j); !reflect.DeepEqual(args, old) {
+			if _, err := s.exec(ctx, tx, `UPDATE jobs SET `+jobSet+` WHERE id = ?`, append(args, id)...); err != nil {
+				return fmt.Errorf("write job: %w", err)
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("update job %d: %w", id, err)
+	}
+	return nil
 }
 
 // ClaimJob implements store.Jobs. "Oldest" is the lowest ID. A claim is one statement (two

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -28,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IIDConcurrent", testIIDConcurrent},
 		{"PipelinesFilter", testPipelinesFilter},
 		{"UpdatePipeline", testUpdatePipeline},
+		{"UpdateJob", testUpdateJob},
+		{"UpdateJobVersusPipeline", testUpdateJobVersusPipeline},
 		{"ClaimJob", testClaimJob},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"ClaimVersusUpdatePipeline", testClaimVersusUpdate},
@@ -230,9 +234,12 @@ func testCreatePipeline(t *testing.T, s store.Store) {
 			t.Fatalf("job not filled in: %+v", j)
 		}
 	}
-	gotJobs, err := s.Jobs(ctx, pl.ID)
+	gotJobs, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
 	equal(t, "Jobs", gotJobs, jobs)
+	before, err := s.Jobs(ctx, pl.ID, store.JobFilter{BeforeStage: 1})
+	must(t, err)
+	equal(t, "Jobs before stage 1", before, jobs[:1])
 	j, err := s.Job(ctx, jobs[0].ID)
 	must(t, err)
 	equal(t, "Job", j, jobs[0])
@@ -352,7 +359,7 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	if got.Status != store.StatusRunning || !got.Started.Equal(t0) {
 		t.Errorf("pipeline not written: %+v", got)
 	}
-	js, err := s.Jobs(ctx, pl.ID)
+	js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
 	equal(t, "jobs by position then ID", ids(js), []int64{jobs[0].ID, jobs[1].ID, added.ID})
 	if js[1].Status != store.StatusFailed || !js[1].Retried || string(js[1].Spec) != `{"x":1}` || js[0].Status != store.StatusPending {
@@ -371,13 +378,79 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	}
 	got, err = s.Pipeline(ctx, pl.ID)
 	must(t, err)
-	js, err = s.Jobs(ctx, pl.ID)
+	js, err = s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
 	if got.Status != store.StatusRunning || js[0].Status != store.StatusPending || len(js) != 3 {
 		t.Errorf("fn's error did not roll back: %+v, %d jobs, job 0 %s", got, len(js), js[0].Status)
 	}
 	err = s.UpdatePipeline(ctx, pl.ID+100, func(*store.Pipeline, *[]*store.Job) error { return nil })
 	wantErr(t, err, store.ErrNotFound)
+}
+
+func testUpdateJob(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	pl, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"))
+	must(t, s.UpdateJob(ctx, jobs[1].ID, func(j *store.Job) error {
+		equal(t, "locked job", j, jobs[1])
+		j.Status, j.ExitCode, j.Finished = store.StatusFailed, 3, t0
+		j.Dotenv = []byte(`[{"Key":"K"}]`)
+		return nil
+	}))
+	js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
+	must(t, err)
+	want := *jobs[1]
+	want.Status, want.ExitCode, want.Finished, want.Dotenv = store.StatusFailed, 3, t0, []byte(`[{"Key":"K"}]`)
+	equal(t, "written job", js[1], &want)
+	equal(t, "other job", js[0], jobs[0])
+
+	boom := errors.New("boom")
+	err = s.UpdateJob(ctx, jobs[0].ID, func(j *store.Job) error {
+		j.Status = store.StatusCanceled
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("UpdateJob = %v, want fn's error", err)
+	}
+	got, err := s.Job(ctx, jobs[0].ID)
+	must(t, err)
+	equal(t, "rolled back job", got, jobs[0])
+	err = s.UpdateJob(ctx, jobs[1].ID+100, func(*store.Job) error { return nil })
+	wantErr(t, err, store.ErrNotFound)
+}
+
+// testUpdateJobVersusPipeline counts in one job's Attempt from UpdateJob and UpdatePipeline
+// at once: no increment is lost.
+func testUpdateJobVersusPipeline(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	pl, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"))
+	const rounds = 25
+	var g errgroup.Group
+	g.Go(func() error {
+		for range rounds {
+			if err := s.UpdateJob(ctx, jobs[0].ID, func(j *store.Job) error { j.Attempt++; return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		for range rounds {
+			err := s.UpdatePipeline(ctx, pl.ID, func(_ *store.Pipeline, js *[]*store.Job) error {
+				(*js)[0].Attempt++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	must(t, g.Wait())
+	j, err := s.Job(ctx, jobs[0].ID)
+	must(t, err)
+	equal(t, "attempts", j.Attempt, jobs[0].Attempt+2*rounds)
 }
 
 func runner(id int64, untagged bool, tags ...string) *store.Runner {
@@ -561,7 +634,7 @@ func testClaimVersusUpdate(t *testing.T, s store.Store) {
 		if canceled && j != nil && j.PipelineID == pl.ID {
 			t.Fatalf("round %d: job both canceled by UpdatePipeline and claimed", i)
 		}
-		js, err := s.Jobs(ctx, pl.ID)
+		js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 		must(t, err)
 		if want := map[bool]string{true: store.StatusCanceled, false: store.StatusRunning}[canceled]; js[0].Status != want {
 			t.Fatalf("round %d: job %s, want %s", i, js[0].Status, want)
