@@ -298,10 +298,13 @@ type Pipelines interface {
 	Pipeline(ctx context.Context, id int64) (*Pipeline, error)
 	// Pipelines lists a project's pipelines, newest first (projectID 0: all projects).
 	Pipelines(ctx context.Context, projectID int64, f PipelineFilter) ([]*Pipeline, error)
-	// UpdatePipeline locks the pipeline and all its jobs (retried ones included, ordered by
-	// Position then ID), calls fn, and writes back the pipeline and every job fn changed, in
-	// one transaction. Jobs fn appends to jobs are inserted (their IDs set). Runners cannot
-	// claim the pipeline's jobs meanwhile. fn's error aborts the transaction and is returned.
+	// UpdatePipeline locks the pipeline (UpdatePipeline calls on one pipeline run one after
+	// the other), reads all its jobs (retried ones included, ordered by Position then ID),
+	// calls fn, and writes back the pipeline and every job fn changed, in one transaction.
+	// Jobs fn appends to jobs are inserted (their IDs set). The jobs are not locked while fn
+	// runs: when a job fn changed was changed meanwhile (claimed, its lease extended, updated
+	// with UpdateJob), everything starts over with fresh rows and fn is called again. fn's
+	// error aborts the transaction and is returned.
 	UpdatePipeline(ctx context.Context, id int64, fn func(p *Pipeline, jobs *[]*Job) error) error
 	// ActivePipelines lists pipelines whose status is not final, oldest first.
 	ActivePipelines(ctx context.Context) ([]*Pipeline, error)
@@ -326,8 +329,7 @@ type Jobs interface {
 	// included.
 	Jobs(ctx context.Context, pipelineID int64, f JobFilter) ([]*Job, error)
 	// UpdateJob locks one job, calls fn, and writes the job back if fn changed it, in one
-	// transaction; UpdatePipeline waits for it and sees what it wrote. fn's error aborts the
-	// transaction and is returned.
+	// transaction. fn's error aborts the transaction and is returned.
 	UpdateJob(ctx context.Context, id int64, fn func(j *Job) error) error
 	// ClaimJob atomically gives the oldest pending job the runner can take (every job tag
 	// among the runner's tags; untagged jobs only to runners that run untagged) to the

@@ -30,14 +30,18 @@ func jobArgs(j *store.Job) []any {
 		nullFloat(j.Coverage), nanos(j.Created), nanos(j.Queued), nanos(j.Started), nanos(j.Finished)}
 }
 
-func scanJob(r scanner) (*store.Job, error) {
+func scanJob(r scanner) (*store.Job, error) { return scanJobAnd(r) }
+
+// scanJobAnd scans jobCols and then the extra columns into extra.
+func scanJobAnd(r scanner, extra ...any) (*store.Job, error) {
 	var j store.Job
 	var tags string
 	var stageIndex, position, attempt, exitCode, runAt, lease, created, queued, started, finished int64
 	var cov sql.NullFloat64
-	if err := r.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &stageIndex, &position, &j.Status, &j.Spec,
+	dest := append([]any{&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &stageIndex, &position, &j.Status, &j.Spec,
 		&tags, &j.ResourceGroup, &attempt, &j.Retried, &runAt, &j.RunnerID, &j.FailureReason, &exitCode, &j.TokenHash,
-		&j.ClaimKey, &lease, &j.CancelRequested, &j.Dotenv, &cov, &created, &queued, &started, &finished); err != nil {
+		&j.ClaimKey, &lease, &j.CancelRequested, &j.Dotenv, &cov, &created, &queued, &started, &finished}, extra...)
+	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
 	j.StageIndex, j.Position, j.Attempt, j.ExitCode = int(stageIndex), int(position), int(attempt), int(exitCode)
@@ -103,8 +107,7 @@ func (s *Store) Jobs(ctx context.Context, pipelineID int64, f store.JobFilter) (
 	return js, nil
 }
 
-// UpdateJob implements store.Jobs. Locking the job's row is enough: UpdatePipeline locks
-// every job of its pipeline before it reads them.
+// UpdateJob implements store.Jobs.
 func (s *Store) UpdateJob(ctx context.Context, id int64, fn func(j *store.Job) error) error {
 	var fnErr error
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -119,7 +122,7 @@ func (s *Store) UpdateJob(ctx context.Context, id int64, fn func(j *store.Job) e
 		}
 		j.ID = id
 		if args := jobArgs(j); !reflect.DeepEqual(args, old) {
-			if _, err := s.exec(ctx, tx, `UPDATE jobs SET `+jobSet+` WHERE id = ?`, append(args, id)...); err != nil {
+			if _, err := s.exec(ctx, tx, `UPDATE jobs SET `+jobSet+`, version = version + 1 WHERE id = ?`, append(args, id)...); err != nil {
 				return fmt.Errorf("write job: %w", err)
 			}
 		}
@@ -136,8 +139,8 @@ func (s *Store) UpdateJob(ctx context.Context, id int64, fn func(j *store.Job) e
 
 // ClaimJob implements store.Jobs. "Oldest" is the lowest ID. A claim is one statement (two
 // when the request repeats an earlier one's key): it picks the oldest pending job whose tags
-// the runner has, skipping rows others hold (a concurrent claim or UpdatePipeline), and takes
-// it, so concurrent claims never wait for each other nor get the same job.
+// the runner has, skipping rows others hold (a concurrent claim or a write), and takes it, so
+// concurrent claims never wait for each other nor get the same job.
 func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error) {
 	if c.Runner == nil {
 		return nil, errors.New("claim job: no runner")
@@ -145,7 +148,7 @@ func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error)
 	if c.Key != "" {
 		// The runner never got the answer with the job's token: a new one replaces it.
 		// claim_key <> '' lets the partial index serve the lookup.
-		j, err := one(ctx, s, s.w, scanJob, `UPDATE jobs SET token_hash = ?, lease_until = ?
+		j, err := one(ctx, s, s.w, scanJob, `UPDATE jobs SET token_hash = ?, lease_until = ?, version = version + 1
 	WHERE runner_id = ? AND claim_key = ? AND claim_key <> '' AND status = ? RETURNING `+jobCols,
 			c.TokenHash, nanos(c.LeaseUntil), c.Runner.ID, c.Key, store.StatusRunning)
 		if err == nil {
@@ -166,7 +169,7 @@ func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error)
 		untagged = "TRUE"
 	}
 	query := `UPDATE jobs SET status = 'running', runner_id = ?, token_hash = ?, claim_key = ?,
-	lease_until = ?, started = ?
+	lease_until = ?, started = ?, version = version + 1
 	WHERE status = 'pending' AND id = (SELECT id FROM jobs WHERE status = 'pending' AND NOT retried
 		AND ((tags = '' AND ` + untagged + `) OR (tags <> '' AND ` + s.d.TagsWithin + `))
 		ORDER BY id LIMIT 1` + s.d.SkipLocked + `)
@@ -194,7 +197,7 @@ func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error)
 // Heartbeat implements store.Jobs.
 func (s *Store) Heartbeat(ctx context.Context, jobID, runnerID int64, leaseUntil time.Time) (bool, error) {
 	var cancel bool
-	err := s.w.QueryRowContext(ctx, s.q(`UPDATE jobs SET lease_until = ? WHERE id = ? AND runner_id = ? AND status = ?
+	err := s.w.QueryRowContext(ctx, s.q(`UPDATE jobs SET lease_until = ?, version = version + 1 WHERE id = ? AND runner_id = ? AND status = ?
 	RETURNING cancel_requested`), nanos(leaseUntil), jobID, runnerID, store.StatusRunning).Scan(&cancel)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("heartbeat job %d: %w", jobID, store.ErrLeaseLost)
@@ -217,7 +220,7 @@ func (s *Store) ExpiredJobs(ctx context.Context, now time.Time) ([]*store.Job, e
 
 // ExtendLeases implements store.Jobs.
 func (s *Store) ExtendLeases(ctx context.Context, until time.Time) error {
-	_, err := s.exec(ctx, s.w, `UPDATE jobs SET lease_until = ? WHERE status = ? AND lease_until < ?`,
+	_, err := s.exec(ctx, s.w, `UPDATE jobs SET lease_until = ?, version = version + 1 WHERE status = ? AND lease_until < ?`,
 		nanos(until), store.StatusRunning, nanos(until))
 	if err != nil {
 		return fmt.Errorf("extend leases: %w", err)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -125,23 +126,49 @@ func (s *Store) ActivePipelines(ctx context.Context) ([]*store.Pipeline, error) 
 	return ps, nil
 }
 
-// UpdatePipeline implements store.Pipelines. It locks the pipeline's row, then its jobs'
-// rows (ClaimJob skips locked rows), and writes back the pipeline and the jobs whose columns
-// fn changed.
+// UpdatePipeline implements store.Pipelines. The pipeline's row lock orders the calls on one
+// pipeline; its jobs are written only if their version is the one read (no other writer
+// waits for the whole pipeline), else the transaction is rolled back and run again.
 func (s *Store) UpdatePipeline(ctx context.Context, id int64, fn func(p *store.Pipeline, jobs *[]*store.Job) error) error {
+	for try := 1; ; try++ {
+		err := s.updatePipeline(ctx, id, fn)
+		if !errors.Is(err, errJobChanged) {
+			return err
+		}
+		if try == maxTries {
+			return fmt.Errorf("update pipeline %d: its jobs kept changing, %d tries: %w", id, try, err)
+		}
+	}
+}
+
+// maxTries bounds the runs of an UpdatePipeline whose jobs keep changing under it.
+const maxTries = 50
+
+// errJobChanged: a job changed between UpdatePipeline's read and its write.
+var errJobChanged = errors.New("a job changed meanwhile")
+
+func (s *Store) updatePipeline(ctx context.Context, id int64, fn func(p *store.Pipeline, jobs *[]*store.Job) error) error {
 	var fnErr error
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		p, err := one(ctx, s, tx, scanPipeline, `SELECT `+pipelineCols+` FROM pipelines WHERE id = ?`+s.d.ForUpdate, id)
 		if err != nil {
 			return fmt.Errorf("lock pipeline: %w", err)
 		}
-		jobs, err := list(ctx, s, tx, scanJob, `SELECT `+jobCols+` FROM jobs WHERE pipeline_id = ? ORDER BY position, id`+s.d.ForUpdate, id)
-		if err != nil {
-			return fmt.Errorf("lock jobs: %w", err)
+		type read struct {
+			args    []any
+			version int64
 		}
-		before := make(map[int64][]any, len(jobs))
-		for _, j := range jobs {
-			before[j.ID] = cloneArgs(jobArgs(j))
+		before := map[int64]read{}
+		jobs, err := list(ctx, s, tx, func(r scanner) (*store.Job, error) {
+			var version int64
+			j, err := scanJobAnd(r, &version)
+			if err == nil {
+				before[j.ID] = read{cloneArgs(jobArgs(j)), version}
+			}
+			return j, err
+		}, `SELECT `+jobCols+`, version FROM jobs WHERE pipeline_id = ? ORDER BY position, id`, id)
+		if err != nil {
+			return fmt.Errorf("read jobs: %w", err)
 		}
 		pBefore := cloneArgs(pipelineArgs(p))
 		if err := fn(p, &jobs); err != nil {
@@ -164,8 +191,13 @@ func (s *Store) UpdatePipeline(ctx context.Context, id int64, fn func(p *store.P
 				}
 				continue
 			}
-			if args := jobArgs(j); !reflect.DeepEqual(args, old) {
-				if _, err := s.exec(ctx, tx, `UPDATE jobs SET `+jobSet+` WHERE id = ?`, append(args, j.ID)...); err != nil {
+			if args := jobArgs(j); !reflect.DeepEqual(args, old.args) {
+				err := s.execOne(ctx, tx, `UPDATE jobs SET `+jobSet+`, version = version + 1 WHERE id = ? AND version = ?`,
+					append(args, j.ID, old.version)...)
+				if errors.Is(err, store.ErrNotFound) {
+					return errJobChanged
+				}
+				if err != nil {
 					return fmt.Errorf("write job %d: %w", j.ID, err)
 				}
 			}
@@ -175,13 +207,12 @@ func (s *Store) UpdatePipeline(ctx context.Context, id int64, fn func(p *store.P
 	if fnErr != nil {
 		return fnErr
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errJobChanged) {
 		return fmt.Errorf("update pipeline %d: %w", id, err)
 	}
-	return nil
+	return err
 }
 
-// cloneArgs copies args deeply enough that fn's changes to byte slices show.
 func cloneArgs(args []any) []any {
 	out := make([]any, len(args))
 	for i, a := range args {

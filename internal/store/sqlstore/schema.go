@@ -164,6 +164,11 @@ CREATE TABLE resource_groups (
 	PRIMARY KEY (project_id, name)
 );
 `,
+	// Every write of a job's columns but its log size counts up its version: UpdatePipeline
+	// writes a job only if it still has the version it read.
+	`
+ALTER TABLE jobs ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate brings the schema to the newest version in one transaction: under the dialect's
