@@ -122,13 +122,22 @@ func FailedStatus(j *plan.Job, code int) string {
 }
 
 // PipelineStatus is a pipeline's status from its (current, not retried) jobs' statuses:
-// running while any job is pending or running; manual when a blocking manual job waits;
+// pending while jobs wait for a runner and none started; running while any job is pending,
+// running or waiting for earlier ones; manual when a blocking manual job waits;
 // else failed if any job failed, canceled if any was canceled, success otherwise (warnings,
 // skipped and non-blocking manual jobs allowed). blocking reports whether the manual job at
 // an index blocks (allow_failure false); created reports jobs still waiting.
 func PipelineStatus(statuses []string, blocking func(i int) bool) string {
 	active, manual, failed, canceled, success := false, false, false, false, false
+	// As GitLab, skipped jobs and allowed failures do not count as started.
+	queued, notStarted := false, true
 	for i, s := range statuses {
+		switch s {
+		case Pending, Created, Skipped, Warning:
+			queued = queued || s == Pending
+		default:
+			notStarted = false
+		}
 		switch s {
 		case Pending, Running, "waiting_for_resource", "scheduled":
 			active = true
@@ -150,6 +159,8 @@ func PipelineStatus(statuses []string, blocking func(i int) bool) string {
 	switch {
 	case manual && !anyRunning(statuses):
 		return Manual
+	case queued && notStarted:
+		return Pending
 	case active:
 		return Running
 	case failed:

@@ -113,8 +113,8 @@ func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// isOID reports whether s is a full object name: 40 (SHA-1) or 64 (SHA-256) hex digits.
-func isOID(s string) bool {
+// IsOID reports whether s is a full object name (lowercase): 40 (SHA-1) or 64 (SHA-256) hex digits.
+func IsOID(s string) bool {
 	if len(s) != 40 && len(s) != 64 {
 		return false
 	}
@@ -128,5 +128,5 @@ func isOID(s string) bool {
 
 // isZero reports whether s is the all-zeros object name forges send for "no commit".
 func isZero(s string) bool {
-	return isOID(s) && strings.Trim(s, "0") == ""
+	return IsOID(s) && strings.Trim(s, "0") == ""
 }

@@ -186,6 +186,12 @@ func (s *Scheduler) finish(j *store.Job, runnerID int64, u jobapi.Update, jobs *
 	return j, nil
 }
 
+// Started tells the scheduler that a runner claimed a job of the pipeline: a pending pipeline
+// becomes running.
+func (s *Scheduler) Started(ctx context.Context, pipelineID int64) error {
+	return s.advanceSoon(ctx, pipelineID)
+}
+
 // advanceSoon advances a pipeline after its jobs changed. When an advance of it is under way
 // already, that one advances it again once more when it is done, for every change that came
 // meanwhile, and advanceSoon returns at once.

@@ -52,10 +52,26 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 			rev = "refs/tags/" + t.Ref
 		}
 	}
-	// Reading the commit resolves rev and checks that it exists, in one git process.
+	// Reading the commit resolves rev and checks that it exists, in one git process; the tree
+	// of a commit named by its SHA (a webhook's) is read meanwhile.
+	var files fs.FS
+	var filesErr error
+	treeRead := make(chan struct{})
+	if gitmirror.IsOID(rev) {
+		go func() {
+			defer close(treeRead)
+			files, filesErr = s.mirrors.FS(ctx, p.ID, rev)
+		}()
+	} else {
+		close(treeRead)
+	}
 	commit, err := s.mirrors.Commit(ctx, p.ID, rev)
+	<-treeRead
 	if err != nil {
 		return nil, err
+	}
+	if filesErr != nil {
+		return nil, filesErr
 	}
 	sha := commit.SHA
 	if t.Message == "" {
@@ -64,9 +80,10 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	if t.AuthorName == "" {
 		t.AuthorName, t.AuthorEmail = commit.AuthorName, commit.AuthorEmail
 	}
-	files, err := s.mirrors.FS(ctx, p.ID, sha)
-	if err != nil {
-		return nil, err
+	if files == nil {
+		if files, err = s.mirrors.FS(ctx, p.ID, sha); err != nil {
+			return nil, err
+		}
 	}
 	pc, err := s.planContext(ctx, p, t, sha, commit, files)
 	if err != nil {

@@ -213,8 +213,8 @@ func TestWebhooks(t *testing.T) {
 					t.Errorf("%s: %d pipelines, want %d (no new one)", tc.name, len(after), before)
 				case tc.makesPipeline:
 					p := after[0]
-					if p.ID != a.PipelineID || p.Ref != "main" || p.SHA != e.head() || p.Source != "push" || p.Status != "running" {
-						t.Errorf("%s: newest pipeline %+v; want id %d, main at %s from push, running", tc.name, p, a.PipelineID, e.head())
+					if p.ID != a.PipelineID || p.Ref != "main" || p.SHA != e.head() || p.Source != "push" || p.Status != "pending" {
+						t.Errorf("%s: newest pipeline %+v; want id %d, main at %s from push, pending", tc.name, p, a.PipelineID, e.head())
 					}
 				}
 				want = append(want, a)
@@ -289,7 +289,7 @@ test:
 			t.Errorf("first pipeline's job %s is %s, want canceled", j.Name, j.Status)
 		}
 	}
-	if p2 := e.pipeline(a2.PipelineID); p2.Status != "running" || p2.SHA != second {
-		t.Errorf("second pipeline %+v, want running at %s", p2, second)
+	if p2 := e.pipeline(a2.PipelineID); p2.Status != "pending" || p2.SHA != second {
+		t.Errorf("second pipeline %+v, want pending at %s", p2, second)
 	}
 }

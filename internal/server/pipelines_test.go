@@ -64,6 +64,9 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Errorf("jobs %s", got)
 	}
 	wantStatuses(t, p, map[string]string{"build": "pending", "unit": "created", "lint": "created", "deploy": "created"})
+	if p.Status != "pending" {
+		t.Errorf("new pipeline is %s, want pending", p.Status)
+	}
 
 	runner := e.mustRegister("r1")
 	build := e.claim(runner, "build")
@@ -81,6 +84,9 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Errorf("job git %+v", build.Git)
 	}
 	wantStatuses(t, e.pipeline(p.ID), map[string]string{"build": "running", "unit": "created"})
+	if st := e.pipeline(p.ID).Status; st != "running" {
+		t.Errorf("pipeline with a claimed job is %s, want running", st)
+	}
 
 	// The job token fetches the project's git while the job runs.
 	gitRefs := func() int {

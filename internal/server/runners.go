@@ -157,6 +157,12 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 	if err != nil {
 		return nil, err
 	}
+	if pl.Status == store.StatusPending {
+		// Its first job started: the pipeline is running now.
+		if err := s.sched.Started(ctx, pl.ID); err != nil {
+			return nil, err
+		}
+	}
 	self := s.sched.Spec(j)
 	spec := *self
 	spec.Variables = append([]plan.Var(nil), spec.Variables...)

@@ -197,7 +197,7 @@ func TestBadgesAndMetrics(t *testing.T) {
 	runner := e.mustRegister("r1")
 	metrics(`slipway_jobs{status="pending"} 1`, `slipway_jobs{status="running"} 0`, `slipway_runners{online="false"} 1`,
 		`slipway_pipelines_created_total 1`)
-	badge("/slipway/demo/badge.svg", "running")
+	badge("/slipway/demo/badge.svg", "pending")
 
 	j := e.claim(runner, "build")
 	metrics(`slipway_jobs{status="pending"} 0`, `slipway_jobs{status="running"} 1`, `slipway_runners{online="true"} 1`)
