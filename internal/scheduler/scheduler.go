@@ -82,12 +82,48 @@ func (s *Scheduler) Lease() time.Duration { return 3 * s.o.Heartbeat }
 func (s *Scheduler) Ready() <-chan struct{} { return s.ready.wait() }
 
 // Run runs the scheduler's loops until ctx ends: it gives running jobs a fresh lease (runners
-// of a restarted server reconnect), advances every active pipeline, then fails jobs whose
-// lease ran out, starts delayed jobs on time and gives free resource groups to waiting jobs.
+// of a restarted server reconnect), advances every active pipeline (and again every
+// sweepEvery), then fails jobs whose lease ran out, starts delayed jobs on time and gives
+// free resource groups to waiting jobs.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil {
 		return fmt.Errorf("extend leases: %w", err)
 	}
+	if err := s.sweep(ctx); err != nil {
+		return err
+	}
+	s.ready.notify()
+	leases := time.NewTicker(s.o.Heartbeat / 2)
+	defer leases.Stop()
+	timers := time.NewTicker(250 * time.Millisecond)
+	defer timers.Stop()
+	sweeps := time.NewTicker(sweepEvery)
+	defer sweeps.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweeps.C:
+			if err := s.sweep(ctx); err != nil {
+				s.log.Error("sweep", "err", err)
+			}
+		case <-leases.C:
+			s.expire(ctx)
+		case <-timers.C:
+			s.promote(ctx)
+		case <-s.kick:
+			s.promote(ctx)
+		}
+	}
+}
+
+// sweepEvery is how often every active pipeline is advanced: a finish is written before its
+// pipeline advances, so a server that crashed in between (with others sharing the database
+// and going on) leaves a pipeline that only this picks up.
+const sweepEvery = 30 * time.Second
+
+// sweep advances every active pipeline.
+func (s *Scheduler) sweep(ctx context.Context) error {
 	active, err := s.store.ActivePipelines(ctx)
 	if err != nil {
 		return fmt.Errorf("list active pipelines: %w", err)
@@ -97,23 +133,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.log.Error("advance pipeline", "pipeline_id", p.ID, "err", err)
 		}
 	}
-	s.ready.notify()
-	leases := time.NewTicker(s.o.Heartbeat / 2)
-	defer leases.Stop()
-	timers := time.NewTicker(250 * time.Millisecond)
-	defer timers.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-leases.C:
-			s.expire(ctx)
-		case <-timers.C:
-			s.promote(ctx)
-		case <-s.kick:
-			s.promote(ctx)
-		}
-	}
+	return nil
 }
 
 // Advance decides what can happen next in a pipeline (after it was created, or a job of it
@@ -186,10 +206,14 @@ func (s *Scheduler) finish(j *store.Job, runnerID int64, u jobapi.Update, jobs *
 	return j, nil
 }
 
-// Started tells the scheduler that a runner claimed a job of the pipeline: a pending pipeline
-// becomes running.
-func (s *Scheduler) Started(ctx context.Context, pipelineID int64) error {
-	return s.advanceSoon(ctx, pipelineID)
+// Started tells the scheduler that a runner claimed a job of a pending pipeline, which
+// becomes running. It returns at once: the claim's answer does not wait for that.
+func (s *Scheduler) Started(pipelineID int64) {
+	go func() {
+		if err := s.advanceSoon(context.Background(), pipelineID); err != nil {
+			s.log.Error("start pipeline", "pipeline_id", pipelineID, "err", err)
+		}
+	}()
 }
 
 // advanceSoon advances a pipeline after its jobs changed. When an advance of it is under way

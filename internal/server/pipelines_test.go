@@ -84,9 +84,10 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Errorf("job git %+v", build.Git)
 	}
 	wantStatuses(t, e.pipeline(p.ID), map[string]string{"build": "running", "unit": "created"})
-	if st := e.pipeline(p.ID).Status; st != "running" {
-		t.Errorf("pipeline with a claimed job is %s, want running", st)
-	}
+	eventually(t, 5*time.Second, func() (bool, string) {
+		st := e.pipeline(p.ID).Status
+		return st == "running", "pipeline with a claimed job is " + st + ", want running"
+	})
 
 	// The job token fetches the project's git while the job runs.
 	gitRefs := func() int {

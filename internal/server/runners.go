@@ -90,8 +90,9 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 				err = s.resumeClaim(ctx, j, c.runner.ID, hash)
 			}
 			var payload *jobapi.Job
+			var pipelineStatus string
 			if err == nil {
-				payload, err = s.payload(r, j, c.runner, tok)
+				payload, pipelineStatus, err = s.payload(r, j, c.runner, tok)
 			}
 			if err == nil && ctx.Err() != nil {
 				err = ctx.Err()
@@ -105,6 +106,9 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 			}
 			s.metrics.jobStarted(j, now)
 			writeJSON(w, http.StatusCreated, payload)
+			if pipelineStatus == store.StatusPending {
+				s.sched.Started(j.PipelineID)
+			}
 			return nil
 		case !errors.Is(err, store.ErrNotFound):
 			return err
@@ -146,22 +150,16 @@ func (s *Server) resumeClaim(ctx context.Context, j *store.Job, runnerID int64, 
 }
 
 // payload is what the runner needs to run j: the plan with every variable, the git source,
-// the jobs whose artifacts it gets.
-func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token string) (*jobapi.Job, error) {
+// the jobs whose artifacts it gets; and the status of j's pipeline.
+func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token string) (*jobapi.Job, string, error) {
 	ctx := r.Context()
 	p, err := s.store.Project(ctx, j.ProjectID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	pl, err := s.store.Pipeline(ctx, j.PipelineID)
 	if err != nil {
-		return nil, err
-	}
-	if pl.Status == store.StatusPending {
-		// Its first job started: the pipeline is running now.
-		if err := s.sched.Started(ctx, pl.ID); err != nil {
-			return nil, err
-		}
+		return nil, "", err
 	}
 	self := s.sched.Spec(j)
 	spec := *self
@@ -176,7 +174,7 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 			f = store.JobFilter{}
 		}
 		if all, err = s.store.Jobs(ctx, j.PipelineID, f); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	var cur []*store.Job
@@ -203,7 +201,7 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 		}
 		arts, err := s.store.ListArtifacts(ctx, src.ID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		has := false
 		for _, a := range arts {
@@ -221,7 +219,7 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 	if spec.Environment != nil && spec.Environment.Name != "" {
 		vars, err := s.store.Variables(ctx, p.ID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		protected := pl.Tag || pl.Ref == p.DefaultBranch
 		for _, v := range vars {
@@ -251,7 +249,7 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 	}
 	spec.Variables = append(spec.Variables, dotenv...)
 	out.Plan = &spec
-	return out, nil
+	return out, pl.Status, nil
 }
 
 // scopeMatches reports whether a variable's environment scope matches an environment name:
