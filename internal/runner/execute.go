@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/expr"
@@ -51,7 +52,7 @@ func (t *task) execute(ctx context.Context, slot int) (run.Result, []plan.Var) {
 	lookup := lookupIn(append(append([]plan.Var(nil), p.Variables...), vars...))
 
 	fmt.Fprintf(t.out, "\x1b[36;1mGetting source from Git repository\x1b[0;m\n")
-	if err := checkout(ctx, buildDir, j.Git, j.Token, t.out); err != nil {
+	if err := t.getSources(ctx, buildDir, lookup); err != nil {
 		return fail(err)
 	}
 	for _, d := range j.Dependencies {
@@ -296,6 +297,30 @@ func (t *task) pullCaches(ctx context.Context, buildDir string, lookup func(stri
 }
 
 // fetchCache downloads the first of keys the server has into the local store.
+// getSources checks the job's commit out into buildDir, trying again (a server that restarts
+// is away for a moment) up to GET_SOURCES_ATTEMPTS times in all, 3 unless set (1 to 10).
+func (t *task) getSources(ctx context.Context, buildDir string, lookup func(string) (string, bool)) error {
+	attempts := 3
+	if v, ok := lookup("GET_SOURCES_ATTEMPTS"); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 1 && n <= 10 {
+			attempts = n
+		}
+	}
+	for i := 1; ; i++ {
+		err := checkout(ctx, buildDir, t.job.Git, t.job.Token, t.out)
+		if err == nil || i == attempts || ctx.Err() != nil {
+			return err
+		}
+		pause := time.Duration(i) * time.Second
+		fmt.Fprintf(t.out, "Getting source failed: %v; trying again in %v (attempt %d of %d)\n", err, pause, i+1, attempts)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
 func (t *task) fetchCache(ctx context.Context, keys []string) bool {
 	for i, k := range keys {
 		s, err := artifact.SanitizeKey(k)

@@ -813,3 +813,41 @@ func TestAbortCancelsRunningJob(t *testing.T) {
 		t.Errorf("final %+v, want canceled\n%s", u, f.logs[1])
 	}
 }
+
+// TestGetSourcesTriesAgain fetches from a repository that appears only after the first
+// attempt (a server restarting): GET_SOURCES_ATTEMPTS says how many tries there are.
+func TestGetSourcesTriesAgain(t *testing.T) {
+	for _, tt := range []struct {
+		name, attempts string
+		ok             bool
+	}{
+		{name: "default tries again", ok: true},
+		{name: "one attempt", attempts: "1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			sha := f.repo("early", map[string]string{"a.txt": "a"})
+			f.mu.Lock()
+			f.claims["key"] = &jobapi.Job{Token: "t"} // the git handler takes claimed jobs' tokens
+			f.mu.Unlock()
+			var out bytes.Buffer
+			tk := &task{out: &out, job: &jobapi.Job{Token: "t",
+				Git: jobapi.Git{URL: f.srv.URL + "/git/late.git", SHA: sha, Depth: 1}}}
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				_ = os.Rename(filepath.Join(f.gitRoot, "early.git"), filepath.Join(f.gitRoot, "late.git"))
+			}()
+			lookup := lookupIn([]plan.Var{{Key: "GET_SOURCES_ATTEMPTS", Value: tt.attempts}})
+			if tt.attempts == "" {
+				lookup = lookupIn(nil)
+			}
+			err := tk.getSources(context.Background(), t.TempDir(), lookup)
+			if (err == nil) != tt.ok {
+				t.Fatalf("getSources = %v, want ok %v; log:\n%s", err, tt.ok, out.String())
+			}
+			if tt.ok && !strings.Contains(out.String(), "attempt 2 of 3") {
+				t.Errorf("log does not say it tried again:\n%s", out.String())
+			}
+		})
+	}
+}

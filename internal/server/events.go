@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/slipway/slipway/internal/notify"
@@ -10,15 +11,49 @@ import (
 
 // pipelineChanged tells the forge, the project's hooks and (on failure, fix and tags) the
 // commit author that a pipeline changed status. It runs after the change was committed, in
-// the background, with a few retries; a failure is logged, never fatal.
+// the background, with a few retries; a failure is logged, never fatal. The changes of one
+// pipeline go out one after the other, in the order they came (a forge must not get
+// "running" after "success").
 func (s *Server) pipelineChanged(p *store.Pipeline, jobs []*store.Job) {
+	s.outbox.Lock()
+	defer s.outbox.Unlock()
+	q, busy := s.outbox.queues[p.ID]
+	s.outbox.queues[p.ID] = append(q, change{p, jobs})
+	if busy {
+		return // its sender takes this one in turn
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		s.notify(ctx, p, jobs)
+		for {
+			s.outbox.Lock()
+			q := s.outbox.queues[p.ID]
+			if len(q) == 0 {
+				delete(s.outbox.queues, p.ID)
+				s.outbox.Unlock()
+				return
+			}
+			c := q[0]
+			s.outbox.queues[p.ID] = q[1:]
+			s.outbox.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			s.notify(ctx, c.pipeline, c.jobs)
+			cancel()
+		}
 	}()
+}
+
+// change is a pipeline's status change waiting to be told.
+type change struct {
+	pipeline *store.Pipeline
+	jobs     []*store.Job
+}
+
+// outbox holds, per pipeline, the changes its sender has still to tell; a pipeline is in
+// queues while its sender runs.
+type outbox struct {
+	sync.Mutex
+	queues map[int64][]change
 }
 
 func (s *Server) notify(ctx context.Context, p *store.Pipeline, jobs []*store.Job) {

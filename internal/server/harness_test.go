@@ -374,6 +374,15 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 	}
 }
 
+// waitPipeline polls a pipeline until it has status.
+func (e *env) waitPipeline(id int64, status string) {
+	e.t.Helper()
+	eventually(e.t, 10*time.Second, func() (bool, string) {
+		st := e.pipeline(id).Status
+		return st == status, fmt.Sprintf("pipeline %d: want %s, have %s", id, status, st)
+	})
+}
+
 // waitJob polls a pipeline until its job name has status.
 func (e *env) waitJob(pipelineID int64, name, status string) pipelineJSON {
 	e.t.Helper()

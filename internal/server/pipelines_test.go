@@ -84,10 +84,7 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Errorf("job git %+v", build.Git)
 	}
 	wantStatuses(t, e.pipeline(p.ID), map[string]string{"build": "running", "unit": "created"})
-	eventually(t, 5*time.Second, func() (bool, string) {
-		st := e.pipeline(p.ID).Status
-		return st == "running", "pipeline with a claimed job is " + st + ", want running"
-	})
+	e.waitPipeline(p.ID, "running") // a claim starts its pipeline
 
 	// The job token fetches the project's git while the job runs.
 	gitRefs := func() int {

@@ -68,6 +68,7 @@ type Server struct {
 	routes  []route
 	now     func() time.Time
 	bg      sync.WaitGroup // notifications in flight
+	outbox  outbox
 }
 
 // New makes a Server on an open store.
@@ -103,7 +104,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git mirrors: %w", err)
 	}
-	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now}
+	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now,
+		outbox: outbox{queues: map[int64][]change{}}}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,
