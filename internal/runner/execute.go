@@ -297,8 +297,9 @@ func (t *task) pullCaches(ctx context.Context, buildDir string, lookup func(stri
 }
 
 // fetchCache downloads the first of keys the server has into the local store.
-// getSources checks the job's commit out into buildDir, trying again (a server that restarts
-// is away for a moment) up to GET_SOURCES_ATTEMPTS times in all, 3 unless set (1 to 10).
+// getSources checks the job's commit out into buildDir, trying again after a growing pause
+// from 1 s (a server that restarts is away for a moment) up to GET_SOURCES_ATTEMPTS times in
+// all, 3 unless set (1 to 10).
 func (t *task) getSources(ctx context.Context, buildDir string, lookup func(string) (string, bool)) error {
 	attempts := 3
 	if v, ok := lookup("GET_SOURCES_ATTEMPTS"); ok {
@@ -306,17 +307,15 @@ func (t *task) getSources(ctx context.Context, buildDir string, lookup func(stri
 			attempts = n
 		}
 	}
+	bo := &backoff{min: time.Second, max: 5 * time.Second}
 	for i := 1; ; i++ {
 		err := checkout(ctx, buildDir, t.job.Git, t.job.Token, t.out)
 		if err == nil || i == attempts || ctx.Err() != nil {
 			return err
 		}
-		pause := time.Duration(i) * time.Second
-		fmt.Fprintf(t.out, "Getting source failed: %v; trying again in %v (attempt %d of %d)\n", err, pause, i+1, attempts)
-		select {
-		case <-ctx.Done():
+		fmt.Fprintf(t.out, "Getting source failed: %v; trying again (attempt %d of %d)\n", err, i+1, attempts)
+		if !bo.wait(ctx) {
 			return err
-		case <-time.After(pause):
 		}
 	}
 }
