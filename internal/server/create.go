@@ -56,17 +56,12 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	// of a commit named by its SHA (a webhook's) is read meanwhile.
 	var files fs.FS
 	var filesErr error
-	treeRead := make(chan struct{})
+	var tree sync.WaitGroup
 	if gitmirror.IsOID(rev) {
-		go func() {
-			defer close(treeRead)
-			files, filesErr = s.mirrors.FS(ctx, p.ID, rev)
-		}()
-	} else {
-		close(treeRead)
+		tree.Go(func() { files, filesErr = s.mirrors.FS(ctx, p.ID, rev) })
 	}
 	commit, err := s.mirrors.Commit(ctx, p.ID, rev)
-	<-treeRead
+	tree.Wait()
 	if err != nil {
 		return nil, err
 	}

@@ -111,28 +111,56 @@ func (s *Store) Jobs(ctx context.Context, pipelineID int64, f store.JobFilter) (
 func (s *Store) UpdateJob(ctx context.Context, id int64, fn func(j *store.Job) error) error {
 	var fnErr error
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		j, err := one(ctx, s, tx, scanJob, `SELECT `+jobCols+` FROM jobs WHERE id = ?`+s.d.ForUpdate, id)
+		var read jobRead
+		j, err := one(ctx, s, tx, read.scan, `SELECT `+jobCols+`, version FROM jobs WHERE id = ?`+s.d.ForUpdate, id)
 		if err != nil {
 			return fmt.Errorf("lock job: %w", err)
 		}
-		old := cloneArgs(jobArgs(j))
 		if err := fn(j); err != nil {
 			fnErr = err
 			return err
 		}
 		j.ID = id
-		if args := jobArgs(j); !reflect.DeepEqual(args, old) {
-			if _, err := s.exec(ctx, tx, `UPDATE jobs SET `+jobSet+`, version = version + 1 WHERE id = ?`, append(args, id)...); err != nil {
-				return fmt.Errorf("write job: %w", err)
-			}
-		}
-		return nil
+		return s.writeJob(ctx, tx, j, read)
 	})
 	if fnErr != nil {
 		return fnErr
 	}
 	if err != nil {
 		return fmt.Errorf("update job %d: %w", id, err)
+	}
+	return nil
+}
+
+// jobRead is a job's columns and version as read, for writeJob.
+type jobRead struct {
+	args    []any
+	version int64
+}
+
+// scan scans jobCols and the version into a job and r.
+func (r *jobRead) scan(row scanner) (*store.Job, error) {
+	j, err := scanJobAnd(row, &r.version)
+	if err == nil {
+		r.args = cloneArgs(jobArgs(j))
+	}
+	return j, err
+}
+
+// writeJob writes j if it changed since it was read, and only if its version is still the
+// one read: errJobChanged when another writer changed it meanwhile.
+func (s *Store) writeJob(ctx context.Context, tx *sql.Tx, j *store.Job, read jobRead) error {
+	args := jobArgs(j)
+	if reflect.DeepEqual(args, read.args) {
+		return nil
+	}
+	err := s.execOne(ctx, tx, `UPDATE jobs SET `+jobSet+`, version = version + 1 WHERE id = ? AND version = ?`,
+		append(args, j.ID, read.version)...)
+	if errors.Is(err, store.ErrNotFound) {
+		return errJobChanged
+	}
+	if err != nil {
+		return fmt.Errorf("write job %d: %w", j.ID, err)
 	}
 	return nil
 }

@@ -154,16 +154,12 @@ func (s *Store) updatePipeline(ctx context.Context, id int64, fn func(p *store.P
 		if err != nil {
 			return fmt.Errorf("lock pipeline: %w", err)
 		}
-		type read struct {
-			args    []any
-			version int64
-		}
-		before := map[int64]read{}
+		before := map[int64]jobRead{}
 		jobs, err := list(ctx, s, tx, func(r scanner) (*store.Job, error) {
-			var version int64
-			j, err := scanJobAnd(r, &version)
+			var read jobRead
+			j, err := read.scan(r)
 			if err == nil {
-				before[j.ID] = read{cloneArgs(jobArgs(j)), version}
+				before[j.ID] = read
 			}
 			return j, err
 		}, `SELECT `+jobCols+`, version FROM jobs WHERE pipeline_id = ? ORDER BY position, id`, id)
@@ -191,15 +187,8 @@ func (s *Store) updatePipeline(ctx context.Context, id int64, fn func(p *store.P
 				}
 				continue
 			}
-			if args := jobArgs(j); !reflect.DeepEqual(args, old.args) {
-				err := s.execOne(ctx, tx, `UPDATE jobs SET `+jobSet+`, version = version + 1 WHERE id = ? AND version = ?`,
-					append(args, j.ID, old.version)...)
-				if errors.Is(err, store.ErrNotFound) {
-					return errJobChanged
-				}
-				if err != nil {
-					return fmt.Errorf("write job %d: %w", j.ID, err)
-				}
+			if err := s.writeJob(ctx, tx, j, old); err != nil {
+				return err
 			}
 		}
 		return nil
