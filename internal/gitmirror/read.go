@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/slipway/slipway/internal/gitcmd"
 )
 
 // Commit describes a commit.
@@ -38,7 +40,7 @@ func (m *Mirrors) resolve(ctx context.Context, projectID int64, rev string) (str
 	}
 	out, err := git(ctx, m.path(projectID), "rev-parse", "-q", "--verify", "--end-of-options", rev+"^{commit}")
 	if err != nil {
-		if exitCode(err) == 1 { // -q --verify: not a commit
+		if gitcmd.ExitCode(err) == 1 { // -q --verify: not a commit
 			return "", fmt.Errorf("%w: %w", ErrUnknownRevision, err)
 		}
 		return "", m.failure(ctx, projectID, err, rev)
@@ -62,7 +64,7 @@ func plainRev(rev string) bool {
 // not name a commit. Git says either only in words, so this asks again, by exit code; it
 // costs a git command per rev, on the error path only.
 func (m *Mirrors) failure(ctx context.Context, projectID int64, err error, revs ...string) error {
-	if ctx.Err() != nil || exitCode(err) != 128 {
+	if ctx.Err() != nil || gitcmd.ExitCode(err) != 128 {
 		return err
 	}
 	dir := m.path(projectID)
@@ -71,7 +73,7 @@ func (m *Mirrors) failure(ctx context.Context, projectID int64, err error, revs 
 	}
 	for _, rev := range revs {
 		_, verr := git(ctx, dir, "rev-parse", "-q", "--verify", "--end-of-options", rev+"^{commit}")
-		if exitCode(verr) == 1 {
+		if gitcmd.ExitCode(verr) == 1 {
 			return fmt.Errorf("%q: %w", rev, ErrUnknownRevision)
 		}
 	}

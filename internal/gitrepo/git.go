@@ -17,11 +17,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/slipway/slipway/internal/gitcmd"
 )
 
 // Sentinels for errors.Is.
@@ -32,33 +32,6 @@ var (
 	ErrUnknownRef = errors.New("unknown git ref")
 )
 
-// gitError is a failed git command, with what it printed on stderr.
-type gitError struct {
-	args   []string
-	code   int // exit code; -1 when git did not run or was killed
-	stderr string
-	err    error
-}
-
-func (e *gitError) Error() string {
-	msg := strings.TrimSpace(e.stderr)
-	if msg == "" {
-		msg = e.err.Error()
-	}
-	return fmt.Sprintf("git %s: %s", strings.Join(e.args, " "), msg)
-}
-
-func (e *gitError) Unwrap() error { return e.err }
-
-// exitCode is the exit code of the git command that returned err, or -1.
-func exitCode(err error) int {
-	var ge *gitError
-	if errors.As(err, &ge) {
-		return ge.code
-	}
-	return -1
-}
-
 // repoEnv are variables that would make git look somewhere other than dir (set, for example,
 // when Slipway runs from a git hook); they are removed from git's environment.
 var repoEnv = map[string]bool{
@@ -68,19 +41,6 @@ var repoEnv = map[string]bool{
 	// These change what the ":/" pathspec Files passes means.
 	"GIT_LITERAL_PATHSPECS": true, "GIT_GLOB_PATHSPECS": true, "GIT_NOGLOB_PATHSPECS": true,
 	"GIT_ICASE_PATHSPECS": true,
-}
-
-func gitEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if repoEnv[k] || k == "LC_ALL" || k == "LANGUAGE" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	// Stable messages, no prompts, and no index refresh written behind the user's back.
-	return append(env, "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0")
 }
 
 // run runs git -C dir args… and returns its standard output.
@@ -97,24 +57,7 @@ var gitRuns atomic.Int64
 // error, which also holds its warnings when it succeeds.
 func runIO(ctx context.Context, dir string, stdin io.Reader, args ...string) (stdout []byte, stderr string, err error) {
 	gitRuns.Add(1)
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	cmd.Env = gitEnv()
-	cmd.WaitDelay = 5 * time.Second
-	cmd.Stdin = stdin
-	var outBuf, errBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
-	if err := cmd.Run(); err != nil {
-		code := -1
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		if ctx.Err() != nil {
-			err = errors.Join(ctx.Err(), err)
-		}
-		return nil, errBuf.String(), &gitError{args: args, code: code, stderr: errBuf.String(), err: err}
-	}
-	return outBuf.Bytes(), errBuf.String(), nil
+	return gitcmd.Run(ctx, gitcmd.Env(repoEnv), stdin, []string{"-C", dir}, args...)
 }
 
 // both runs f and g at the same time and returns when both have. Running git commands that do
@@ -141,7 +84,7 @@ func line(ctx context.Context, dir string, args ...string) (string, error) {
 func optional(ctx context.Context, dir string, codes []int, args ...string) (string, error) {
 	s, err := line(ctx, dir, args...)
 	if err != nil {
-		code := exitCode(err)
+		code := gitcmd.ExitCode(err)
 		for _, c := range codes {
 			if code == c && ctx.Err() == nil {
 				return "", nil
@@ -172,9 +115,8 @@ func checkDir(dir string) error {
 // notRepo wraps ErrNotRepo around the error of a git command run outside any work tree.
 func notRepo(err error) error {
 	// git says so only in words; LC_ALL=C keeps them stable.
-	var ge *gitError
-	if errors.As(err, &ge) && ge.code == 128 &&
-		(strings.Contains(ge.stderr, "not a git repository") || strings.Contains(ge.stderr, "must be run in a work tree")) {
+	if ge, ok := errors.AsType[*gitcmd.Error](err); ok && ge.Code == 128 &&
+		(strings.Contains(ge.Stderr, "not a git repository") || strings.Contains(ge.Stderr, "must be run in a work tree")) {
 		return fmt.Errorf("%w: %w", ErrNotRepo, err)
 	}
 	return err

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/plan"
+
+	"github.com/slipway/slipway/internal/gitcmd"
 )
 
 // Facts describes a repository's work tree and HEAD.
@@ -95,7 +97,7 @@ func read(ctx context.Context, dir string) (*Facts, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfgErr != nil && (exitCode(cfgErr) != 1 || ctx.Err() != nil) {
+	if cfgErr != nil && (gitcmd.ExitCode(cfgErr) != 1 || ctx.Err() != nil) {
 		return nil, cfgErr
 	}
 	f := &Facts{Root: root}
