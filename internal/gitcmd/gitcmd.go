@@ -1,7 +1,7 @@
 // Package gitcmd runs the git binary for the packages that read repositories (gitrepo, the
 // user's work tree; gitmirror, the server's mirrors): a stable environment, and errors that
-// carry git's message and exit code with the credentials of URLs removed. It knows no git
-// command.
+// carry git's message and exit code with the credentials of URLs removed; and what an object
+// name looks like. It knows no git command.
 package gitcmd
 
 import (
@@ -110,4 +110,18 @@ func Run(ctx context.Context, env []string, stdin io.Reader, global []string, ar
 		return nil, errBuf.String(), &Error{Args: args, Code: code, Stderr: errBuf.String(), Err: err}
 	}
 	return outBuf.Bytes(), errBuf.String(), nil
+}
+
+// IsOID reports whether s is a full object name (lowercase): 40 (SHA-1) or 64 (SHA-256) hex
+// digits.
+func IsOID(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9') && !('a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

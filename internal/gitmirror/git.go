@@ -26,20 +26,7 @@ func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	return out, err
 }
 
-// IsOID reports whether s is a full object name (lowercase): 40 (SHA-1) or 64 (SHA-256) hex digits.
-func IsOID(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9') && !('a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // isZero reports whether s is the all-zeros object name forges send for "no commit".
 func isZero(s string) bool {
-	return IsOID(s) && strings.Trim(s, "0") == ""
+	return gitcmd.IsOID(s) && strings.Trim(s, "0") == ""
 }

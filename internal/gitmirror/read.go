@@ -46,7 +46,7 @@ func (m *Mirrors) resolve(ctx context.Context, projectID int64, rev string) (str
 		return "", m.failure(ctx, projectID, err, rev)
 	}
 	sha := strings.TrimSpace(string(out))
-	if !IsOID(sha) {
+	if !gitcmd.IsOID(sha) {
 		return "", fmt.Errorf("git rev-parse printed %q", sha)
 	}
 	return sha, nil
@@ -100,7 +100,7 @@ func (m *Mirrors) commit(ctx context.Context, projectID int64, rev string) (Comm
 		return Commit{}, m.failure(ctx, projectID, err, rev)
 	}
 	f := bytes.SplitN(out, []byte{0}, 5)
-	if len(f) != 5 || !IsOID(string(f[0])) {
+	if len(f) != 5 || !gitcmd.IsOID(string(f[0])) {
 		return Commit{}, fmt.Errorf("git show printed %q", out)
 	}
 	t, err := time.Parse(time.RFC3339, string(f[3]))

@@ -156,7 +156,7 @@ func revParse(ctx context.Context, dir string, args ...string) (root string, lin
 // revLike reports whether rev-parse may have printed s for a revision: an object name, one
 // negated, HEAD or a full ref name.
 func revLike(s string) bool {
-	return isOID(strings.TrimPrefix(s, "^")) || s == "HEAD" || strings.HasPrefix(s, "refs/")
+	return gitcmd.IsOID(strings.TrimPrefix(s, "^")) || s == "HEAD" || strings.HasPrefix(s, "refs/")
 }
 
 // toplevel returns the work tree's root, or an error wrapping ErrNotRepo when dir is in no work
@@ -164,19 +164,6 @@ func revLike(s string) bool {
 func toplevel(ctx context.Context, dir string) (string, error) {
 	root, _, _, err := revParse(ctx, dir)
 	return root, err
-}
-
-// isOID reports whether s is a full object name: 40 (SHA-1) or 64 (SHA-256) hex digits.
-func isOID(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9') && !('a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // splitZ splits NUL-terminated git output.

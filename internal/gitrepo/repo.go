@@ -104,7 +104,7 @@ func read(ctx context.Context, dir string) (*Facts, error) {
 	var headRef, originRef string
 	switch {
 	case len(revs) == 0: // unborn branch
-	case (len(revs) == 2 || len(revs) == 3) && isOID(revs[0]):
+	case (len(revs) == 2 || len(revs) == 3) && gitcmd.IsOID(revs[0]):
 		f.SHA, headRef = revs[0], revs[1]
 		if len(revs) == 3 {
 			originRef = revs[2]
@@ -301,7 +301,7 @@ func catFile(ctx context.Context, root string, names ...string) ([]*object, erro
 		out = rest
 		// "<oid> <type> <size>" and the object, or "<name> missing" (or "ambiguous").
 		fields := strings.Fields(string(header))
-		if len(fields) != 3 || !isOID(fields[0]) {
+		if len(fields) != 3 || !gitcmd.IsOID(fields[0]) {
 			continue
 		}
 		size, err := strconv.Atoi(fields[2])
@@ -422,8 +422,8 @@ func changedFiles(ctx context.Context, dir, base string) ([]string, error) {
 	}
 	var head, from string
 	switch {
-	case len(revs) == 1 && isOID(revs[0]): // no commit yet
-	case len(revs) >= 3 && isOID(revs[0]) && isOID(revs[1]) && revs[2] == revs[0]:
+	case len(revs) == 1 && gitcmd.IsOID(revs[0]): // no commit yet
+	case len(revs) >= 3 && gitcmd.IsOID(revs[0]) && gitcmd.IsOID(revs[1]) && revs[2] == revs[0]:
 		head, from = revs[1], revs[0]
 		if len(revs) > 3 {
 			// The first merge base, as git merge-base prints it. None when the histories share

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/slipway/slipway/internal/gitcmd"
 	"github.com/slipway/slipway/internal/gitmirror"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
@@ -57,7 +58,7 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	var files fs.FS
 	var filesErr error
 	var tree sync.WaitGroup
-	if gitmirror.IsOID(rev) {
+	if gitcmd.IsOID(rev) {
 		tree.Go(func() { files, filesErr = s.mirrors.FS(ctx, p.ID, rev) })
 	}
 	commit, err := s.mirrors.Commit(ctx, p.ID, rev)
