@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/slipway/slipway/internal/store"
@@ -28,44 +26,12 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
-// TestOpenConcurrent opens one schema from several stores at once (as several processes
-// would): migrations run once, and reopening changes nothing.
+// TestOpenConcurrent opens one schema from several stores at once: migrations run once.
 func TestOpenConcurrent(t *testing.T) {
 	dsn := schemaDSN(t)
-	const n = 6
-	stores := make([]store.Store, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			s, err := OpenOptions(context.Background(), dsn, Options{MaxConns: 2})
-			stores[i], errs[i] = s, err
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = stores[i].Close() })
-	}
-	if err := stores[0].CreateProject(context.Background(), &store.Project{Path: "p"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stores[n-1].ProjectByPath(context.Background(), "p"); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	storetest.OpenConcurrent(t, func() (store.Store, error) {
+		return OpenOptions(context.Background(), dsn, Options{MaxConns: 2})
+	})
 }
 
-func BenchmarkClaim(b *testing.B) {
-	for _, workers := range []int{1, 4, 16} {
-		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) {
-			storetest.BenchClaim(b, open, 10000, workers)
-		})
-	}
-}
+func BenchmarkClaim(b *testing.B) { storetest.BenchClaim(b, open) }

@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
-	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/slipway/slipway/internal/store"
@@ -25,40 +23,10 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
-// TestOpenConcurrent opens one file from several stores at once (as several processes
-// would): every open migrates or finds the schema migrated, and each sees the others' rows.
+// TestOpenConcurrent opens one file from several stores at once.
 func TestOpenConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "slipway.db")
-	const n = 6
-	stores := make([]store.Store, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			s, err := Open(context.Background(), path)
-			if err == nil {
-				stores[i] = s
-				t.Cleanup(func() { _ = s.Close() })
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stores[0].CreateProject(context.Background(), &store.Project{Path: "p"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stores[n-1].ProjectByPath(context.Background(), "p"); err != nil {
-		t.Fatal(err)
-	}
+	storetest.OpenConcurrent(t, func() (store.Store, error) { return Open(context.Background(), path) })
 }
 
-func BenchmarkClaim(b *testing.B) {
-	for _, workers := range []int{1, 4, 16} {
-		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) { storetest.BenchClaim(b, open, 10000, workers) })
-	}
-}
+func BenchmarkClaim(b *testing.B) { storetest.BenchClaim(b, open) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -11,9 +12,17 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
-// BenchClaim measures ClaimJob: per iteration, a store from open gets pending jobs (100 per
+// BenchClaim measures ClaimJob on 10,000 pending jobs with 1, 4 and 16 workers (sub-benchmarks
+// workers=N).
+func BenchClaim(b *testing.B, open func(tb testing.TB) store.Store) {
+	for _, workers := range []int{1, 4, 16} {
+		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) { benchClaim(b, open, 10000, workers) })
+	}
+}
+
+// benchClaim measures ClaimJob: per iteration, a store from open gets pending jobs (100 per
 // pipeline, untimed), then workers goroutines claim until none is left. It reports claims/s.
-func BenchClaim(b *testing.B, open func(tb testing.TB) store.Store, jobs, workers int) {
+func benchClaim(b *testing.B, open func(tb testing.TB) store.Store, jobs, workers int) {
 	ctx := context.Background()
 	var claimed int
 	var elapsed time.Duration

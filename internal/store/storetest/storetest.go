@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -1047,4 +1048,36 @@ func testVacuum(t *testing.T, s store.Store) {
 	must(t, s.Vacuum(ctx))
 	_, err = s.Project(ctx, p.ID)
 	must(t, err)
+}
+
+// OpenConcurrent opens one database from several stores at once, as several processes would
+// (open is called from as many goroutines): each migrates it or finds it migrated, each sees
+// the others' rows, and one more open afterwards finds nothing to do.
+func OpenConcurrent(t *testing.T, open func() (store.Store, error)) {
+	const n = 6
+	stores := make([]store.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = open() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = stores[i].Close() })
+	}
+	ctx := context.Background()
+	if err := stores[0].CreateProject(ctx, &store.Project{Path: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stores[n-1].ProjectByPath(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 }
