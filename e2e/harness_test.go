@@ -112,13 +112,6 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// killProcess sends SIGKILL to the process alone (children, like a runner's running job,
-// live on, as after a real crash).
-func (p *proc) killProcess() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {

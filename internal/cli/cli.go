@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 )
 
@@ -113,10 +112,4 @@ func (f *kvFlag) Set(s string) error {
 	}
 	f.values[k] = v
 	return nil
-}
-
-func (f *kvFlag) sorted() []string {
-	keys := append([]string(nil), f.keys...)
-	sort.Strings(keys)
-	return keys
 }

@@ -105,7 +105,7 @@ const userAgent = "Slipway"
 func newHookBody(p Pipeline) hookBody {
 	jobs := make([]hookJob, len(p.Jobs))
 	for i, j := range p.Jobs {
-		jobs[i] = hookJob{Name: j.Name, Stage: j.Stage, Status: j.Status, FailureReason: j.FailureReason, URL: j.URL}
+		jobs[i] = hookJob(j)
 	}
 	return hookBody{
 		Event:           "pipeline",

@@ -367,7 +367,8 @@ func (t *task) pushCaches(ctx context.Context, buildDir string, keys []string, o
 		}
 		// The same selection, for the server: a tree of hard links in the temp dir.
 		dir := filepath.Join(t.tmp, fmt.Sprintf("cache-push-%d", i))
-		if _, err := artifact.Collect(buildDir, dir, &pipeline.Artifacts{Paths: c.Paths, Untracked: c.Untracked}, lookup, untracked); err == nil {
+		_, err = artifact.Collect(buildDir, dir, &pipeline.Artifacts{Paths: c.Paths, Untracked: c.Untracked}, lookup, untracked)
+		if err == nil {
 			err = t.upload(ctx, http.MethodPut, cachePath(t.job.Project.ID, keys[i]), dir)
 		}
 		removeAll(dir)

@@ -382,14 +382,3 @@ func (e *env) waitPipeline(id int64, status string) {
 		return st == status, fmt.Sprintf("pipeline %d: want %s, have %s", id, status, st)
 	})
 }
-
-// waitJob polls a pipeline until its job name has status.
-func (e *env) waitJob(pipelineID int64, name, status string) pipelineJSON {
-	e.t.Helper()
-	var p pipelineJSON
-	eventually(e.t, 10*time.Second, func() (bool, string) {
-		p = e.pipeline(pipelineID)
-		return p.job(name).Status == status, fmt.Sprintf("job %s of pipeline %d: want %s, have %v", name, pipelineID, status, p.statuses())
-	})
-	return p
-}

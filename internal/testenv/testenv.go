@@ -46,7 +46,7 @@ func unavailable(t testing.TB, format string, args ...any) {
 // t ends.
 func RequireDocker(t testing.TB) *client.Client {
 	t.Helper()
-	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		unavailable(t, "no Docker client: %v", err)
 	}

@@ -127,7 +127,7 @@ func New(opts Options) (*Executor, error) {
 		x.owner = *opts.Owner
 	}
 	if x.cli == nil {
-		cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+		cli, err := client.New(client.FromEnv)
 		if err != nil {
 			return nil, fmt.Errorf("docker client: %w", err)
 		}
