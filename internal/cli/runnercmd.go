@@ -156,7 +156,10 @@ func runRunnerRun(ctx context.Context, io IO, args []string) int {
 	return exitOK
 }
 
-// runnerExecutors makes the executors a runner's configuration allows, each once.
+// runnerExecutors makes the executors a runner's configuration allows, each once. The Docker
+// executor labels what it makes with the runner's identity (Config.OwnerLabels), so that
+// runner.Run can remove what a killed process of the runner left. An engine that does not
+// answer is asked again at the next call.
 func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error), error) {
 	var mounts volumeFlag
 	for _, v := range c.Docker.Volumes {
@@ -165,10 +168,11 @@ func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error),
 		}
 	}
 	var (
-		shOnce, dkOnce sync.Once
-		sh             executor.Executor
-		dk             executor.Executor
-		shErr, dkErr   error
+		shOnce sync.Once
+		sh     executor.Executor
+		shErr  error
+		dkMu   sync.Mutex
+		dk     *docker.Executor
 	)
 	return func(name string) (executor.Executor, error) {
 		switch name {
@@ -176,16 +180,21 @@ func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error),
 			shOnce.Do(func() { sh, shErr = shell.New(shell.Options{}) })
 			return sh, shErr
 		case "docker":
-			dkOnce.Do(func() {
-				d, err := docker.New(docker.Options{Privileged: c.Docker.Privileged, Volumes: mounts, PullPolicy: c.Docker.PullPolicy})
-				if err == nil {
-					err = d.Ping(context.Background())
-				}
-				dk, dkErr = d, err
-			})
-			if dkErr != nil {
-				return nil, dkErr
+			dkMu.Lock()
+			defer dkMu.Unlock()
+			if dk != nil {
+				return dk, nil
 			}
+			d, err := docker.New(docker.Options{Privileged: c.Docker.Privileged, Volumes: mounts,
+				PullPolicy: c.Docker.PullPolicy, Labels: c.OwnerLabels()})
+			if err != nil {
+				return nil, err
+			}
+			if err := d.Ping(context.Background()); err != nil {
+				_ = d.Close()
+				return nil, err
+			}
+			dk = d
 			return dk, nil
 		}
 		return nil, fmt.Errorf("unknown executor %q", name)

@@ -47,6 +47,18 @@ type Interactive interface {
 	Shell(ctx context.Context, in io.Reader, out io.Writer) error
 }
 
+// Reaper is an Executor that can find what it made for jobs after the process that ran them
+// died (killed, crashed, the machine rebooted), and remove it: the Docker executor's
+// containers, networks and volumes carry labels naming their owner. Reap removes everything
+// of this owner, so it must be called when none of the owner's jobs runs, as a runner does
+// when it starts, before it takes a job. It returns how many objects it removed, is
+// idempotent, leaves alone what another owner made, and returns once ctx is done at the
+// latest. An Executor whose jobs leave nothing once their process is dead (the shell: its
+// temporary files aside) does not implement it.
+type Reaper interface {
+	Reap(ctx context.Context) (removed int, err error)
+}
+
 // Job is what an executor needs to know of a job.
 type Job struct {
 	// Name and ID identify the job in names of containers, networks and temp files.

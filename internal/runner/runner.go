@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +38,33 @@ const (
 	DefaultRetryFor = time.Hour
 	// abortGrace bounds the report of jobs canceled by an aborted Run.
 	abortGrace = 10 * time.Second
+	// reapTimeout bounds the removal of an earlier process's leftovers when Run starts.
+	reapTimeout = 2 * time.Minute
 )
+
+// Labels that name a runner on the objects its executor makes (see Config.OwnerLabels).
+const (
+	LabelRunnerID  = "slipway.runner.id"
+	LabelRunnerURL = "slipway.runner.url"
+)
+
+// OwnerLabels are the labels an executor puts on what it makes for this runner's jobs
+// (Docker containers, networks, volumes), so that Run, when it starts, can remove what an
+// earlier process of the same runner left: the runner's ID and its server's URL (without
+// credentials). Runners registered separately have different IDs, or different servers, so
+// they never remove each other's objects on a shared engine. The same configuration run
+// twice at once is one runner to the executor: the process that starts second removes the
+// first one's running jobs' containers (their jobs fail); run a configuration once, or
+// register a runner per process. A server reached at a new URL (the built-in runner's
+// --url or --addr changed) no longer finds what the old URL's process left.
+func (c *Config) OwnerLabels() map[string]string {
+	u := strings.TrimRight(c.URL, "/")
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		p.User = nil
+		u = p.String()
+	}
+	return map[string]string{LabelRunnerID: strconv.FormatInt(c.ID, 10), LabelRunnerURL: u}
+}
 
 // Options configure Run.
 type Options struct {
@@ -66,6 +94,11 @@ type Options struct {
 // Run runs Concurrency workers that request and run jobs until Stop is closed (graceful) or
 // ctx is canceled (abort). It returns after every worker has finished; the error is nil on a
 // stop or abort, and reports a configuration that cannot run.
+//
+// Before it takes a job, Run removes what an earlier process of this runner left behind
+// (killed, crashed): when the executor of Config.Executor is an executor.Reaper, which the
+// caller labels with Config.OwnerLabels, everything it finds of this runner is a leftover,
+// since no job runs yet. A failure to do so is logged, and the runner goes on.
 func Run(ctx context.Context, o Options) error {
 	c := o.Config
 	if c == nil || c.URL == "" || c.Token == "" {
@@ -110,6 +143,7 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 	r.log.Info("runner started", "runner_id", c.ID, "name", c.Name, "concurrency", n, "executor", executorName(c))
+	r.reap(ctx)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { r.worker(ctx, stopCtx, i) })
@@ -124,6 +158,28 @@ func executorName(c *Config) string {
 		return "shell"
 	}
 	return c.Executor
+}
+
+// reap removes what the executor holds of an earlier process of this runner.
+func (r *agent) reap(ctx context.Context) {
+	name := executorName(r.o.Config)
+	x, err := r.o.Executors(name)
+	if err != nil {
+		r.log.Warn("remove leftovers of earlier runs", "executor", name, "err", err)
+		return
+	}
+	rp, ok := x.(executor.Reaper)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, reapTimeout)
+	defer cancel()
+	n, err := rp.Reap(ctx)
+	if err != nil {
+		r.log.Warn("remove leftovers of earlier runs", "executor", name, "objects", n, "err", err)
+		return
+	}
+	r.log.Info("leftovers of earlier runs removed", "executor", name, "objects", n)
 }
 
 // dirOrDefault returns dir, or $HOME/.slipway/name when it is empty.

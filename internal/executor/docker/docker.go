@@ -8,7 +8,9 @@
 // the service containers when the job has services, and a temporary host directory holding the
 // step scripts. Each Run is one container from the job image with the build directory mounted
 // at the project directory and the script mounted read-only at /slipway; it is removed when the
-// step ends. Everything carries the labels LabelJobID, LabelJobName, LabelProject and LabelEnv.
+// step ends. Everything carries the labels LabelJobID, LabelJobName, LabelProject, LabelEnv
+// and LabelRole, plus Options.Labels, which name the owner (a runner) for Reap: the removal of
+// what a process that died left behind.
 package docker
 
 import (
@@ -19,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strconv"
 	"time"
@@ -79,6 +82,12 @@ type Options struct {
 	// invoking user (os.Getuid, os.Getgid). When it is not root, Run and Cleanup give such
 	// files back to it (see Env.Run).
 	Owner *Owner
+	// Labels are set on every container, network and volume the executor makes, beside its
+	// own; they say whose objects these are (a runner sets its identity), and Reap removes
+	// the objects that carry all of them. Keys and values must not be empty, and keys must
+	// not be the executor's own (LabelJobID, …). None: objects carry only the executor's
+	// labels, and Reap fails.
+	Labels map[string]string
 }
 
 // Owner is a numeric user and group on the host.
@@ -115,7 +124,17 @@ func New(opts Options) (*Executor, error) {
 	default:
 		return nil, fmt.Errorf("pull policy %q: want %s, %s or %s", opts.PullPolicy, PullAlways, PullIfNotPresent, PullNever)
 	}
+	for k, v := range opts.Labels {
+		switch k {
+		case LabelJobID, LabelJobName, LabelProject, LabelEnv, LabelRole, LabelService:
+			return nil, fmt.Errorf("label %q: the docker executor sets it itself", k)
+		}
+		if k == "" || v == "" {
+			return nil, fmt.Errorf("label %q=%q: key and value must not be empty", k, v)
+		}
+	}
 	x := &Executor{cli: opts.Client, log: opts.Logger, opts: opts}
+	x.opts.Labels = maps.Clone(opts.Labels)
 	if x.log == nil {
 		x.log = slog.New(slog.DiscardHandler)
 	}
@@ -196,13 +215,16 @@ func randomID(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// labels are the labels of everything made for e, plus role.
+// labels are the labels of everything made for e: Options.Labels, the job's, and role.
 func (e *env) labels(role string) map[string]string {
-	return map[string]string{
-		LabelJobID:   strconv.FormatInt(e.job.ID, 10),
-		LabelJobName: e.job.Name,
-		LabelProject: e.job.Project,
-		LabelEnv:     e.id,
-		LabelRole:    role,
+	l := maps.Clone(e.x.opts.Labels)
+	if l == nil {
+		l = map[string]string{}
 	}
+	l[LabelJobID] = strconv.FormatInt(e.job.ID, 10)
+	l[LabelJobName] = e.job.Name
+	l[LabelProject] = e.job.Project
+	l[LabelEnv] = e.id
+	l[LabelRole] = role
+	return l
 }
