@@ -255,7 +255,7 @@ func (s *Server) endedJob(r *http.Request, hash string) (bool, error) {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if _, err := s.store.CountTokens(r.Context(), "admin"); err != nil {
-		s.log.Warn("health check: store", "err", err)
+		s.log.Debug("health check: store", "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("unavailable\n"))

@@ -1087,3 +1087,56 @@ func OpenConcurrent(t *testing.T, open func() (store.Store, error)) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 }
+
+// Outage checks how s behaves while its database is down: stop takes the database down (s
+// stays open), start brings it back. Meanwhile every call fails with store.ErrUnavailable —
+// never ErrNotFound, which would read as "no such token" — and once the database is back,
+// calls succeed again (the first ones may still fail with ErrUnavailable, on connections that
+// broke).
+func Outage(t *testing.T, s store.Store, stop, start func()) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	pl, jobs := newPipeline(t, s, p.ID, pending("a"))
+	must(t, s.CreateToken(ctx, &store.Token{Name: "admin", Kind: "admin", Hash: "h"}))
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"TokenByHash", func() error { _, err := s.TokenByHash(ctx, "h"); return err }},
+		{"JobByTokenHash of no job", func() error {
+			_, err := s.JobByTokenHash(ctx, "none")
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+		{"Project", func() error { _, err := s.Project(ctx, p.ID); return err }},
+		{"UpdatePipeline", func() error {
+			return s.UpdatePipeline(ctx, pl.ID, func(*store.Pipeline, *[]*store.Job) error { return nil })
+		}},
+		{"UpdateJob", func() error {
+			return s.UpdateJob(ctx, jobs[0].ID, func(j *store.Job) error { j.Queued = time.Now(); return nil })
+		}},
+		{"AppendLog", func() error { _, err := s.AppendLog(ctx, jobs[0].ID, 0, []byte("x")); return err }},
+		{"ExpiredJobs", func() error { _, err := s.ExpiredJobs(ctx, time.Now()); return err }},
+		{"CountTokens", func() error { _, err := s.CountTokens(ctx, "admin"); return err }},
+	}
+	stop()
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s while the database is down: %v, want ErrUnavailable", c.name, err)
+		}
+	}
+	start()
+	for _, c := range calls {
+		var err error
+		for range 5 {
+			if err = c.call(); !errors.Is(err, store.ErrUnavailable) {
+				break
+			}
+		}
+		if err != nil {
+			t.Errorf("%s once the database is back: %v", c.name, err)
+		}
+	}
+}
