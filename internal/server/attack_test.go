@@ -143,6 +143,16 @@ func TestAttackProtectedVariablesViaTriggerAPI(t *testing.T) {
 	if !protected(hook("refs/tags/v1", mainSHA, "tag")) {
 		t.Error("a tag pipeline lacks the protected variables")
 	}
+	// The API reads a ref that names no branch as a tag.
+	var tag struct {
+		Tag       bool   `json:"tag"`
+		Protected bool   `json:"protected"`
+		SHA       string `json:"sha"`
+	}
+	e.api("POST", trigger, map[string]any{"ref": "v1"}, http.StatusCreated, &tag)
+	if !tag.Tag || !tag.Protected || tag.SHA != mainSHA || !protected(e.claim(runner, "deploy")) {
+		t.Errorf("a pipeline of ref v1 (a tag) through the API: %+v", tag)
+	}
 
 	// Protected branches are a setting of the project, with wildcards.
 	e.api("PATCH", fmt.Sprintf("/api/v1/projects/%d", pid), map[string]any{"protected_branches": []string{"release/*"}}, http.StatusOK, nil)

@@ -53,8 +53,6 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		rev = "refs/heads/" + t.Ref
 		if t.Tag {
 			rev = "refs/tags/" + t.Ref
-		} else if _, err := s.mirrors.Resolve(ctx, p.ID, rev); errors.Is(err, gitmirror.ErrUnknownRevision) {
-			rev, t.Tag = "refs/tags/"+t.Ref, true
 		}
 	}
 	// Reading the commit resolves rev and checks that it exists, in one git process; the tree
@@ -66,6 +64,11 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		tree.Go(func() { files, filesErr = s.mirrors.FS(ctx, p.ID, rev) })
 	}
 	commit, err := s.mirrors.Commit(ctx, p.ID, rev)
+	if t.SHA == "" && !t.Tag && errors.Is(err, gitmirror.ErrUnknownRevision) {
+		// No such branch: a tag of that name, as GitLab's API reads a ref.
+		t.Tag = true
+		commit, err = s.mirrors.Commit(ctx, p.ID, "refs/tags/"+t.Ref)
+	}
 	tree.Wait()
 	if err != nil {
 		return nil, err
