@@ -87,12 +87,15 @@ func (s *Scheduler) Ready() <-chan struct{} { return s.ready.wait() }
 // of a restarted server reconnect), advances every active pipeline (and again every
 // sweepEvery), then fails jobs whose lease ran out, starts delayed jobs on time and gives
 // free resource groups to waiting jobs.
+//
+// A store that fails does not end it: the failure is logged (see storeFailed), the loops go on
+// and try again, and leases that ran out meanwhile are extended once the store answers.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil {
-		return fmt.Errorf("extend leases: %w", err)
+	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil && ctx.Err() == nil {
+		s.storeFailed("extend leases at start", err)
 	}
-	if err := s.sweep(ctx); err != nil {
-		return err
+	if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+		s.storeFailed("sweep", err)
 	}
 	s.ready.notify()
 	leases := time.NewTicker(s.o.Heartbeat / 2)

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/slipway/slipway/internal/gitmirror"
 	"github.com/slipway/slipway/internal/pipeline"
@@ -47,7 +45,7 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 		}
 		s.metrics.delivery(forge, status)
 		if status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+			w.Header().Set("Retry-After", retryAfter)
 		}
 		body := map[string]any{"outcome": outcome}
 		if pipelineID != 0 {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/slipway/slipway/internal/scheduler"
 	"github.com/slipway/slipway/internal/store"
@@ -156,15 +155,15 @@ func (s *Server) adapt(rt route) http.Handler {
 		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
 		case http.StatusServiceUnavailable:
-			w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+			w.Header().Set("Retry-After", retryAfter)
 		}
 		writeJSON(w, status, map[string]string{"error": msg})
 	})
 }
 
-// RetryAfter is how long clients are asked to wait (Retry-After) when the server cannot
-// answer for now: its store is unavailable.
-const RetryAfter = 5 * time.Second
+// retryAfter is the Retry-After (seconds) of a 503: how long clients are asked to wait when
+// the server cannot answer for now, its store being unavailable.
+const retryAfter = "5"
 
 // msgUnavailable is the error of a 503.
 const msgUnavailable = "the server's database is unavailable; try again later"
@@ -256,7 +255,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *caller) erro
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if _, err := s.store.CountTokens(r.Context(), "admin"); err != nil {
 		s.log.Debug("health check: store", "err", err)
-		w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+		w.Header().Set("Retry-After", retryAfter)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("unavailable\n"))
 		return nil
