@@ -26,8 +26,8 @@ import (
 )
 
 const (
-	adminToken = "e2e-admin-token"
-	regToken   = "e2e-registration-token"
+	adminToken = "slp_e2e-admin-token-0123456789abcdef"
+	regToken   = "slr_e2e-registration-token-0123456789"
 )
 
 var (

@@ -23,8 +23,8 @@ import (
 )
 
 const (
-	adminToken = "serverbench-admin-token"
-	regToken   = "serverbench-registration-token"
+	adminToken = "slp_serverbench-admin-token-0123456"
+	regToken   = "slr_serverbench-registration-token"
 	hookSecret = "serverbench-webhook-secret"
 )
 

@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -31,11 +31,7 @@ func (e *Error) Error() string {
 	if msg == "" {
 		msg = e.Err.Error()
 	}
-	args := make([]string, len(e.Args))
-	for i, a := range e.Args {
-		args[i] = redact(a)
-	}
-	return fmt.Sprintf("git %s: %s", strings.Join(args, " "), redactText(msg))
+	return Redact(fmt.Sprintf("git %s: %s", strings.Join(e.Args, " "), msg))
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -48,31 +44,28 @@ func ExitCode(err error) int {
 	return -1
 }
 
-// redact removes the password (or token) from a URL's user info.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil || u.Scheme == "" {
-		return s
-	}
-	if _, has := u.User.Password(); !has {
-		return s
-	}
-	u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	return u.String()
-}
+// userinfo matches the user information of URLs in text: scheme, then what comes before the
+// last @ ahead of the host's end.
+var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*)://([^/?#\s]*)@`)
 
-// redactText redacts every URL-looking word of git's messages.
-func redactText(s string) string {
+// Redact hides the credentials of every URL in s: the password of user:password@, and the
+// whole user of an http(s) URL without a password (https://TOKEN@host is how forges take
+// tokens), each replaced by xxxxx. Other users (ssh://git@host) stay.
+func Redact(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
-	words := strings.Fields(s)
-	for i, w := range words {
-		if strings.Contains(w, "://") {
-			words[i] = redact(strings.Trim(w, "'\"`"))
+	return userinfo.ReplaceAllStringFunc(s, func(m string) string {
+		sub := userinfo.FindStringSubmatch(m)
+		scheme, info := sub[1], sub[2]
+		if user, _, ok := strings.Cut(info, ":"); ok {
+			return scheme + "://" + user + ":xxxxx@"
 		}
-	}
-	return strings.Join(words, " ")
+		if strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https") {
+			return scheme + "://xxxxx@"
+		}
+		return m
+	})
 }
 
 // Env is this process's environment without the variables in scrub, LC_ALL and LANGUAGE,

@@ -14,6 +14,27 @@ func TestErrorHidesPasswords(t *testing.T) {
 	}
 }
 
+func TestRedact(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://u:secret@h/x.git", "https://u:xxxxx@h/x.git"},
+		{"fatal: unable to access 'https://oauth2:glpat-secret@gitlab.example/g/p.git/': 403", "fatal: unable to access 'https://oauth2:xxxxx@gitlab.example/g/p.git/': 403"},
+		{"https://ghp_secret@github.com/o/r", "https://xxxxx@github.com/o/r"},
+		{"HTTP://secret@h", "HTTP://xxxxx@h"},
+		{"https://u:p@ss@h/x", "https://u:xxxxx@h/x"},
+		{"https://u:%zzsecret@h/x", "https://u:xxxxx@h/x"},
+		{"a https://a:b@h and https://c:d@i", "a https://a:xxxxx@h and https://c:xxxxx@i"},
+		{"ssh://git@h/x.git", "ssh://git@h/x.git"},
+		{"ssh://git:secret@h/x.git", "ssh://git:xxxxx@h/x.git"},
+		{"git@github.com:o/r.git", "git@github.com:o/r.git"},
+		{"https://h/x?mail=a@b", "https://h/x?mail=a@b"},
+		{"/srv/repos/x.git", "/srv/repos/x.git"},
+	} {
+		if got := Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestRun(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")

@@ -14,15 +14,20 @@ import (
 // HTTPPrefix is the path under which Handler serves the mirrors: /git/<projectID>.git/….
 const HTTPPrefix = "/git/"
 
+// retryAfter is the Retry-After (seconds) of a 503.
+const retryAfter = "5"
+
 // Handler serves the mirrors read-only over git's smart HTTP protocol at
 // /git/<projectID>.git/… (mount it at HTTPPrefix without stripping the prefix): clones and
 // fetches, including fetches of a commit by SHA and shallow ones. It runs `git http-backend`
 // for each request.
 //
 // allow authorises each request for a project (the server checks the job token a runner sends
-// as its basic-auth password); when it returns false the answer is 401 with a Basic challenge.
-// Pushes are refused (403), as is git's dumb protocol; a path naming no mirror is 404.
-func (m *Mirrors) Handler(allow func(r *http.Request, projectID int64) bool) http.Handler {
+// as its basic-auth password); when it returns false the answer is 401 with a Basic challenge,
+// and when it fails (it could not check: its store is down) 503 with Retry-After, which git
+// clients report as a server error rather than as bad credentials. Pushes are refused (403),
+// as is git's dumb protocol; a path naming no mirror is 404.
+func (m *Mirrors) Handler(allow func(r *http.Request, projectID int64) (bool, error)) http.Handler {
 	logger := m.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -52,7 +57,14 @@ func (m *Mirrors) Handler(allow func(r *http.Request, projectID int64) bool) htt
 			http.NotFound(w, r)
 			return
 		}
-		if !allow(r, id) {
+		ok, err := allow(r, id)
+		if err != nil {
+			logger.Warn("git over HTTP: cannot check credentials", "project_id", id, "err", err)
+			w.Header().Set("Retry-After", retryAfter)
+			http.Error(w, "the server cannot check credentials now; try again later", http.StatusServiceUnavailable)
+			return
+		}
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="slipway", charset="UTF-8"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return

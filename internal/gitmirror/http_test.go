@@ -1,6 +1,7 @@
 package gitmirror
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,12 +12,16 @@ import (
 	"testing"
 )
 
-// serve serves m with a handler that lets in the password "token" for project 1 only.
+// serve serves m with a handler that lets in the password "token" for project 1 only, and
+// fails to check the password "outage".
 func serve(t *testing.T, m *Mirrors) *httptest.Server {
 	t.Helper()
-	h := m.Handler(func(r *http.Request, projectID int64) bool {
+	h := m.Handler(func(r *http.Request, projectID int64) (bool, error) {
 		_, pass, ok := r.BasicAuth()
-		return ok && pass == "token" && projectID == 1
+		if pass == "outage" {
+			return false, errors.New("store down")
+		}
+		return ok && pass == "token" && projectID == 1, nil
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -112,24 +117,25 @@ func TestHandlerRequests(t *testing.T) {
 	srv := serve(t, m)
 	for _, tt := range []struct {
 		name, method, path string
-		auth               bool
+		auth               string
 		want               int
 	}{
-		{"refs", "GET", "/git/1.git/info/refs?service=git-upload-pack", true, 200},
-		{"no auth", "GET", "/git/1.git/info/refs?service=git-upload-pack", false, 401},
-		{"receive-pack refs", "GET", "/git/1.git/info/refs?service=git-receive-pack", true, 403},
-		{"receive-pack", "POST", "/git/1.git/git-receive-pack", true, 403},
-		{"dumb", "GET", "/git/1.git/info/refs", true, 403},
-		{"objects", "GET", "/git/1.git/HEAD", true, 403},
-		{"config", "GET", "/git/1.git/config", true, 403},
-		{"traversal", "GET", "/git/1.git/../../etc/passwd", true, 403},
-		{"not a number", "GET", "/git/x.git/info/refs?service=git-upload-pack", true, 404},
-		{"outside", "GET", "/other", true, 404},
+		{"refs", "GET", "/git/1.git/info/refs?service=git-upload-pack", "token", 200},
+		{"no auth", "GET", "/git/1.git/info/refs?service=git-upload-pack", "", 401},
+		{"credentials not checked", "GET", "/git/1.git/info/refs?service=git-upload-pack", "outage", 503},
+		{"receive-pack refs", "GET", "/git/1.git/info/refs?service=git-receive-pack", "token", 403},
+		{"receive-pack", "POST", "/git/1.git/git-receive-pack", "token", 403},
+		{"dumb", "GET", "/git/1.git/info/refs", "token", 403},
+		{"objects", "GET", "/git/1.git/HEAD", "token", 403},
+		{"config", "GET", "/git/1.git/config", "token", 403},
+		{"traversal", "GET", "/git/1.git/../../etc/passwd", "token", 403},
+		{"not a number", "GET", "/git/x.git/info/refs?service=git-upload-pack", "token", 404},
+		{"outside", "GET", "/other", "token", 404},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
-			if tt.auth {
-				req.SetBasicAuth("x", "token")
+			if tt.auth != "" {
+				req.SetBasicAuth("x", tt.auth)
 			}
 			resp, err := srv.Client().Do(req)
 			if err != nil {
@@ -141,6 +147,9 @@ func TestHandlerRequests(t *testing.T) {
 			}
 			if tt.want == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
 				t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+			}
+			if tt.want == 503 && (resp.Header.Get("Retry-After") == "" || resp.Header.Get("WWW-Authenticate") != "") {
+				t.Errorf("503 with Retry-After %q, WWW-Authenticate %q", resp.Header.Get("Retry-After"), resp.Header.Get("WWW-Authenticate"))
 			}
 		})
 	}

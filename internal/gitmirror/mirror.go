@@ -111,7 +111,7 @@ func (m *Mirrors) project(projectID int64) *project {
 // foreground, so once in a while a Sync also packs the mirror.
 func (m *Mirrors) Sync(ctx context.Context, projectID int64, cloneURL string) error {
 	if cloneURL == "" || strings.HasPrefix(cloneURL, "-") {
-		return fmt.Errorf("sync project %d: invalid clone URL %q", projectID, cloneURL)
+		return fmt.Errorf("sync project %d: invalid clone URL (empty or starting with '-')", projectID)
 	}
 	p := m.project(projectID)
 	for {

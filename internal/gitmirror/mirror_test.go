@@ -292,3 +292,39 @@ func TestChanged(t *testing.T) {
 		t.Errorf("Changed from an unknown base = %v; want ErrUnknownRevision", err)
 	}
 }
+
+func TestIsAncestor(t *testing.T) {
+	t.Parallel()
+	src := newSource(t)
+	one := src.commit("one", map[string]string{"a": "1"})
+	two := src.commit("two", map[string]string{"a": "2"})
+	src.git("checkout", "-q", "-b", "side", one)
+	side := src.commit("side", map[string]string{"b": "1"})
+	m := newMirrors(t)
+	mustSync(t, m, 1, src.dir)
+	ctx := t.Context()
+	for _, tt := range []struct {
+		name      string
+		anc, desc string
+		want      bool
+		unknown   bool
+	}{
+		{"itself", two, two, true, false},
+		{"parent", one, two, true, false},
+		{"child", two, one, false, false},
+		{"other branch", side, "refs/heads/main", false, false},
+		{"branch name", one, "side", true, false},
+		{"unknown commit", strings.Repeat("1", 40), two, false, true},
+		{"revision syntax", two + "~1", two, false, true},
+	} {
+		got, err := m.IsAncestor(ctx, 1, tt.anc, tt.desc)
+		switch {
+		case tt.unknown && !errors.Is(err, ErrUnknownRevision):
+			t.Errorf("%s: err %v, want ErrUnknownRevision", tt.name, err)
+		case !tt.unknown && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case got != tt.want:
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -112,6 +112,33 @@ func (m *Mirrors) commit(ctx context.Context, projectID int64, rev string) (Comm
 	return Commit{SHA: string(f[0]), AuthorName: string(f[1]), AuthorEmail: string(f[2]), Time: t, Message: msg}, nil
 }
 
+// IsAncestor reports whether commit ancestor is commit descendant or one of its ancestors
+// (git merge-base --is-ancestor). A rev the mirror does not have gives an error wrapping
+// ErrUnknownRevision.
+func (m *Mirrors) IsAncestor(ctx context.Context, projectID int64, ancestor, descendant string) (bool, error) {
+	ok, err := m.isAncestor(ctx, projectID, ancestor, descendant)
+	if err != nil {
+		return false, fmt.Errorf("is %q an ancestor of %q in project %d: %w", ancestor, descendant, projectID, err)
+	}
+	return ok, nil
+}
+
+func (m *Mirrors) isAncestor(ctx context.Context, projectID int64, ancestor, descendant string) (bool, error) {
+	if !plainRev(ancestor) || !plainRev(descendant) {
+		return false, ErrUnknownRevision
+	}
+	_, err := git(ctx, m.path(projectID), "merge-base", "--is-ancestor", "--end-of-options", ancestor+"^{commit}", descendant+"^{commit}")
+	switch gitcmd.ExitCode(err) {
+	case -1:
+		if err == nil {
+			return true, nil
+		}
+	case 1: // not an ancestor
+		return false, nil
+	}
+	return false, m.failure(ctx, projectID, err, ancestor, descendant)
+}
+
 // Changed lists the files that differ between the trees of commits base and sha (slash paths,
 // sorted; a rename lists both names, a deletion the removed path), as rules:changes sees a
 // push. A base of "" or all zeros (a new branch: there is nothing to compare with) gives nil

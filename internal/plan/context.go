@@ -41,6 +41,12 @@ type Context struct {
 	SHA, BeforeSHA string
 	// DefaultBranch is CI_DEFAULT_BRANCH; empty means "main".
 	DefaultBranch string
+	// Protected says whether the pipeline runs for a protected ref that holds its commit
+	// (CI_COMMIT_REF_PROTECTED); ProtectedBranch whether a branch is protected
+	// (CI_MERGE_REQUEST_*_BRANCH_PROTECTED). Nil approximates them as on a new GitLab
+	// project: the default branch alone is protected, and a branch pipeline of it is.
+	Protected       *bool
+	ProtectedBranch func(name string) bool
 	// Commit describes SHA.
 	Commit Commit
 	// Project is the repository the pipeline belongs to.

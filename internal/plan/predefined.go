@@ -67,9 +67,9 @@ type JobMeta struct {
 //
 // Values Slipway cannot know are either left out (CI_PROJECT_NAMESPACE_ID,
 // CI_MERGE_REQUEST_DIFF_ID, CI_PIPELINE_SCHEDULE_DESCRIPTION, CI_OPEN_MERGE_REQUESTS, …) or
-// approximated: a branch counts as protected (CI_COMMIT_REF_PROTECTED and
-// CI_MERGE_REQUEST_*_BRANCH_PROTECTED) only when it is the default branch, as on a new GitLab
-// project.
+// approximated: unless ctx says (Protected, ProtectedBranch), a branch counts as protected
+// (CI_COMMIT_REF_PROTECTED and CI_MERGE_REQUEST_*_BRANCH_PROTECTED) only when it is the
+// default branch, as on a new GitLab project.
 func PipelineVars(ctx Context) []Var {
 	var vs varList
 	e := newEnv(ctx)
@@ -146,7 +146,7 @@ func PipelineVars(ctx Context) []Var {
 	vs.add("CI_COMMIT_MESSAGE_IS_TRUNCATED", strconv.FormatBool(truncated))
 	vs.add("CI_COMMIT_TITLE", title)
 	vs.add("CI_COMMIT_DESCRIPTION", desc)
-	vs.add("CI_COMMIT_REF_PROTECTED", strconv.FormatBool(e.branch && e.ref == e.defaultBranch))
+	vs.add("CI_COMMIT_REF_PROTECTED", strconv.FormatBool(e.protected))
 	vs.add("CI_COMMIT_TIMESTAMP", formatTime(ctx.Commit.Timestamp))
 	vs.add("CI_COMMIT_AUTHOR", commitAuthor(ctx.Commit))
 
@@ -200,7 +200,7 @@ func mergeRequestVars(vs *varList, e env, mr *MergeRequest) {
 	vs.add("CI_MERGE_REQUEST_PROJECT_PATH", e.projectPath)
 	vs.add("CI_MERGE_REQUEST_PROJECT_URL", e.projectURL)
 	vs.add("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", mr.TargetBranch)
-	vs.add("CI_MERGE_REQUEST_TARGET_BRANCH_PROTECTED", strconv.FormatBool(mr.TargetBranch == e.defaultBranch))
+	vs.add("CI_MERGE_REQUEST_TARGET_BRANCH_PROTECTED", strconv.FormatBool(e.protectedBranch(mr.TargetBranch)))
 	vs.add("CI_MERGE_REQUEST_TITLE", mr.Title)
 	vs.add("CI_MERGE_REQUEST_DRAFT", strconv.FormatBool(mr.Draft))
 	desc, truncated := truncateDescription(mr.Description)
@@ -215,7 +215,7 @@ func mergeRequestVars(vs *varList, e env, mr *MergeRequest) {
 	vs.add("CI_MERGE_REQUEST_SOURCE_PROJECT_PATH", e.projectPath)
 	vs.add("CI_MERGE_REQUEST_SOURCE_PROJECT_URL", e.projectURL)
 	vs.add("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", source)
-	vs.add("CI_MERGE_REQUEST_SOURCE_BRANCH_PROTECTED", strconv.FormatBool(source == e.defaultBranch))
+	vs.add("CI_MERGE_REQUEST_SOURCE_BRANCH_PROTECTED", strconv.FormatBool(e.protectedBranch(source)))
 }
 
 // JobVars returns the predefined variables of one job (Builder#predefined_variables and the
@@ -281,7 +281,8 @@ func (l *varList) add(key, value string) {
 type env struct {
 	source                                 string
 	ref, beforeSHA, defaultBranch          string
-	branch, mrPipeline                     bool
+	branch, mrPipeline, protected          bool
+	protectedBranch                        func(name string) bool
 	serverURL, serverHost, serverPort      string
 	serverProtocol, serverFQDN, serverName string
 	registry                               string
@@ -317,6 +318,15 @@ func newEnv(ctx Context) env {
 		e.ref = ctx.MergeRequest.SourceBranch
 	}
 	e.branch = !ctx.Tag && !e.mrPipeline
+	e.protectedBranch = ctx.ProtectedBranch
+	if e.protectedBranch == nil {
+		def := e.defaultBranch
+		e.protectedBranch = func(name string) bool { return name == def }
+	}
+	e.protected = e.branch && e.protectedBranch(e.ref)
+	if ctx.Protected != nil {
+		e.protected = *ctx.Protected
+	}
 
 	e.serverURL = strings.TrimRight(orDefault(ctx.Server.URL, defaultServerURL), "/")
 	e.serverName = orDefault(ctx.Server.Name, "GitLab")

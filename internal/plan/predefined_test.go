@@ -59,6 +59,12 @@ func pipelineContexts() map[string]Context {
 	return map[string]Context{"push": push, "tag": tag, "merge_request": mr, "schedule": schedule, "web": web}
 }
 
+// withProtection is ctx with what a server decided about protection.
+func withProtection(ctx Context, protected bool, branch func(string) bool) Context {
+	ctx.Protected, ctx.ProtectedBranch = &protected, branch
+	return ctx
+}
+
 func varMap(vs []Var) map[string]string {
 	m := make(map[string]string, len(vs))
 	for _, v := range vs {
@@ -212,6 +218,27 @@ func TestPipelineVars(t *testing.T) {
 				"CI_REGISTRY_IMAGE":       "registry.example.com:5050/group/app",
 			},
 			absent: []string{"CI_COMMIT_TAG", "CI_MERGE_REQUEST_IID"},
+		},
+		{
+			name: "tag the server found protected",
+			ctx:  withProtection(ctxs["tag"], true, nil),
+			want: map[string]string{"CI_COMMIT_REF_PROTECTED": "true"},
+		},
+		{
+			name: "default branch whose commit is not on it",
+			ctx:  withProtection(ctxs["schedule"], false, nil),
+			want: map[string]string{"CI_COMMIT_REF_PROTECTED": "false"},
+		},
+		{
+			name: "merge request with protected branches",
+			ctx: withProtection(ctxs["merge_request"], false, func(b string) bool {
+				return strings.HasPrefix(b, "feature/")
+			}),
+			want: map[string]string{
+				"CI_COMMIT_REF_PROTECTED":                  "false",
+				"CI_MERGE_REQUEST_TARGET_BRANCH_PROTECTED": "false",
+				"CI_MERGE_REQUEST_SOURCE_BRANCH_PROTECTED": "true",
+			},
 		},
 	}
 	for _, tt := range tests {

@@ -54,6 +54,8 @@ type Scheduler struct {
 	specs map[int64]*plan.Job
 	// advancing holds the pipelines an advanceSoon is advancing: true when another is due after.
 	advancing map[int64]bool
+
+	health health
 }
 
 // New makes a Scheduler.
@@ -85,12 +87,15 @@ func (s *Scheduler) Ready() <-chan struct{} { return s.ready.wait() }
 // of a restarted server reconnect), advances every active pipeline (and again every
 // sweepEvery), then fails jobs whose lease ran out, starts delayed jobs on time and gives
 // free resource groups to waiting jobs.
+//
+// A store that fails does not end it: the failure is logged (see storeFailed), the loops go on
+// and try again, and leases that ran out meanwhile are extended once the store answers.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil {
-		return fmt.Errorf("extend leases: %w", err)
+	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil && ctx.Err() == nil {
+		s.storeFailed("extend leases at start", err)
 	}
-	if err := s.sweep(ctx); err != nil {
-		return err
+	if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+		s.storeFailed("sweep", err)
 	}
 	s.ready.notify()
 	leases := time.NewTicker(s.o.Heartbeat / 2)
@@ -105,7 +110,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			return nil
 		case <-sweeps.C:
 			if err := s.sweep(ctx); err != nil {
-				s.log.Error("sweep", "err", err)
+				s.storeFailed("sweep", err)
 			}
 		case <-leases.C:
 			s.expire(ctx)
@@ -115,6 +120,62 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.promote(ctx)
 		}
 	}
+}
+
+// errorLogEvery is how often the loops log that the store keeps failing: the first failure is
+// logged at once, the next ones (four a second from the timers) once per interval, with their
+// count, and the end of the outage once.
+const errorLogEvery = 30 * time.Second
+
+// health is the store as the scheduler's loops see it.
+type health struct {
+	mu sync.Mutex // guards the fields below
+	// down is when the current outage began (zero while the store answers); up is when the
+	// store answered again after the last one (zero when none was seen).
+	down, up time.Time
+	// logged is when a failure was last logged; failures counts those since the outage began.
+	logged   time.Time
+	failures int
+}
+
+// storeFailed records a failed read of a loop and logs it when it is the first of an outage
+// or errorLogEvery passed since the last one logged.
+func (s *Scheduler) storeFailed(what string, err error) {
+	now := s.o.Now()
+	h := &s.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failures++
+	switch {
+	case h.down.IsZero():
+		h.down, h.logged = now, now
+		s.log.Error("store failing: "+what, "err", err)
+	case now.Sub(h.logged) >= errorLogEvery:
+		h.logged = now
+		s.log.Error("store still failing: "+what, "err", err, "since", h.down, "failures", h.failures)
+	}
+}
+
+// storeAnswered records a read of a loop that succeeded, and logs the end of an outage.
+func (s *Scheduler) storeAnswered() {
+	now := s.o.Now()
+	h := &s.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down.IsZero() {
+		return
+	}
+	s.log.Warn("store answers again", "down_for", now.Sub(h.down).Round(time.Millisecond), "failures", h.failures)
+	h.down, h.up, h.failures = time.Time{}, now, 0
+}
+
+// recovering reports whether the store is failing, or failed less than a lease ago: runners
+// could not send heartbeats meanwhile, so leases that ran out then say nothing about them.
+func (s *Scheduler) recovering(now time.Time) bool {
+	h := &s.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.down.IsZero() || !h.up.IsZero() && now.Sub(h.up) < s.Lease()
 }
 
 // sweepEvery is how often every active pipeline is advanced: a finish is written before its
@@ -539,11 +600,24 @@ func (s *Scheduler) advance(p *store.Pipeline, all []*store.Job) {
 	}
 }
 
-// expire fails (or retries) jobs whose runner stopped sending heartbeats.
+// expire fails (or retries) jobs whose runner stopped sending heartbeats. While the store is
+// recovering from an outage, their leases are extended instead: the runners' heartbeats failed
+// with the store, and a runner that is really gone loses its job one lease after the store is
+// back.
 func (s *Scheduler) expire(ctx context.Context) {
-	lost, err := s.store.ExpiredJobs(ctx, s.o.Now())
+	now := s.o.Now()
+	lost, err := s.store.ExpiredJobs(ctx, now)
 	if err != nil {
-		s.log.Error("list expired jobs", "err", err)
+		s.storeFailed("list expired jobs", err)
+		return
+	}
+	s.storeAnswered()
+	if len(lost) > 0 && s.recovering(now) {
+		if err := s.store.ExtendLeases(ctx, now.Add(s.Lease())); err != nil {
+			s.storeFailed("extend leases after an outage", err)
+			return
+		}
+		s.log.Info("leases extended after a store outage", "jobs", len(lost))
 		return
 	}
 	for _, l := range lost {
@@ -576,7 +650,8 @@ func (s *Scheduler) promote(ctx context.Context) {
 	now := s.o.Now()
 	due, err := s.store.JobsByStatus(ctx, store.StatusScheduled, 0)
 	if err != nil {
-		s.log.Error("list scheduled jobs", "err", err)
+		s.storeFailed("list scheduled jobs", err)
+		return
 	}
 	for _, d := range due {
 		if d.RunAt.After(now) {
@@ -586,8 +661,10 @@ func (s *Scheduler) promote(ctx context.Context) {
 	}
 	waiting, err := s.store.JobsByStatus(ctx, store.StatusWaitingForResource, 0)
 	if err != nil {
-		s.log.Error("list jobs waiting for a resource", "err", err)
+		s.storeFailed("list jobs waiting for a resource", err)
+		return
 	}
+	s.storeAnswered()
 	for _, w := range waiting {
 		ok, err := s.store.AcquireResource(ctx, w.ProjectID, w.ResourceGroup, w.ID)
 		if err != nil {

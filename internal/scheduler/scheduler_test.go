@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -344,4 +345,117 @@ func TestFinishesDuringAnAdvance(t *testing.T) {
 	if !slices.Equal(changes, []string{store.StatusRunning, store.StatusSuccess}) {
 		t.Errorf("pipeline changes %v, want [running success]", changes)
 	}
+}
+
+// flaky is a store whose loop reads fail with store.ErrUnavailable while down is set.
+type flaky struct {
+	store.Store
+	mu   sync.Mutex
+	down bool
+}
+
+func (f *flaky) set(down bool) { f.mu.Lock(); f.down = down; f.mu.Unlock() }
+
+func (f *flaky) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return fmt.Errorf("list: %w", store.ErrUnavailable)
+	}
+	return nil
+}
+
+func (f *flaky) ExpiredJobs(ctx context.Context, now time.Time) ([]*store.Job, error) {
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return f.Store.ExpiredJobs(ctx, now)
+}
+
+func (f *flaky) JobsByStatus(ctx context.Context, status string, limit int) ([]*store.Job, error) {
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return f.Store.JobsByStatus(ctx, status, limit)
+}
+
+// countHandler counts log records by level.
+type countHandler struct {
+	mu     sync.Mutex
+	counts map[slog.Level]int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts[r.Level]++
+	return nil
+}
+
+func (h *countHandler) count(l slog.Level) int { h.mu.Lock(); defer h.mu.Unlock(); return h.counts[l] }
+
+// TestStoreOutage runs the scheduler's timers through a 10 s store outage, longer than a
+// lease: the failures are logged once (not four times a second), and the running job whose
+// lease ran out meanwhile keeps running when the store is back (its runner's heartbeats
+// failed with the store); one lease later without a heartbeat it is lost after all.
+func TestStoreOutage(t *testing.T) {
+	f := newFixture(t)
+	fl := &flaky{Store: f.st}
+	logs := &countHandler{counts: map[slog.Level]int{}}
+	f.s = New(Options{Store: fl, Now: f.clock.now, Heartbeat: time.Second, Logger: slog.New(logs)})
+	id := f.pipeline(&plan.Job{Name: "a", Stage: "s"})
+	a := f.claim()
+	tick := func() {
+		f.clock.add(250 * time.Millisecond)
+		f.s.promote(f.ctx)
+		f.s.expire(f.ctx)
+	}
+
+	fl.set(true)
+	for range 40 { // 10 s
+		tick()
+	}
+	if n := logs.count(slog.LevelError); n != 1 {
+		t.Errorf("%d errors logged in a 10 s outage, want 1", n)
+	}
+	for range 4 * 25 { // 25 s more: past errorLogEvery
+		tick()
+	}
+	if n := logs.count(slog.LevelError); n != 2 {
+		t.Errorf("%d errors logged in a 35 s outage, want 2", n)
+	}
+	fl.set(false)
+	tick()
+	f.want(id, map[string]string{"a": "running"})
+	if n := logs.count(slog.LevelWarn); n != 1 {
+		t.Errorf("the end of the outage was logged %d times, want once", n)
+	}
+	// The runner answers again: its heartbeats keep the job.
+	for range 4 * 5 {
+		if _, err := f.st.Heartbeat(f.ctx, a.ID, f.runner.ID, f.clock.now().Add(f.s.Lease())); err != nil {
+			t.Fatal(err)
+		}
+		tick()
+	}
+	f.want(id, map[string]string{"a": "running"})
+	// Without heartbeats, the job is lost once its lease ran out.
+	for range 4 * 4 {
+		tick()
+	}
+	f.want(id, map[string]string{"a": "failed"})
+
+	// A lease that runs out while the store has been answering for longer than a lease is lost
+	// at once.
+	fl.set(true)
+	tick()
+	fl.set(false)
+	id = f.pipeline(&plan.Job{Name: "b", Stage: "s"})
+	f.claim()
+	for range 4 * 4 {
+		tick()
+	}
+	f.want(id, map[string]string{"b": "failed"})
 }

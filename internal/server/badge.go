@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -15,38 +16,35 @@ var badgeColors = map[string]string{
 	store.StatusSkipped: "#9f9f9f", store.StatusManual: "#9f9f9f", store.StatusCreated: "#9f9f9f",
 }
 
-// badgeProject finds the project of a badge URL; unknown projects get an "unknown" badge
-// rather than a 404, as badges are embedded in READMEs.
-func (s *Server) badgeProject(r *http.Request) (*store.Project, string) {
+// badgePipelines lists up to limit newest pipelines of the ref of a badge URL (default
+// branch when ?ref= is empty). An unknown project has none, rather than a 404, as badges are
+// embedded in READMEs; a store that fails is an error (503), not "unknown".
+func (s *Server) badgePipelines(r *http.Request, limit int) ([]*store.Pipeline, error) {
 	p, err := s.store.ProjectByPath(r.Context(), r.PathValue("namespace")+"/"+r.PathValue("project"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, ""
+		return nil, err
 	}
 	ref := r.URL.Query().Get("ref")
 	if ref == "" {
 		ref = p.DefaultBranch
 	}
-	return p, ref
-}
-
-// latest is the newest pipeline of a ref that is not just created.
-func (s *Server) latest(r *http.Request, p *store.Project, ref string) *store.Pipeline {
-	ps, err := s.store.Pipelines(r.Context(), p.ID, store.PipelineFilter{Ref: ref, Limit: 1})
-	if err != nil || len(ps) == 0 {
-		return nil
-	}
-	return ps[0]
+	return s.store.Pipelines(r.Context(), p.ID, store.PipelineFilter{Ref: ref, Limit: limit})
 }
 
 // statusBadge is GET /{namespace}/{project}/badge.svg?ref=: the newest pipeline's status.
 func (s *Server) statusBadge(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	ps, err := s.badgePipelines(r, 1)
+	if err != nil {
+		return err
+	}
 	status := "unknown"
-	if p, ref := s.badgeProject(r); p != nil {
-		if pl := s.latest(r, p, ref); pl != nil {
-			status = pl.Status
-			if status == store.StatusSuccess {
-				status = "passed"
-			}
+	if len(ps) > 0 {
+		status = ps[0].Status
+		if status == store.StatusSuccess {
+			status = "passed"
 		}
 	}
 	color := badgeColors[status]
@@ -60,28 +58,28 @@ func (s *Server) statusBadge(w http.ResponseWriter, r *http.Request, _ *caller) 
 // coverageBadge is GET /{namespace}/{project}/coverage.svg?ref=: the newest finished
 // pipeline's coverage.
 func (s *Server) coverageBadge(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	ps, err := s.badgePipelines(r, 20)
+	if err != nil {
+		return err
+	}
 	value, color := "unknown", "#9f9f9f"
-	if p, ref := s.badgeProject(r); p != nil {
-		ps, err := s.store.Pipelines(r.Context(), p.ID, store.PipelineFilter{Ref: ref, Limit: 20})
-		if err == nil {
-			for _, pl := range ps {
-				if pl.Coverage != nil {
-					c := *pl.Coverage
-					value = fmt.Sprintf("%.2f%%", c)
-					switch {
-					case c >= 90:
-						color = "#4c1"
-					case c >= 75:
-						color = "#a3c51c"
-					case c >= 50:
-						color = "#dfb317"
-					default:
-						color = "#e05d44"
-					}
-					break
-				}
-			}
+	for _, pl := range ps {
+		if pl.Coverage == nil {
+			continue
 		}
+		c := *pl.Coverage
+		value = fmt.Sprintf("%.2f%%", c)
+		switch {
+		case c >= 90:
+			color = "#4c1"
+		case c >= 75:
+			color = "#a3c51c"
+		case c >= 50:
+			color = "#dfb317"
+		default:
+			color = "#e05d44"
+		}
+		break
 	}
 	writeBadge(w, "coverage", value, color)
 	return nil

@@ -23,8 +23,10 @@ import (
 // trigger is what asks for a pipeline: a push, a merge request, an API call, a schedule.
 type trigger struct {
 	Source string // plan.Source*
-	Ref    string
-	Tag    bool
+	// Ref is a branch, or a tag when Tag is set. Without a SHA, a Ref that names no branch
+	// may name a tag (then Tag is set), as GitLab's API reads a ref.
+	Ref string
+	Tag bool
 	// SHA is the commit; empty means the ref's tip in the mirror.
 	SHA, Before string
 	Vars        map[string]string
@@ -48,7 +50,7 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	}
 	rev := t.SHA
 	if rev == "" {
-		rev = t.Ref
+		rev = "refs/heads/" + t.Ref
 		if t.Tag {
 			rev = "refs/tags/" + t.Ref
 		}
@@ -62,6 +64,11 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		tree.Go(func() { files, filesErr = s.mirrors.FS(ctx, p.ID, rev) })
 	}
 	commit, err := s.mirrors.Commit(ctx, p.ID, rev)
+	if t.SHA == "" && !t.Tag && errors.Is(err, gitmirror.ErrUnknownRevision) {
+		// No such branch: a tag of that name, as GitLab's API reads a ref.
+		t.Tag = true
+		commit, err = s.mirrors.Commit(ctx, p.ID, "refs/tags/"+t.Ref)
+	}
 	tree.Wait()
 	if err != nil {
 		return nil, err
@@ -81,19 +88,29 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 			return nil, err
 		}
 	}
-	pc, err := s.planContext(ctx, p, t, sha, commit, files)
+	protected, err := s.protectedRef(ctx, p, t, sha)
+	if err != nil {
+		return nil, fmt.Errorf("decide whether %s is protected: %w", t.Ref, err)
+	}
+	pc, err := s.planContext(ctx, p, t, sha, protected, commit, files)
 	if err != nil {
 		return nil, err
 	}
+	// An include:project that failed for want of the store or a fetch is no configuration
+	// error: loading goes on (it reads one file at a time) and the failure is returned.
+	var includeErr error
 	opts := pipeline.Options{
 		FS:          files,
 		Project:     p.Path,
 		Server:      s.host(),
 		SHA:         sha,
 		Rules:       plan.RuleEnv(pc),
-		ProjectFile: s.projectFile,
+		ProjectFile: s.projectFile(p, &includeErr),
 	}
 	cfg, err := pipeline.Load(ctx, opts)
+	if includeErr != nil {
+		return nil, includeErr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +120,9 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		return pipeline.Load(ctx, child)
 	}
 	pl, err := plan.Compile(cfg, pc)
+	if includeErr != nil {
+		return nil, includeErr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +136,7 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	rec := &store.Pipeline{
 		ProjectID: p.ID, Status: store.StatusCreated, Ref: t.Ref, Tag: t.Tag, SHA: sha, BeforeSHA: t.Before,
 		Source: pc.Source, Name: pl.Name, Message: t.Message, AuthorName: t.AuthorName, AuthorEmail: t.AuthorEmail,
-		Vars: t.Vars,
+		Vars: t.Vars, Protected: protected,
 	}
 	if t.MR != nil {
 		rec.MergeRequest = t.MR.Number
@@ -153,14 +173,17 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 }
 
 // planContext is the plan.Context of a trigger: the push, the project, this server, the
-// project's variables (below the trigger's own, as GitLab orders them).
-func (s *Server) planContext(ctx context.Context, p *store.Project, t trigger, sha string, c gitmirror.Commit, files fs.FS) (plan.Context, error) {
+// project's variables (below the trigger's own, as GitLab orders them; protected ones only
+// when protected says so).
+func (s *Server) planContext(ctx context.Context, p *store.Project, t trigger, sha string, protected bool, c gitmirror.Commit, files fs.FS) (plan.Context, error) {
 	pc := plan.Context{
 		Source: t.Source, Ref: t.Ref, Tag: t.Tag, SHA: sha, BeforeSHA: t.Before, DefaultBranch: p.DefaultBranch,
-		Commit:  plan.Commit{Message: t.Message, AuthorName: t.AuthorName, AuthorEmail: t.AuthorEmail, Timestamp: c.Time},
-		Project: plan.Project{Path: p.Path, ID: p.ID, URL: s.URL() + "/" + p.Path},
-		Server:  plan.Server{URL: s.URL(), Name: "Slipway", Registry: s.host()},
-		Now:     s.now(),
+		Commit:          plan.Commit{Message: t.Message, AuthorName: t.AuthorName, AuthorEmail: t.AuthorEmail, Timestamp: c.Time},
+		Project:         plan.Project{Path: p.Path, ID: p.ID, URL: s.URL() + "/" + p.Path},
+		Server:          plan.Server{URL: s.URL(), Name: "Slipway", Registry: s.host()},
+		Now:             s.now(),
+		Protected:       &protected,
+		ProtectedBranch: func(name string) bool { return protectedBranch(p, name) },
 	}
 	if t.MR != nil {
 		pc.MergeRequest = &plan.MergeRequest{
@@ -173,7 +196,6 @@ func (s *Server) planContext(ctx context.Context, p *store.Project, t trigger, s
 	if err != nil {
 		return pc, fmt.Errorf("read variables: %w", err)
 	}
-	protected := t.Tag || t.Ref == p.DefaultBranch
 	for _, v := range vars {
 		// Environment-scoped variables are added per job when it is dispatched.
 		if (v.Protected && !protected) || (v.Environment != "*" && v.Environment != "") {
@@ -221,30 +243,48 @@ func (s *Server) planContext(ctx context.Context, p *store.Project, t trigger, s
 	return pc, nil
 }
 
-// projectFile reads a file of one of the server's projects for include:project.
-func (s *Server) projectFile(ctx context.Context, project, ref, file string) ([]byte, error) {
-	p, err := s.store.ProjectByPath(ctx, project)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("project %q is not on this server", project)
+// projectFile returns the reader of include:project files for pipelines of project from:
+// files of the projects that allow from (see allows). A project that does not, or does not
+// exist, gets the same error, which names the include and nothing of the project. A failure
+// that is no answer (the store, a fetch) is also put in *failed, for createPipeline to return
+// instead of a configuration error.
+func (s *Server) projectFile(from *store.Project, failed *error) func(ctx context.Context, project, ref, file string) ([]byte, error) {
+	return func(ctx context.Context, project, ref, file string) ([]byte, error) {
+		hidden := fmt.Errorf("project %q does not exist or does not allow %s to include its files", project, from.Path)
+		fail := func(err error) ([]byte, error) {
+			if *failed == nil {
+				*failed = err
+			}
+			return nil, errors.New("the server could not read it; try again later")
+		}
+		p, err := s.store.ProjectByPath(ctx, project)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, hidden
+		case err != nil:
+			return fail(fmt.Errorf("include:project %q: %w", project, err))
+		case !allows(p, from):
+			return nil, hidden
+		}
+		if err := s.mirrors.Sync(ctx, p.ID, p.CloneURL); err != nil {
+			return fail(fmt.Errorf("include:project %q: fetch: %w", project, err))
+		}
+		if ref == "" {
+			ref = p.DefaultBranch
+		}
+		sha, err := s.mirrors.Resolve(ctx, p.ID, ref)
+		if errors.Is(err, gitmirror.ErrUnknownRevision) {
+			return nil, fmt.Errorf("project %q has no branch, tag or commit %q", project, ref)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("include:project %q: %w", project, err))
+		}
+		files, err := s.mirrors.FS(ctx, p.ID, sha)
+		if err != nil {
+			return fail(fmt.Errorf("include:project %q: %w", project, err))
+		}
+		return fs.ReadFile(files, strings.TrimPrefix(path.Clean("/"+file), "/"))
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.mirrors.Sync(ctx, p.ID, p.CloneURL); err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", p.Path, err)
-	}
-	if ref == "" {
-		ref = p.DefaultBranch
-	}
-	sha, err := s.mirrors.Resolve(ctx, p.ID, ref)
-	if err != nil {
-		return nil, fmt.Errorf("project %s: ref %s: %w", project, ref, err)
-	}
-	files, err := s.mirrors.FS(ctx, p.ID, sha)
-	if err != nil {
-		return nil, err
-	}
-	return fs.ReadFile(files, strings.TrimPrefix(path.Clean("/"+file), "/"))
 }
 
 // autoCancel cancels older pipelines of the same ref that workflow:auto_cancel allows

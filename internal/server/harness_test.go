@@ -22,8 +22,8 @@ import (
 
 // Tokens every test server is bootstrapped with.
 const (
-	adminToken = "admin-token"
-	regToken   = "reg-token"
+	adminToken = "slp_test-admin-token-0123456789abcdef"
+	regToken   = "slr_test-registration-token-0123456789"
 )
 
 // env is one server under test: a SQLite store in a temporary directory, a git repository

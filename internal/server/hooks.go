@@ -44,6 +44,9 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 			s.log.Error("record webhook delivery", "project_id", p.ID, "err", err)
 		}
 		s.metrics.delivery(forge, status)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		body := map[string]any{"outcome": outcome}
 		if pipelineID != 0 {
 			body["pipeline_id"] = pipelineID
@@ -96,6 +99,10 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	switch {
 	case errors.As(err, &none):
 		return answer(http.StatusOK, none.Error(), 0)
+	case errors.Is(err, store.ErrUnavailable):
+		// The forge may deliver again; recorded (if the store lets it), this delivery's id
+		// makes that a duplicate, but the outcome says what happened.
+		return answer(http.StatusServiceUnavailable, msgUnavailable, 0)
 	case errors.As(err, &cfgErr):
 		return answer(http.StatusOK, "configuration error: "+firstLines(err.Error(), 5), 0)
 	case err != nil:
@@ -105,8 +112,10 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	return answer(http.StatusCreated, "pipeline created", pl.ID)
 }
 
-// triggerPipeline is POST /api/v1/projects/{id}/pipelines: a pipeline for a ref with
-// variables, from an API token or (for its own project) a job token.
+// triggerPipeline is POST /api/v1/projects/{id}/pipelines: a pipeline for the head of a ref,
+// with variables, from an API token or a job token of a project p allows (see allows); to
+// any other job token, p does not exist. As GitLab's API, it takes a ref and no commit: a
+// pipeline runs what its ref holds.
 func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := s.project(r)
 	if err != nil {
@@ -114,8 +123,8 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 	}
 	source := plan.SourceAPI
 	if c.job != nil {
-		if c.job.ProjectID != p.ID {
-			return errStatus(http.StatusForbidden, "a job token triggers pipelines of its own project only")
+		if err := s.jobReaches(r.Context(), c.job, p); err != nil {
+			return err
 		}
 		source = plan.SourcePipeline
 	}
@@ -127,6 +136,9 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 	}
 	if err := readJSON(w, r, &in); err != nil {
 		return err
+	}
+	if in.SHA != "" {
+		return errStatus(http.StatusBadRequest, "sha is not accepted: a pipeline runs the head of its ref; give the ref alone")
 	}
 	if in.Ref == "" {
 		in.Ref = p.DefaultBranch
@@ -145,7 +157,7 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 			return errStatus(http.StatusBadRequest, "variable %s: want a string", k)
 		}
 	}
-	pl, err := s.createPipeline(r.Context(), p, trigger{Source: source, Ref: in.Ref, Tag: in.Tag, SHA: in.SHA, Vars: vars})
+	pl, err := s.createPipeline(r.Context(), p, trigger{Source: source, Ref: in.Ref, Tag: in.Tag, Vars: vars})
 	var none *errNoPipeline
 	var cfgErr pipeline.Errors
 	switch {
@@ -154,7 +166,11 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 	case errors.As(err, &cfgErr):
 		return errStatus(http.StatusBadRequest, "configuration error: %s", err.Error())
 	case errors.Is(err, gitmirror.ErrUnknownRevision):
-		return errStatus(http.StatusBadRequest, "ref %q: %v", in.Ref, err)
+		what := "branch or tag"
+		if in.Tag {
+			what = "tag"
+		}
+		return errStatus(http.StatusBadRequest, "ref %q: no such %s", in.Ref, what)
 	case err != nil:
 		return err
 	}

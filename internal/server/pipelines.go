@@ -68,11 +68,11 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request, _ *caller) 
 	if err != nil {
 		return err
 	}
-	p, _ := s.store.Project(r.Context(), pl.ProjectID)
-	v := &pipelineView{Pipeline: pl, WebURL: s.pipelineURL(p, pl.ID), Jobs: []*jobView{}}
-	if p != nil {
-		v.Project = p.Path
+	p, err := s.store.Project(r.Context(), pl.ProjectID)
+	if err != nil {
+		return err
 	}
+	v := &pipelineView{Pipeline: pl, Project: p.Path, WebURL: s.pipelineURL(p, pl.ID), Jobs: []*jobView{}}
 	for _, j := range jobs {
 		if j.Retried {
 			v.Retried = append(v.Retried, s.jobView(j))

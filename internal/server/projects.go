@@ -9,6 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/slipway/slipway/internal/gitcmd"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -25,9 +26,27 @@ type projectInput struct {
 	ForgeToken    *string   `json:"forge_token"`
 	Hooks         *[]string `json:"hooks"`
 	Tags          *[]string `json:"tags"`
+	// ProtectedBranches and JobTokenAllowlist: see store.Project.
+	ProtectedBranches *[]string `json:"protected_branches"`
+	JobTokenAllowlist *[]string `json:"job_token_allowlist"`
 }
 
-var projectPath = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
+var (
+	projectPath = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	// projectPattern is an entry of a job token allowlist: a project path, * wildcards allowed.
+	projectPattern = regexp.MustCompile(`^[A-Za-z0-9._*-]+/[A-Za-z0-9._*-]+$`)
+	// branchPattern is an entry of protected branches: a branch name, * wildcards allowed.
+	branchPattern = regexp.MustCompile(`^[^\x00-\x20\x7f~^:?\[\\]{1,255}$`)
+)
+
+// trimAll trims every string of list.
+func trimAll(list []string) []string {
+	out := make([]string, len(list))
+	for i, x := range list {
+		out[i] = strings.TrimSpace(x)
+	}
+	return out
+}
 
 // apply sets the given fields on p.
 func (in *projectInput) apply(p *store.Project) {
@@ -37,7 +56,11 @@ func (in *projectInput) apply(p *store.Project) {
 		}
 	}
 	set(&p.Path, in.Path)
-	set(&p.CloneURL, in.CloneURL)
+	// The API shows clone URLs with their credentials hidden: given back unchanged, such a
+	// URL keeps the credentials it hides.
+	if in.CloneURL == nil || p.CloneURL == "" || strings.TrimSpace(*in.CloneURL) != gitcmd.Redact(p.CloneURL) {
+		set(&p.CloneURL, in.CloneURL)
+	}
 	set(&p.DefaultBranch, in.DefaultBranch)
 	set(&p.Forge, in.Forge)
 	set(&p.ForgeURL, in.ForgeURL)
@@ -53,6 +76,12 @@ func (in *projectInput) apply(p *store.Project) {
 	}
 	if in.Tags != nil {
 		p.Tags = *in.Tags
+	}
+	if in.ProtectedBranches != nil {
+		p.ProtectedBranches = trimAll(*in.ProtectedBranches)
+	}
+	if in.JobTokenAllowlist != nil {
+		p.JobTokenAllowlist = trimAll(*in.JobTokenAllowlist)
 	}
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
@@ -77,10 +106,32 @@ func validProject(p *store.Project) error {
 		return errStatus(http.StatusBadRequest, "project path %q: want namespace/name of letters, digits, '.', '-' and '_'", p.Path)
 	case p.CloneURL == "":
 		return errStatus(http.StatusBadRequest, "clone_url is required")
+	case strings.HasPrefix(p.CloneURL, "-"):
+		return errStatus(http.StatusBadRequest, "clone_url may not start with '-'")
 	case p.Forge != "" && p.Forge != "github" && p.Forge != "gitlab" && p.Forge != "gitea":
 		return errStatus(http.StatusBadRequest, "forge %q: want github, gitlab or gitea", p.Forge)
 	}
+	for _, b := range p.ProtectedBranches {
+		if !branchPattern.MatchString(b) {
+			return errStatus(http.StatusBadRequest, "protected_branches: %q is no branch name or pattern (* is the wildcard)", b)
+		}
+	}
+	for _, a := range p.JobTokenAllowlist {
+		if !projectPattern.MatchString(a) {
+			return errStatus(http.StatusBadRequest, "job_token_allowlist: %q is no project path or pattern such as group/* (* is the wildcard)", a)
+		}
+	}
 	return nil
+}
+
+// projectView is a project as the API shows it: the credentials of its clone URL hidden.
+type projectView struct {
+	*store.Project
+	CloneURL string `json:"clone_url"`
+}
+
+func viewProject(p *store.Project) projectView {
+	return projectView{Project: p, CloneURL: gitcmd.Redact(p.CloneURL)}
 }
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request, _ *caller) error {
@@ -99,7 +150,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, _ *caller
 	if err := s.store.CreateProject(r.Context(), p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, p)
+	writeJSON(w, http.StatusCreated, viewProject(p))
 	return nil
 }
 
@@ -108,7 +159,11 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, _ *caller)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(ps))
+	out := make([]projectView, len(ps))
+	for i, p := range ps {
+		out[i] = viewProject(p)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -125,7 +180,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, _ *caller) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, viewProject(p))
 	return nil
 }
 
@@ -145,7 +200,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, _ *caller
 	if err := s.store.UpdateProject(r.Context(), p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, viewProject(p))
 	return nil
 }
 

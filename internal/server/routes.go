@@ -21,7 +21,7 @@ const (
 	authAdmin    = "admin"    // the admin token
 	authRunner   = "runner"   // a runner token
 	authJob      = "job"      // the token of a running job
-	authAPIOrJob = "api|job"  // either; a job token only for its own project
+	authAPIOrJob = "api|job"  // either; a job token only for projects that allow its own
 	authRegister = "register" // the registration token, in the body
 )
 
@@ -134,6 +134,10 @@ func (s *Server) adapt(rt route) http.Handler {
 			status, msg = he.status, he.msg
 		case errors.As(err, &mbe):
 			status, msg = http.StatusRequestEntityTooLarge, "request body too large"
+		case errors.Is(err, store.ErrUnavailable):
+			// Never an answer about what was asked: the client tries again.
+			status, msg = http.StatusServiceUnavailable, msgUnavailable
+			s.log.Debug("request failed: store unavailable", "route", rt.pattern, "err", err)
 		case errors.Is(err, store.ErrNotFound):
 			status, msg = http.StatusNotFound, "not found"
 		case errors.Is(err, store.ErrConflict):
@@ -147,14 +151,25 @@ func (s *Server) adapt(rt route) http.Handler {
 		default:
 			s.log.Error("request failed", "route", rt.pattern, "err", err)
 		}
-		if status == http.StatusUnauthorized {
+		switch status {
+		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+		case http.StatusServiceUnavailable:
+			w.Header().Set("Retry-After", retryAfter)
 		}
 		writeJSON(w, status, map[string]string{"error": msg})
 	})
 }
 
-// authenticate finds who calls, per the route's rule.
+// retryAfter is the Retry-After (seconds) of a 503: how long clients are asked to wait when
+// the server cannot answer for now, its store being unavailable.
+const retryAfter = "5"
+
+// msgUnavailable is the error of a 503.
+const msgUnavailable = "the server's database is unavailable; try again later"
+
+// authenticate finds who calls, per the route's rule. Only store.ErrNotFound makes a token
+// unknown: another store error is returned (a 503 for an outage), never a 401.
 func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 	c := &caller{}
 	if rule == authPublic || rule == authRegister {
@@ -171,12 +186,14 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 		switch kind {
 		case authAPI, authAdmin:
 			t, err := s.store.TokenByHash(ctx, hash)
-			if err == nil && (t.Kind == "admin" || kind == authAPI && t.Kind == "user") {
+			switch {
+			case err == nil && (t.Kind == "admin" || kind == authAPI && t.Kind == "user"):
 				c.token = t
 				return c, nil
-			}
-			if err == nil {
+			case err == nil:
 				deny = errStatus(http.StatusForbidden, "this token may not do that")
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, err
 			}
 		case authRunner:
 			rn, err := s.store.RunnerByTokenHash(ctx, hash)
@@ -184,14 +201,26 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 				c.runner = rn
 				return c, nil
 			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
 		case authJob:
 			j, err := s.store.JobByTokenHash(ctx, hash)
 			if err == nil && j.Status == store.StatusRunning {
 				c.job = j
 				return c, nil
 			}
-			if kind == rule && s.endedJob(r, hash) {
-				deny = errStatus(http.StatusForbidden, "job is not running for this runner")
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			if kind == rule {
+				ended, err := s.endedJob(r, hash)
+				if err != nil {
+					return nil, err
+				}
+				if ended {
+					deny = errStatus(http.StatusForbidden, "job is not running for this runner")
+				}
 			}
 		}
 	}
@@ -201,24 +230,36 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 // endedJob reports whether hash is the token of the job in a /api/v1/jobs/{id}/… path that
 // is no longer running (finished, failed after missed heartbeats, canceled): the runner lost
 // its lease, which the runner protocol answers with 403, not with the 401 of a bad token.
-func (s *Server) endedJob(r *http.Request, hash string) bool {
+func (s *Server) endedJob(r *http.Request, hash string) (bool, error) {
 	if !strings.HasPrefix(r.URL.Path, "/api/v1/jobs/") {
-		return false
+		return false, nil
 	}
 	id, err := pathID(r, "id")
 	if err != nil {
-		return false
+		return false, nil
 	}
 	j, err := s.store.Job(r.Context(), id)
-	return err == nil && j.Status != store.StatusRunning && j.TokenHash != "" &&
-		subtle.ConstantTimeCompare([]byte(j.TokenHash), []byte(hash)) == 1
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return j.Status != store.StatusRunning && j.TokenHash != "" &&
+		subtle.ConstantTimeCompare([]byte(j.TokenHash), []byte(hash)) == 1, nil
 }
 
+// healthz answers "ok", or "unavailable" (503) when the store does not answer; the reason
+// goes to the log only.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	if _, err := s.store.CountTokens(r.Context(), "admin"); err != nil {
-		return errStatus(http.StatusServiceUnavailable, "store: %v", err)
-	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, err := s.store.CountTokens(r.Context(), "admin"); err != nil {
+		s.log.Debug("health check: store", "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("unavailable\n"))
+		return nil
+	}
 	_, _ = w.Write([]byte("ok\n"))
 	return nil
 }

@@ -26,6 +26,9 @@ func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request, _ *calle
 		return err
 	}
 	t, err := s.store.TokenByHash(r.Context(), hashToken(in.Token))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	if err != nil || t.Kind != "registration" {
 		return errStatus(http.StatusUnauthorized, "invalid registration token")
 	}
@@ -221,9 +224,8 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 		if err != nil {
 			return nil, "", err
 		}
-		protected := pl.Tag || pl.Ref == p.DefaultBranch
 		for _, v := range vars {
-			if v.Environment == "*" || v.Environment == "" || (v.Protected && !protected) || !scopeMatches(v.Environment, spec.Environment.Name) {
+			if v.Environment == "*" || v.Environment == "" || (v.Protected && !pl.Protected) || !scopeMatches(v.Environment, spec.Environment.Name) {
 				continue
 			}
 			spec.Variables = setVar(spec.Variables, plan.Var{Key: v.Key, Value: v.Value, Masked: v.Masked, File: v.File})
@@ -364,12 +366,19 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, c *caller) er
 	return nil
 }
 
-// allowGit lets a running job's token fetch its own project's mirror.
-func (s *Server) allowGit(r *http.Request, projectID int64) bool {
+// allowGit lets a running job's token fetch its own project's mirror. A store that fails is
+// an error (a 503), not a refusal.
+func (s *Server) allowGit(r *http.Request, projectID int64) (bool, error) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(jobapi.GitUser)) != 1 {
-		return false
+		return false, nil
 	}
 	j, err := s.store.JobByTokenHash(r.Context(), hashToken(pass))
-	return err == nil && j.Status == store.StatusRunning && j.ProjectID == projectID
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return j.Status == store.StatusRunning && j.ProjectID == projectID, nil
 }

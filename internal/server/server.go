@@ -187,18 +187,30 @@ func hashToken(t string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// MinTokenLength is the length a token chosen by hand must have at least (the ones Slipway
+// makes have 44 characters, 160 random bits).
+const MinTokenLength = 32
+
 // Bootstrap makes the first admin and runner-registration tokens when the store has none:
 // the given ones (from SLIPWAY_ADMIN_TOKEN, SLIPWAY_REGISTRATION_TOKEN) or new random ones,
-// returned so that the caller prints them once. Empty results mean the tokens existed.
+// returned so that the caller prints them once. Empty results mean the tokens existed. A given
+// token shorter than MinTokenLength is refused: guessing it must be hopeless.
 func (s *Server) Bootstrap(ctx context.Context, admin, registration string) (newAdmin, newRegistration string, err error) {
-	for _, k := range []struct {
-		kind, prefix string
-		given        string
-		out          *string
+	tokens := []struct {
+		kind, prefix, env string
+		given             string
+		out               *string
 	}{
-		{"admin", "slp_", admin, &newAdmin},
-		{"registration", "slr_", registration, &newRegistration},
-	} {
+		{"admin", "slp_", "SLIPWAY_ADMIN_TOKEN", admin, &newAdmin},
+		{"registration", "slr_", "SLIPWAY_REGISTRATION_TOKEN", registration, &newRegistration},
+	}
+	for _, k := range tokens {
+		if k.given != "" && len(k.given) < MinTokenLength {
+			return "", "", fmt.Errorf("%s has %d characters; a token needs at least %d (make one with: openssl rand -hex 32)",
+				k.env, len(k.given), MinTokenLength)
+		}
+	}
+	for _, k := range tokens {
 		n, err := s.store.CountTokens(ctx, k.kind)
 		if err != nil {
 			return "", "", fmt.Errorf("count tokens: %w", err)

@@ -23,6 +23,11 @@ var (
 	// ErrLogOffset: a log chunk starts after the end of the stored log (a gap). The
 	// accompanying size says where to resume.
 	ErrLogOffset = errors.New("log offset beyond end of log")
+	// ErrUnavailable: the database cannot serve the call now (unreachable, restarting, out of
+	// connections, busy beyond its timeout, a connection lost mid-call). It is an outage, not
+	// an answer: nothing can be concluded about the rows asked for, and the call may be tried
+	// again later. A write that failed so may or may not have been committed.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Job and pipeline statuses, as GitLab names them.
@@ -71,8 +76,16 @@ type Project struct {
 	// Hooks are URLs that receive pipeline events (outgoing webhooks).
 	Hooks []string `json:"hooks,omitempty"`
 	// Tags are runner tags every job of the project needs, beyond the job's own.
-	Tags    []string  `json:"tags,omitempty"`
-	Created time.Time `json:"created_at"`
+	Tags []string `json:"tags,omitempty"`
+	// ProtectedBranches are the names of the project's protected branches, or patterns with
+	// GitLab's * wildcard ("release/*"); empty means the default branch alone.
+	ProtectedBranches []string `json:"protected_branches,omitempty"`
+	// JobTokenAllowlist names the projects whose job tokens may reach this project (trigger its
+	// pipelines, download its artifacts) and whose pipelines may include its files
+	// (include:project): paths, or patterns with the * wildcard ("group/*"). Empty means the
+	// projects of its own namespace. The project itself is always allowed.
+	JobTokenAllowlist []string  `json:"job_token_allowlist,omitempty"`
+	Created           time.Time `json:"created_at"`
 }
 
 // Variable is a project CI/CD variable.
@@ -125,6 +138,9 @@ type Pipeline struct {
 	Vars map[string]string `json:"variables,omitempty"`
 	// MergeRequest is the forge's merge/pull request number for merge request pipelines.
 	MergeRequest int64 `json:"merge_request,omitempty"`
+	// Protected says whether the pipeline runs for a protected ref that holds its commit, and
+	// so gets protected variables. It is decided when the pipeline is created and never changes.
+	Protected bool `json:"protected"`
 	// Coverage is the mean of the jobs' coverage, when any job reported one.
 	Coverage *float64  `json:"coverage,omitempty"`
 	Created  time.Time `json:"created_at"`
@@ -300,7 +316,8 @@ type Pipelines interface {
 	Pipelines(ctx context.Context, projectID int64, f PipelineFilter) ([]*Pipeline, error)
 	// UpdatePipeline locks the pipeline (UpdatePipeline calls on one pipeline run one after
 	// the other), reads all its jobs (retried ones included, ordered by Position then ID),
-	// calls fn, and writes back the pipeline and every job fn changed, in one transaction.
+	// calls fn, and writes back the pipeline (but Protected, fixed at creation) and every job
+	// fn changed, in one transaction.
 	// Jobs fn appends to jobs are inserted (their IDs set). The jobs are not locked while fn
 	// runs: when a job fn changed was changed meanwhile (claimed, its lease extended, updated
 	// with UpdateJob), everything starts over with fresh rows and fn is called again. fn's

@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
@@ -133,4 +135,30 @@ func runBusybox(t *testing.T, cli *client.Client, cmd ...string) string {
 		t.Fatal(err)
 	}
 	return stdout.String()
+}
+
+func TestStartPostgres(t *testing.T) {
+	t.Parallel()
+	pg := StartPostgres(t)
+	ping := func() error {
+		db, err := sql.Open("pgx", pg.DSN())
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return db.PingContext(ctx)
+	}
+	if err := ping(); err != nil {
+		t.Fatalf("ping a started server: %v", err)
+	}
+	pg.Stop()
+	if err := ping(); err == nil {
+		t.Fatal("ping a stopped server: no error")
+	}
+	pg.Start()
+	if err := ping(); err != nil {
+		t.Fatalf("ping a restarted server: %v", err)
+	}
 }

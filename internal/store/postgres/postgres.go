@@ -9,6 +9,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
@@ -43,16 +46,42 @@ const (
 	foreignKeyViolation = "23503"
 )
 
+// unavailable are the SQLSTATEs (or their classes, two characters) of a server that cannot
+// serve now: connection exceptions, insufficient resources (too many connections, disk full,
+// out of memory), shutdowns and start-ups, I/O errors, and the transient failures of
+// concurrent transactions (serialization failure, deadlock).
+var unavailable = []string{"08", "53", "57P01", "57P02", "57P03", "58030", "40001", "40P01"}
+
+// translate maps pgx's errors to store sentinels: by SQLSTATE for errors the server sent,
+// and by type for failures to connect or talk to it (a refused or lost connection, a socket
+// error), which are store.ErrUnavailable.
 func translate(err error) error {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
-	switch pe.Code {
-	case uniqueViolation:
-		return store.ErrConflict
-	case foreignKeyViolation:
-		return store.ErrNotFound
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return store.ErrUnavailable
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case uniqueViolation:
+			return store.ErrConflict
+		case foreignKeyViolation:
+			return store.ErrNotFound
+		}
+		for _, c := range unavailable {
+			if strings.HasPrefix(pe.Code, c) {
+				return store.ErrUnavailable
+			}
+		}
+		return nil
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return store.ErrUnavailable
 	}
 	return nil
 }

@@ -35,3 +35,15 @@ func TestOpenConcurrent(t *testing.T) {
 }
 
 func BenchmarkClaim(b *testing.B) { storetest.BenchClaim(b, open) }
+
+// TestOutage stops a server of the test's own under an open store, and starts it again.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	pg := testenv.StartPostgres(t)
+	s, err := Open(context.Background(), pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	storetest.Outage(t, s, pg.Stop, pg.Start)
+}

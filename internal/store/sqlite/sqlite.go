@@ -34,7 +34,9 @@ var Dialect = sqlstore.Dialect{
 	Translate: translate,
 }
 
-// translate maps SQLite's extended result codes to store sentinels.
+// translate maps SQLite's extended result codes to store sentinels. A database that stays
+// locked beyond the busy timeout, an I/O error, a full disk or a file that cannot be opened
+// is store.ErrUnavailable.
 func translate(err error) error {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
@@ -45,6 +47,11 @@ func translate(err error) error {
 		return store.ErrConflict
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 		return store.ErrNotFound
+	}
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_IOERR,
+		sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
+		return store.ErrUnavailable
 	}
 	return nil
 }

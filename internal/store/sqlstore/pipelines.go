@@ -14,7 +14,7 @@ import (
 )
 
 const pipelineCols = `id, project_id, iid, status, ref, tag, sha, before_sha, source, name, message, author_name, author_email,
-	vars, merge_request, coverage, created, started, finished`
+	vars, merge_request, protected, coverage, created, started, finished`
 
 func scanPipeline(r scanner) (*store.Pipeline, error) {
 	var p store.Pipeline
@@ -22,7 +22,7 @@ func scanPipeline(r scanner) (*store.Pipeline, error) {
 	var cov sql.NullFloat64
 	var created, started, finished int64
 	if err := r.Scan(&p.ID, &p.ProjectID, &p.IID, &p.Status, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &p.Name,
-		&p.Message, &p.AuthorName, &p.AuthorEmail, &vars, &p.MergeRequest, &cov, &created, &started, &finished); err != nil {
+		&p.Message, &p.AuthorName, &p.AuthorEmail, &vars, &p.MergeRequest, &p.Protected, &cov, &created, &started, &finished); err != nil {
 		return nil, err
 	}
 	p.Coverage = floatPtr(cov)
@@ -52,10 +52,10 @@ func (s *Store) CreatePipeline(ctx context.Context, p *store.Pipeline, jobs []*s
 			return fmt.Errorf("number pipeline: %w", s.err(err))
 		}
 		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO pipelines (project_id, iid, status, ref, tag, sha, before_sha, source,
-	name, message, author_name, author_email, vars, merge_request, coverage, created, started, finished)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	name, message, author_name, author_email, vars, merge_request, protected, coverage, created, started, finished)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			p.ProjectID, p.IID, p.Status, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, p.Name, p.Message, p.AuthorName,
-			p.AuthorEmail, jsonMap(p.Vars), p.MergeRequest, nullFloat(p.Coverage), nanos(p.Created), nanos(p.Started),
+			p.AuthorEmail, jsonMap(p.Vars), p.MergeRequest, p.Protected, nullFloat(p.Coverage), nanos(p.Created), nanos(p.Started),
 			nanos(p.Finished)).Scan(&p.ID); err != nil {
 			return fmt.Errorf("insert: %w", s.err(err))
 		}

@@ -7,22 +7,25 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
-const projectCols = `id, path, name, clone_url, default_branch, webhook_secret, forge, forge_url, forge_repo, forge_token, hooks, tags, created`
+const projectCols = `id, path, name, clone_url, default_branch, webhook_secret, forge, forge_url, forge_repo, forge_token, hooks, tags,
+	protected_branches, job_token_allowlist, created`
 
 func scanProject(r scanner) (*store.Project, error) {
 	var p store.Project
-	var hooks, tags string
+	var hooks, tags, protected, allow string
 	var created int64
 	if err := r.Scan(&p.ID, &p.Path, &p.Name, &p.CloneURL, &p.DefaultBranch, &p.WebhookSecret, &p.Forge, &p.ForgeURL,
-		&p.ForgeRepo, &p.ForgeToken, &hooks, &tags, &created); err != nil {
+		&p.ForgeRepo, &p.ForgeToken, &hooks, &tags, &protected, &allow, &created); err != nil {
 		return nil, err
 	}
 	p.Created = fromNanos(created)
-	if err := fromJSON(hooks, &p.Hooks); err != nil {
-		return nil, err
-	}
-	if err := fromJSON(tags, &p.Tags); err != nil {
-		return nil, err
+	for _, c := range []struct {
+		text string
+		dst  *[]string
+	}{{hooks, &p.Hooks}, {tags, &p.Tags}, {protected, &p.ProtectedBranches}, {allow, &p.JobTokenAllowlist}} {
+		if err := fromJSON(c.text, c.dst); err != nil {
+			return nil, err
+		}
 	}
 	return &p, nil
 }
@@ -33,9 +36,11 @@ func (s *Store) CreateProject(ctx context.Context, p *store.Project) error {
 		p.Created = now()
 	}
 	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO projects (path, name, clone_url, default_branch, webhook_secret, forge,
-	forge_url, forge_repo, forge_token, hooks, tags, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	forge_url, forge_repo, forge_token, hooks, tags, protected_branches, job_token_allowlist, created)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		p.Path, p.Name, p.CloneURL, p.DefaultBranch, p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken,
-		jsonText(p.Hooks), jsonText(p.Tags), nanos(p.Created)).Scan(&p.ID)
+		jsonText(p.Hooks), jsonText(p.Tags), jsonText(p.ProtectedBranches), jsonText(p.JobTokenAllowlist),
+		nanos(p.Created)).Scan(&p.ID)
 	if err != nil {
 		return fmt.Errorf("create project %q: %w", p.Path, s.err(err))
 	}
@@ -45,9 +50,10 @@ func (s *Store) CreateProject(ctx context.Context, p *store.Project) error {
 // UpdateProject implements store.Projects.
 func (s *Store) UpdateProject(ctx context.Context, p *store.Project) error {
 	err := s.execOne(ctx, s.w, `UPDATE projects SET path = ?, name = ?, clone_url = ?, default_branch = ?, webhook_secret = ?,
-	forge = ?, forge_url = ?, forge_repo = ?, forge_token = ?, hooks = ?, tags = ? WHERE id = ?`,
+	forge = ?, forge_url = ?, forge_repo = ?, forge_token = ?, hooks = ?, tags = ?, protected_branches = ?,
+	job_token_allowlist = ? WHERE id = ?`,
 		p.Path, p.Name, p.CloneURL, p.DefaultBranch, p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken,
-		jsonText(p.Hooks), jsonText(p.Tags), p.ID)
+		jsonText(p.Hooks), jsonText(p.Tags), jsonText(p.ProtectedBranches), jsonText(p.JobTokenAllowlist), p.ID)
 	if err != nil {
 		return fmt.Errorf("update project %d: %w", p.ID, err)
 	}

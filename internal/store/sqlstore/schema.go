@@ -4,14 +4,23 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// migrations are the schema's versions: migrations[i] takes it to version i+1. Steps are
-// only ever appended. In their text, {{id}} is the dialect's id column type and {{blob}} its
-// bytes type; every statement ends with ";\n".
-var migrations = []string{
-	`
+// migration is one step of the schema, known by its version. In its text, {{id}} is the
+// dialect's id column type and {{blob}} its bytes type; every statement ends with ";\n".
+type migration struct {
+	version int
+	text    string
+}
+
+// migrations are the schema's steps, in order of version. Steps are only ever added, each with
+// a version of its own; versions need not be consecutive (a step developed on a branch keeps
+// the number it was given), and a database gets every step it has not recorded, whatever the
+// versions it has.
+var migrations = []migration{
+	{1, `
 CREATE TABLE projects (
 	id {{id}},
 	path TEXT NOT NULL UNIQUE,
@@ -163,17 +172,26 @@ CREATE TABLE resource_groups (
 	job_id BIGINT NOT NULL,
 	PRIMARY KEY (project_id, name)
 );
-`,
+`},
 	// Every write of a job's columns but its log size counts up its version: UpdatePipeline
 	// writes a job only if it still has the version it read.
-	`
+	{2, `
 ALTER TABLE jobs ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
-`,
+`},
+	// Protected branches and the job token allowlist of projects; whether a pipeline gets
+	// protected variables, decided at its creation. Pipelines created before are not
+	// protected: their protection was decided by a rule that did not check the commit.
+	{4, `
+ALTER TABLE projects ADD COLUMN protected_branches TEXT NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN job_token_allowlist TEXT NOT NULL DEFAULT '';
+ALTER TABLE pipelines ADD COLUMN protected BOOLEAN NOT NULL DEFAULT FALSE;
+`},
 }
 
 // migrate brings the schema to the newest version in one transaction: under the dialect's
-// migration lock it creates schema_migrations if need be, then runs each missing step and
-// records it. Opening a migrated database changes nothing.
+// migration lock it creates schema_migrations if need be, then runs each step it has not
+// recorded, in order, and records it. Opening a migrated database changes nothing; a database
+// with a step this program does not know is refused.
 func (s *Store) migrate(ctx context.Context) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if s.d.MigrationLock != "" {
@@ -187,25 +205,43 @@ func (s *Store) migrate(ctx context.Context) error {
 )`); err != nil {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
-		var version int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
-			return fmt.Errorf("read version: %w", err)
+		applied := map[int]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return fmt.Errorf("read versions: %w", err)
 		}
-		if version > len(migrations) {
-			return fmt.Errorf("schema version %d is newer than this program's %d", version, len(migrations))
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return fmt.Errorf("read versions: %w", err)
+			}
+			applied[v] = true
 		}
-		for i := version; i < len(migrations); i++ {
-			text := strings.NewReplacer("{{id}}", s.d.ID, "{{blob}}", s.d.Blob).Replace(migrations[i])
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read versions: %w", err)
+		}
+		for v := range applied {
+			if !slices.ContainsFunc(migrations, func(m migration) bool { return m.version == v }) {
+				return fmt.Errorf("schema version %d is unknown to this program (newer?)", v)
+			}
+		}
+		for _, m := range migrations {
+			if applied[m.version] {
+				continue
+			}
+			text := strings.NewReplacer("{{id}}", s.d.ID, "{{blob}}", s.d.Blob).Replace(m.text)
 			for stmt := range strings.SplitSeq(text, ";\n") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("step %d: %w", i+1, err)
+					return fmt.Errorf("step %d: %w", m.version, err)
 				}
 			}
-			if _, err := s.exec(ctx, tx, `INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, i+1, nanos(now())); err != nil {
-				return fmt.Errorf("record step %d: %w", i+1, err)
+			if _, err := s.exec(ctx, tx, `INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, m.version, nanos(now())); err != nil {
+				return fmt.Errorf("record step %d: %w", m.version, err)
 			}
 		}
 		return nil

@@ -12,6 +12,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,9 +54,11 @@ type Dialect struct {
 	MigrationLock string
 	// Vacuum are the statements Vacuum runs, outside any transaction.
 	Vacuum []string
-	// Translate maps a driver error to store.ErrConflict (unique key taken) or
-	// store.ErrNotFound (a foreign key names no row), by error code, and returns nil for any
-	// other error.
+	// Translate maps a driver error to store.ErrConflict (unique key taken),
+	// store.ErrNotFound (a foreign key names no row) or store.ErrUnavailable (the database
+	// cannot serve now: unreachable, shutting down, busy, a connection lost), by error code or
+	// type, and returns nil for any other error. A canceled or timed-out context is the
+	// caller's doing, not an outage: nil.
 	Translate func(error) error
 }
 
@@ -136,7 +139,8 @@ type querier interface {
 }
 
 // tx runs fn in a write transaction and commits it unless fn fails. fn's error is returned
-// as it is.
+// as it is, but marked store.ErrUnavailable when a driver error in it says the database
+// failed (statements whose errors fn did not translate).
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -144,7 +148,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return s.outage(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", s.err(err))
@@ -153,6 +157,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // err translates a driver error by code: it wraps it with the sentinel the dialect names.
+// ErrNotFound comes only from a query that returned no row (or a foreign key naming none).
 func (s *Store) err(err error) error {
 	if err == nil {
 		return nil
@@ -160,12 +165,33 @@ func (s *Store) err(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
-	if s.d.Translate != nil {
-		if sentinel := s.d.Translate(err); sentinel != nil {
-			return fmt.Errorf("%w: %w", sentinel, err)
-		}
+	if sentinel := s.translate(err); sentinel != nil {
+		return fmt.Errorf("%w: %w", sentinel, err)
 	}
 	return err
+}
+
+// translate is the sentinel of a driver error: the dialect's, else store.ErrUnavailable for
+// the errors database/sql itself gives for a connection that broke.
+func (s *Store) translate(err error) error {
+	if s.d.Translate != nil {
+		if sentinel := s.d.Translate(err); sentinel != nil {
+			return sentinel
+		}
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return store.ErrUnavailable
+	}
+	return nil
+}
+
+// outage marks err store.ErrUnavailable when it is (or wraps) a driver error that says the
+// database failed and nobody marked it yet.
+func (s *Store) outage(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) || !errors.Is(s.translate(err), store.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
 // exec runs a statement and translates its error.

@@ -118,7 +118,8 @@ func testProjects(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	p := &store.Project{Path: "group/b", Name: "b", CloneURL: "file:///b", DefaultBranch: "main", WebhookSecret: "sec",
 		Forge: "gitea", ForgeURL: "https://gitea", ForgeRepo: "group/b", ForgeToken: "tok",
-		Hooks: []string{"https://hook"}, Tags: []string{"linux", "docker"}, Created: t0}
+		Hooks: []string{"https://hook"}, Tags: []string{"linux", "docker"}, ProtectedBranches: []string{"main", "release/*"},
+		JobTokenAllowlist: []string{"group/*", "other/app"}, Created: t0}
 	must(t, s.CreateProject(ctx, p))
 	if p.ID == 0 {
 		t.Fatal("CreateProject set no ID")
@@ -141,6 +142,7 @@ func testProjects(t *testing.T, s store.Store) {
 		t.Errorf("Created = %v, want the current time in UTC", a.Created)
 	}
 	p.Hooks, p.Tags, p.DefaultBranch, p.ForgeToken = nil, []string{"arm"}, "trunk", ""
+	p.ProtectedBranches, p.JobTokenAllowlist = []string{"trunk"}, nil
 	must(t, s.UpdateProject(ctx, p))
 	got, err = s.Project(ctx, p.ID)
 	must(t, err)
@@ -217,7 +219,7 @@ func testCreatePipeline(t *testing.T, s store.Store) {
 	cov := 87.5
 	pl := &store.Pipeline{ProjectID: p1.ID, Status: store.StatusCreated, Ref: "v1", Tag: true, SHA: "sha", BeforeSHA: "000",
 		Source: "api", Name: "release", Message: "msg", AuthorName: "A", AuthorEmail: "a@x", Vars: map[string]string{"K": "V"},
-		MergeRequest: 7, Coverage: &cov, Created: t0, Started: t0.Add(time.Second)}
+		MergeRequest: 7, Protected: true, Coverage: &cov, Created: t0, Started: t0.Add(time.Second)}
 	jobs := []*store.Job{
 		{Name: "build", Stage: "build", Position: 0, Status: store.StatusPending, Spec: []byte(`{}`), Tags: []string{"x"},
 			ResourceGroup: "rg", Attempt: 1, RunAt: t0, Dotenv: []byte(`[]`), Coverage: &cov, Queued: t0},
@@ -345,6 +347,7 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 		equal(t, "locked pipeline", gp, pl)
 		equal(t, "locked jobs", ids(*js), ids(jobs))
 		gp.Status, gp.Started = store.StatusRunning, t0
+		gp.Protected = true // fixed at creation: not written
 		(*js)[1].Status, (*js)[1].Retried = store.StatusFailed, true
 		(*js)[1].Spec = append((*js)[1].Spec[:0], []byte(`{"x":1}`)...) // in place
 		added = &store.Job{Name: "b", Stage: "test", Position: 1, Status: store.StatusPending, Attempt: 2}
@@ -359,6 +362,9 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	must(t, err)
 	if got.Status != store.StatusRunning || !got.Started.Equal(t0) {
 		t.Errorf("pipeline not written: %+v", got)
+	}
+	if got.Protected {
+		t.Errorf("UpdatePipeline wrote Protected, which is fixed at creation")
 	}
 	js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
@@ -1080,4 +1086,57 @@ func OpenConcurrent(t *testing.T, open func() (store.Store, error)) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+}
+
+// Outage checks how s behaves while its database is down: stop takes the database down (s
+// stays open), start brings it back. Meanwhile every call fails with store.ErrUnavailable —
+// never ErrNotFound, which would read as "no such token" — and once the database is back,
+// calls succeed again (the first ones may still fail with ErrUnavailable, on connections that
+// broke).
+func Outage(t *testing.T, s store.Store, stop, start func()) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	pl, jobs := newPipeline(t, s, p.ID, pending("a"))
+	must(t, s.CreateToken(ctx, &store.Token{Name: "admin", Kind: "admin", Hash: "h"}))
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"TokenByHash", func() error { _, err := s.TokenByHash(ctx, "h"); return err }},
+		{"JobByTokenHash of no job", func() error {
+			_, err := s.JobByTokenHash(ctx, "none")
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+		{"Project", func() error { _, err := s.Project(ctx, p.ID); return err }},
+		{"UpdatePipeline", func() error {
+			return s.UpdatePipeline(ctx, pl.ID, func(*store.Pipeline, *[]*store.Job) error { return nil })
+		}},
+		{"UpdateJob", func() error {
+			return s.UpdateJob(ctx, jobs[0].ID, func(j *store.Job) error { j.Queued = time.Now(); return nil })
+		}},
+		{"AppendLog", func() error { _, err := s.AppendLog(ctx, jobs[0].ID, 0, []byte("x")); return err }},
+		{"ExpiredJobs", func() error { _, err := s.ExpiredJobs(ctx, time.Now()); return err }},
+		{"CountTokens", func() error { _, err := s.CountTokens(ctx, "admin"); return err }},
+	}
+	stop()
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s while the database is down: %v, want ErrUnavailable", c.name, err)
+		}
+	}
+	start()
+	for _, c := range calls {
+		var err error
+		for range 5 {
+			if err = c.call(); !errors.Is(err, store.ErrUnavailable) {
+				break
+			}
+		}
+		if err != nil {
+			t.Errorf("%s once the database is back: %v", c.name, err)
+		}
+	}
 }

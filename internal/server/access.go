@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/slipway/slipway/internal/gitmirror"
+	"github.com/slipway/slipway/internal/store"
+)
+
+// wildcardMatch reports whether s matches pattern, where * stands for any characters (slashes
+// too) and everything else for itself: GitLab's wildcards of protected branches.
+func wildcardMatch(pattern, s string) bool {
+	first, rest, found := strings.Cut(pattern, "*")
+	if !found {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, first) {
+		return false
+	}
+	s = s[len(first):]
+	parts := strings.Split(rest, "*")
+	last := parts[len(parts)-1]
+	for _, p := range parts[:len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return len(s) >= len(last) && strings.HasSuffix(s, last)
+}
+
+// protectedBranch reports whether branch is one of p's protected branches (by default its
+// default branch alone).
+func protectedBranch(p *store.Project, branch string) bool {
+	patterns := p.ProtectedBranches
+	if len(patterns) == 0 {
+		patterns = []string{p.DefaultBranch}
+	}
+	for _, pat := range patterns {
+		if wildcardMatch(pat, branch) {
+			return true
+		}
+	}
+	return false
+}
+
+// protectedRef decides whether a pipeline of t running commit sha gets protected variables:
+// t is a protected branch of p whose head in the mirror is sha or has it as an ancestor, or
+// a tag of the mirror that points at sha. Merge request pipelines never do (they run a ref
+// of the merge request, from a branch anybody who can push may have made). The mirror is
+// the one createPipeline just synced.
+func (s *Server) protectedRef(ctx context.Context, p *store.Project, t trigger, sha string) (bool, error) {
+	if t.MR != nil {
+		return false, nil
+	}
+	if t.Tag {
+		tip, err := s.mirrors.Resolve(ctx, p.ID, "refs/tags/"+t.Ref)
+		if errors.Is(err, gitmirror.ErrUnknownRevision) {
+			return false, nil
+		}
+		return err == nil && tip == sha, err
+	}
+	if !protectedBranch(p, t.Ref) {
+		return false, nil
+	}
+	head, err := s.mirrors.Resolve(ctx, p.ID, "refs/heads/"+t.Ref)
+	switch {
+	case errors.Is(err, gitmirror.ErrUnknownRevision):
+		return false, nil
+	case err != nil:
+		return false, err
+	case head == sha:
+		return true, nil
+	}
+	return s.mirrors.IsAncestor(ctx, p.ID, sha, head)
+}
+
+// namespace is the namespace of a project path.
+func namespace(projectPath string) string { return path.Dir(projectPath) }
+
+// allows reports whether project p lets project from in: from's job tokens, and from's
+// pipelines including p's files. A project allows itself, and the projects its
+// JobTokenAllowlist names (by default those of its namespace).
+func allows(p, from *store.Project) bool {
+	if p.ID == from.ID {
+		return true
+	}
+	patterns := p.JobTokenAllowlist
+	if len(patterns) == 0 {
+		patterns = []string{namespace(p.Path) + "/*"}
+	}
+	for _, pat := range patterns {
+		if wildcardMatch(pat, from.Path) {
+			return true
+		}
+	}
+	return false
+}
+
+// errHidden is what a caller learns about a project it may not reach: the same as about one
+// that does not exist.
+var errHidden = fmt.Errorf("project: %w", store.ErrNotFound)
+
+// jobReaches checks that the job token of j may reach project p: errHidden when p does not
+// allow j's project.
+func (s *Server) jobReaches(ctx context.Context, j *store.Job, p *store.Project) error {
+	if j.ProjectID == p.ID {
+		return nil
+	}
+	from, err := s.store.Project(ctx, j.ProjectID)
+	if err != nil {
+		return err
+	}
+	if !allows(p, from) {
+		return errHidden
+	}
+	return nil
+}
