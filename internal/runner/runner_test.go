@@ -711,7 +711,7 @@ func TestExtractRefusesEscapes(t *testing.T) {
 			}
 			tw.Close()
 			gz.Close()
-			if err := extractArchive(&b, t.TempDir()); err == nil {
+			if err := extractArchive(&b, t.TempDir(), 1<<20); err == nil {
 				t.Error("extracted an entry outside the directory")
 			}
 		})
@@ -729,7 +729,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	if err := extractArchive(&buf, dst); err != nil {
+	if err := extractArchive(&buf, dst, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dst, "a", "link")); err != nil || string(b) != "data" {
@@ -831,17 +831,18 @@ func TestGetSourcesTriesAgain(t *testing.T) {
 			f.claims["key"] = &jobapi.Job{Token: "t"} // the git handler takes claimed jobs' tokens
 			f.mu.Unlock()
 			var out bytes.Buffer
-			tk := &task{out: &out, job: &jobapi.Job{Token: "t",
+			lookup := lookupIn([]plan.Var{{Key: "GET_SOURCES_ATTEMPTS", Value: tt.attempts}})
+			if tt.attempts == "" {
+				lookup = lookupIn(nil)
+			}
+			tk := &task{out: &out, lookup: lookup, job: &jobapi.Job{Token: "t",
 				Git: jobapi.Git{URL: f.srv.URL + "/git/late.git", SHA: sha, Depth: 1}}}
 			go func() {
 				time.Sleep(300 * time.Millisecond)
 				_ = os.Rename(filepath.Join(f.gitRoot, "early.git"), filepath.Join(f.gitRoot, "late.git"))
 			}()
-			lookup := lookupIn([]plan.Var{{Key: "GET_SOURCES_ATTEMPTS", Value: tt.attempts}})
-			if tt.attempts == "" {
-				lookup = lookupIn(nil)
-			}
-			err := tk.getSources(context.Background(), t.TempDir(), lookup)
+			dir := t.TempDir()
+			_, err := tk.getSources(context.Background(), dir, filepath.Join(dir, "build"))
 			if (err == nil) != tt.ok {
 				t.Fatalf("getSources = %v, want ok %v; log:\n%s", err, tt.ok, out.String())
 			}
