@@ -746,7 +746,8 @@ func TestRegisterAndConfig(t *testing.T) {
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Register = %+v, want %+v", c, want)
 	}
-	c.Docker = DockerConfig{Privileged: true, Volumes: []string{"/a:/b:ro"}, PullPolicy: "never"}
+	c.Docker = DockerConfig{Image: "debian:12", Privileged: true, Volumes: []string{"/a:/b:ro"}, PullPolicy: "never"}
+	c.MaxArtifactsSize, c.MaxCacheSize, c.MaxDotenvSize, c.MaxDotenvVariables = 10, 20, 30, 40
 	path := filepath.Join(t.TempDir(), "sub", "runner.yml")
 	if err := SaveConfig(path, c); err != nil {
 		t.Fatal(err)
@@ -764,6 +765,29 @@ func TestRegisterAndConfig(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, c) {
 		t.Errorf("LoadConfig = %+v, want %+v", got, c)
+	}
+}
+
+// TestLoadConfigErrors: a value that cannot be used is an error naming file:line:col.
+func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, yaml, want string }{
+		{name: "executor", yaml: "url: http://x\ntoken: t\nexecutor: dockr\n", want: ":3:11: executor: want shell, docker or auto"},
+		{name: "negative limit", yaml: "url: http://x\ntoken: t\nmax_cache_size: -1\n", want: ":3:17: max_cache_size: must not be negative"},
+		{name: "huge limit", yaml: "url: http://x\ntoken: t\n\nmax_artifacts_size: 9999999999\n", want: ":4:21: max_artifacts_size: 9999999999 MB is more than 1 TB"},
+		{name: "not a number", yaml: "url: http://x\ntoken: t\nmax_dotenv_size: big\n", want: "line 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "runner.yml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("LoadConfig = %v, want %q", err, path+tc.want)
+			}
+		})
 	}
 }
 
