@@ -33,13 +33,13 @@ func (t *task) cacheDirs() (store, etags string) {
 // job's project (s is the sanitized key): its ETag must always describe its content.
 func (t *task) lockKey(ctx context.Context, s string) (unlock func(), err error) {
 	name := strconv.FormatInt(t.job.Project.ID, 10) + "/" + s
-	t.r.keysMu.Lock()
-	l, ok := t.r.keys[name]
+	t.r.cacheMu.Lock()
+	l, ok := t.r.cacheLocks[name]
 	if !ok {
 		l = make(chan struct{}, 1)
-		t.r.keys[name] = l
+		t.r.cacheLocks[name] = l
 	}
-	t.r.keysMu.Unlock()
+	t.r.cacheMu.Unlock()
 	select {
 	case l <- struct{}{}:
 		return func() { <-l }, nil

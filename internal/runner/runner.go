@@ -1,5 +1,5 @@
 // Package runner is the agent of `slipway runner run`: it registers with a Slipway server,
-// long-polls it for jobs, and runs each job against the protocol of package jobapi: the
+// long-polls it for jobs, and runs each job against the protocol of package jobapi: a fresh
 // checkout with git, the artifacts of the jobs it depends on, caches, the job itself (package
 // run on a shell or Docker executor), the log streamed from a spool file, the lease kept by
 // heartbeats, artifacts, dotenv and coverage sent back, and the final state reported once
@@ -81,7 +81,7 @@ func Run(ctx context.Context, o Options) error {
 	default:
 		return fmt.Errorf("run runner: executor %q: want shell, docker or auto", c.Executor)
 	}
-	r := &agent{o: o, log: o.Logger, keys: map[string]chan struct{}{}}
+	r := &agent{o: o, log: o.Logger, cacheLocks: map[string]chan struct{}{}}
 	r.maxArtifacts, r.maxCache, r.dotenv = c.limits()
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -156,9 +156,9 @@ type agent struct {
 	maxArtifacts, maxCache int64
 	dotenv                 artifact.DotenvLimits
 
-	keysMu sync.Mutex
-	// keys lock the local caches, by "PROJECT_ID/KEY" (see task.lockKey).
-	keys map[string]chan struct{}
+	cacheMu sync.Mutex
+	// cacheLocks lock the local caches, by "PROJECT_ID/KEY" (see task.lockKey).
+	cacheLocks map[string]chan struct{}
 }
 
 // worker requests and runs jobs one at a time; slot names its build directories.
