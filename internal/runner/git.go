@@ -22,8 +22,9 @@ import (
 //
 // dir is never reused: what an earlier job left there (a .git with hooks or an fsmonitor in
 // its config, symbolic links) is removed without being followed or read. git works in a new
-// directory beside it, in stage (a directory no job ever had), which is then renamed to dir;
-// once a job has run in dir, no git process runs there again. Every git command runs with
+// directory in stage (a directory of the runner's that one job at a time uses and no job
+// sees), which is then renamed to dir; once a job has run in dir, no git process runs there
+// again. Every git command runs with
 // hooks and fsmonitor off, without the system's or the user's git configuration and without
 // the host's GIT_* variables (see gitEnv), so nothing in the repository or on the host makes
 // git run code. The job token authenticates the fetch as jobapi.GitUser; it is passed in
@@ -37,6 +38,12 @@ func checkout(ctx context.Context, stage, dir string, g jobapi.Git, token string
 	}
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
+	}
+	// One job at a time uses stage: what a checkout cut short (a crash) left there goes.
+	if old, err := filepath.Glob(filepath.Join(stage, ".checkout-*")); err == nil {
+		for _, o := range old {
+			removeAll(o)
+		}
 	}
 	work, err := os.MkdirTemp(stage, ".checkout-")
 	if err != nil {
