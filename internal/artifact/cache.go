@@ -76,11 +76,13 @@ func CacheKey(c pipeline.Cache, buildDir string, vars func(string) (string, bool
 }
 
 // hashFiles hashes the files that patterns match in buildDir, or returns "" when none exists.
+// Each file is read beneath the build directory's os.Root, at most the size it had when found.
 func hashFiles(buildDir string, patterns []string, vars func(string) (string, bool)) (string, error) {
 	c, err := newCollector(buildDir)
 	if err != nil {
 		return "", err
 	}
+	defer c.close()
 	for _, p := range patterns {
 		c.addPath(expand(p, vars))
 	}
@@ -89,7 +91,7 @@ func hashFiles(buildDir string, patterns []string, vars func(string) (string, bo
 	for _, e := range c.sorted() {
 		switch {
 		case e.mode.IsRegular():
-			f, err := os.Open(e.host)
+			f, err := openIn(e.from, e.host)
 			if err != nil {
 				return "", fmt.Errorf("cache key:files: %w", err)
 			}

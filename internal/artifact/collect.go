@@ -21,7 +21,15 @@ type Report struct {
 	Warnings []string
 }
 
-// Collect copies into dst (created if needed) what artifacts:paths name in buildDir, minus
+// ErrTooLarge is returned (wrapped) when what CollectMax selects is larger than its limit.
+var ErrTooLarge = errors.New("too large")
+
+// Collect is CollectMax without a size limit, for the user's own runs.
+func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (string, bool), untracked []string) (Report, error) {
+	return CollectMax(buildDir, dst, a, vars, untracked, 0)
+}
+
+// CollectMax copies into dst (created if needed) what artifacts:paths name in buildDir, minus
 // artifacts:exclude, plus the untracked files when a.Untracked, with GitLab Runner's rules:
 //
 //   - A path is expanded with vars ($VAR, ${VAR}; undefined variables are empty), then names a
@@ -33,24 +41,35 @@ type Report struct {
 //   - A path that matches nothing is a warning ("no matching files"), not an error.
 //   - Exclude patterns are expanded and matched against each path relative to buildDir; they
 //     are not recursive (`dist/tmp` excludes that entry, `dist/tmp/**` everything below).
-//   - untracked lists the files git reports as untracked (`git ls-files -o`), relative to
-//     buildDir; the caller computes it. Excludes apply to them too.
+//   - untracked lists the untracked files (as `git ls-files -o` does), relative to buildDir;
+//     the caller computes it. Excludes apply to them too.
+//   - maxBytes, when positive, bounds the total size of the regular files taken: a selection
+//     over it is an error wrapping ErrTooLarge, found from the files' sizes before any is read.
 //
-// Relative paths, modes and modification times are kept, and symbolic links are stored as
-// links, never followed. Regular files are hard-linked into dst when it is on the same file
-// system as buildDir, and copied otherwise: after Collect the caller must not modify the
-// collected files in place in buildDir (removing or replacing them is fine), or the stored
-// copy changes too. Job build directories are recreated or discarded, so this holds for them.
+// buildDir is read only beneath an os.Root opened on it, so that a job's files cannot make
+// Collect read anything outside it, even by changing while it runs. Relative paths, modes and
+// modification times are kept, and symbolic links are stored as links, never followed.
+// Regular files are hard-linked into dst when it is on the same file system as buildDir, and
+// copied otherwise: after Collect the caller must not modify the collected files in place in
+// buildDir (removing or replacing them is fine), or the stored copy changes too. Job build
+// directories are recreated or discarded, so this holds for them.
 //
-// The error reports a failure to write dst; everything about the build directory is a warning.
-func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (string, bool), untracked []string) (Report, error) {
+// The error reports a failure to write dst or a selection over maxBytes; everything else about
+// the build directory is a warning.
+func CollectMax(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (string, bool), untracked []string, maxBytes int64) (Report, error) {
 	var rep Report
 	c, err := newCollector(buildDir)
 	if err != nil {
 		return rep, err
 	}
-	if c.skip, err = realPath(dst); err != nil {
+	defer c.close()
+	real, err := realPath(dst)
+	if err != nil {
 		return rep, fmt.Errorf("collect into %s: %w", dst, err)
+	}
+	if within(c.realRoot, real) {
+		rel, _ := filepath.Rel(c.realRoot, real)
+		c.skip = filepath.ToSlash(rel)
 	}
 	if a != nil {
 		c.setExclude(a.Exclude, vars)
@@ -65,7 +84,11 @@ func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (str
 		}
 	}
 	rep.Warnings = c.warnings
-	rep.Files, rep.Bytes, err = writeTree(dst, c.sorted(), true)
+	entries := c.sorted()
+	if n := bytesOf(entries); maxBytes > 0 && n > maxBytes {
+		return rep, fmt.Errorf("collect: %d bytes of files, more than the limit of %d: %w", n, maxBytes, ErrTooLarge)
+	}
+	rep.Files, rep.Bytes, err = writeTree(dst, entries, true)
 	if err != nil {
 		return rep, fmt.Errorf("collect into %s: %w", dst, err)
 	}

@@ -9,7 +9,10 @@
 //   - ParseDotenv, JUnitFiles and JUnit read artifacts:reports.
 //
 // Paths follow GitLab Runner's rules (doublestar globs relative to the build directory,
-// nothing outside it, symbolic links kept as links and never followed out of it).
+// nothing outside it, symbolic links kept as links and never followed out of it). A build
+// directory holds what a job wrote, so it is read only beneath an os.Root opened on it
+// (Collect, CacheKey's key:files, ReadDotenv, JUnitFiles), with size limits where the caller
+// sets them (CollectMax, DotenvLimits).
 //
 // The package owns no policy: when artifacts or caches are saved (when:, policy:), how long
 // they live (expire_in), which jobs receive them (needs, dependencies) and where the store

@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf16"
 
 	"github.com/slipway/slipway/internal/plan"
 )
 
-// GitLab's default limits for a dotenv report (application limits dotenv_size and
-// dotenv_variables).
+// GitLab's default limits for a dotenv report (the plan limits dotenv_size and
+// dotenv_variables of its default plan).
 const (
 	MaxDotenvSize = 5 * 1024
 	MaxDotenvVars = 150
@@ -20,9 +22,44 @@ const (
 	maxDotenvKeyLen = 255
 )
 
-// ErrDotenvLimit is returned (wrapped) for a dotenv report over MaxDotenvSize bytes or
-// MaxDotenvVars variables.
+// ErrDotenvLimit is returned (wrapped) for a dotenv report over its size or variable limit.
 var ErrDotenvLimit = errors.New("dotenv report limit exceeded")
+
+// DotenvLimits bound a dotenv report.
+type DotenvLimits struct {
+	// Size bounds the report's bytes; zero means MaxDotenvSize.
+	Size int64
+	// Vars bounds its distinct variables; zero means MaxDotenvVars.
+	Vars int
+}
+
+func (l DotenvLimits) withDefaults() DotenvLimits {
+	if l.Size <= 0 {
+		l.Size = MaxDotenvSize
+	}
+	if l.Vars <= 0 {
+		l.Vars = MaxDotenvVars
+	}
+	return l
+}
+
+// ReadDotenv reads the dotenv report name (a path relative to buildDir) as ParseDotenv does,
+// with limits l. The file is opened beneath an os.Root of buildDir: a name with "..", an
+// absolute name or a symbolic link that leaves buildDir is an error, as is anything but a
+// regular file, and no more than the size limit (plus one byte) is ever read.
+func ReadDotenv(buildDir, name string, l DotenvLimits) ([]plan.Var, error) {
+	r, err := os.OpenRoot(buildDir)
+	if err != nil {
+		return nil, fmt.Errorf("read dotenv: %w", err)
+	}
+	defer r.Close()
+	f, err := openIn(r, filepath.FromSlash(name))
+	if err != nil {
+		return nil, fmt.Errorf("read dotenv: %w", err)
+	}
+	defer f.Close()
+	return parseDotenv(f, l.withDefaults())
+}
 
 // DotenvError is a line of a dotenv report that GitLab would reject.
 type DotenvError struct {
@@ -44,18 +81,22 @@ func (e *DotenvError) Error() string { return fmt.Sprintf("line %d: %s", e.Line,
 //   - The file may start with a UTF-8 byte order mark, or be UTF-16 with one (what Windows
 //     PowerShell writes); invalid UTF-8 becomes U+FFFD.
 //   - Limits: more than MaxDotenvSize bytes, or more than MaxDotenvVars distinct keys, is
-//     ErrDotenvLimit. GitLab applies the size limit to the gzip-compressed upload, so this is
-//     stricter for large files that compress well.
+//     ErrDotenvLimit (ReadDotenv takes other limits). GitLab applies the size limit to the
+//     gzip-compressed upload, so this is stricter for large files that compress well.
 //
 // Unlike GitLab, which rejects them, empty lines and lines starting with # are skipped.
 // A malformed line is a *DotenvError with its line number.
 func ParseDotenv(r io.Reader) ([]plan.Var, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxDotenvSize+1))
+	return parseDotenv(r, DotenvLimits{}.withDefaults())
+}
+
+func parseDotenv(r io.Reader, l DotenvLimits) ([]plan.Var, error) {
+	data, err := io.ReadAll(io.LimitReader(r, l.Size+1))
 	if err != nil {
 		return nil, fmt.Errorf("read dotenv: %w", err)
 	}
-	if len(data) > MaxDotenvSize {
-		return nil, fmt.Errorf("dotenv report larger than %d bytes: %w", MaxDotenvSize, ErrDotenvLimit)
+	if int64(len(data)) > l.Size {
+		return nil, fmt.Errorf("dotenv report larger than %d bytes: %w", l.Size, ErrDotenvLimit)
 	}
 	text := decodeText(data)
 	var vars []plan.Var
@@ -76,8 +117,8 @@ func ParseDotenv(r io.Reader) ([]plan.Var, error) {
 			vars[i].Value = value
 			continue
 		}
-		if len(vars) == MaxDotenvVars {
-			return nil, fmt.Errorf("dotenv report with more than %d variables: %w", MaxDotenvVars, ErrDotenvLimit)
+		if len(vars) == l.Vars {
+			return nil, fmt.Errorf("dotenv report with more than %d variables: %w", l.Vars, ErrDotenvLimit)
 		}
 		index[key] = len(vars)
 		vars = append(vars, plan.Var{Key: key, Value: value})

@@ -66,25 +66,41 @@ func depth(rel string) int {
 
 // entry is one file, directory or symbolic link of a tree.
 type entry struct {
-	// rel is the slash path relative to the tree's root; host is where the entry is now.
+	// rel is the slash path relative to the tree's root. host is where the entry is now: a
+	// slash path below from when from is set (a build directory, read only through it), else
+	// a host path (a tree of the store).
 	rel, host string
+	from      *os.Root
 	mode      fs.FileMode
 	size      int64
 	mtime     time.Time
 	// target is a symbolic link's target, kept as written.
 	target string
+	// sys is the file's identity (device and inode) where the system has one, as lstat saw it.
+	sys any
 }
+
+// maxLinkHops bounds the symbolic links followed to resolve one directory, as the kernel's
+// ELOOP does.
+const maxLinkHops = 40
 
 // collector resolves paths in a build directory into entries, with the runner's rules: a path
 // is a file, a directory (taken recursively) or a doublestar glob; nothing outside the build
 // directory is taken, and symbolic links are recorded as links, never followed out of it.
+//
+// Every look at the build directory goes through an os.Root opened on it: a name with "..",
+// an absolute name or a symbolic link that leaves cannot reach the host, even if the tree
+// changes while it is read. Symbolic links to directories inside are followed by resolving
+// them here, so the paths recorded (entry.host) hold no link at all.
 type collector struct {
 	root, realRoot string
-	// skip is a host directory never walked (the destination, when it lies in the build dir).
+	r              *os.Root
+	// skip is a resolved directory never walked (the destination, when it lies in the build
+	// dir); "" when there is none.
 	skip     string
 	exclude  []string
 	entries  map[string]*entry
-	real     map[string]string // resolved host directories, by rel
+	real     map[string]string // resolved directories, by rel ("" when outside)
 	warnings []string
 }
 
@@ -97,8 +113,15 @@ func newCollector(buildDir string) (*collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build directory: %w", err)
 	}
-	return &collector{root: root, realRoot: realRoot, entries: map[string]*entry{}, real: map[string]string{}}, nil
+	r, err := os.OpenRoot(realRoot)
+	if err != nil {
+		return nil, fmt.Errorf("build directory: %w", err)
+	}
+	return &collector{root: root, realRoot: realRoot, r: r, entries: map[string]*entry{}, real: map[string]string{}}, nil
 }
+
+// close releases the build directory; the entries cannot be read after.
+func (c *collector) close() { c.r.Close() }
 
 func (c *collector) warnf(format string, args ...any) {
 	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
@@ -124,39 +147,118 @@ func (c *collector) relative(p string) (rel string, ok bool) {
 	return "", false
 }
 
-// resolveDir returns where directory rel really is, following symbolic links on the way, and
-// false when that is outside the build directory. A missing directory resolves to its own
-// path: nothing will be found there.
-func (c *collector) resolveDir(rel string) (string, bool) {
+// resolveDir returns where directory rel really is, as a slash path below the build
+// directory with no symbolic link in it (links on the way are followed while they stay
+// inside), and false when that is outside. A missing directory resolves to its own path:
+// nothing will be found there.
+func (c *collector) resolveDir(rel string) (string, bool) { return c.resolve(rel, 0) }
+
+func (c *collector) resolve(rel string, hops int) (string, bool) {
 	if rel == "." {
-		return c.realRoot, true
+		return ".", true
 	}
 	if h, ok := c.real[rel]; ok {
 		return h, h != ""
 	}
-	parent, ok := c.resolveDir(path.Dir(rel))
+	parent, ok := c.resolve(path.Dir(rel), hops)
+	p := path.Join(parent, path.Base(rel))
+	if ok {
+		if fi, err := c.r.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			p, ok = c.follow(parent, p, hops)
+		}
+	}
 	if !ok {
-		c.real[rel] = ""
-		return "", false
+		p = ""
 	}
-	host := filepath.Join(parent, filepath.FromSlash(path.Base(rel)))
-	if fi, err := os.Lstat(host); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		real, err := filepath.EvalSymlinks(host)
-		if err == nil && !within(c.realRoot, real) {
-			c.real[rel] = ""
-			return "", false
-		}
-		if err == nil {
-			host = real
-		}
-	}
-	c.real[rel] = host
-	return host, true
+	c.real[rel] = p
+	return p, ok
 }
 
-// below returns the slash path of h, which WalkDir found under dir, relative to dir.
+// follow resolves the symbolic link at p (in the resolved directory parent).
+func (c *collector) follow(parent, p string, hops int) (string, bool) {
+	if hops >= maxLinkHops {
+		return "", false
+	}
+	target, err := c.r.Readlink(p)
+	if err != nil {
+		return "", false
+	}
+	var t string
+	if filepath.IsAbs(target) {
+		var ok bool
+		if t, ok = c.relative(filepath.ToSlash(target)); !ok {
+			return "", false
+		}
+	} else if t = path.Join(parent, filepath.ToSlash(target)); t == ".." || strings.HasPrefix(t, "../") {
+		return "", false
+	}
+	return c.resolve(t, hops+1)
+}
+
+// walk calls fn for dir (a resolved directory) and for everything below it, parents first
+// and in name order; fn returns whether to descend into a directory. Each directory is opened
+// beneath the one above it, so nothing is followed: a directory replaced by a link meanwhile
+// is at worst another directory of the build dir. Problems below dir are warnings about p.
+func (c *collector) walk(p, dir string, fn func(rel string, fi fs.FileInfo) bool) {
+	fi, err := c.r.Lstat(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			c.warnf("%s: %v", p, err)
+		}
+		return
+	}
+	if !fn(dir, fi) || !fi.IsDir() {
+		return
+	}
+	sub, err := c.r.OpenRoot(dir)
+	if err != nil {
+		c.warnf("%s: %v", p, err)
+		return
+	}
+	defer sub.Close()
+	c.walkIn(p, sub, dir, fn)
+}
+
+func (c *collector) walkIn(p string, r *os.Root, dir string, fn func(rel string, fi fs.FileInfo) bool) {
+	f, err := r.Open(".")
+	if err != nil {
+		c.warnf("%s: %v", p, err)
+		return
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		c.warnf("%s: %v", p, err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fi, err := r.Lstat(name)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				c.warnf("%s: %v", p, err)
+			}
+			continue
+		}
+		rel := path.Join(dir, name)
+		if !fn(rel, fi) || !fi.IsDir() {
+			continue
+		}
+		sub, err := r.OpenRoot(name)
+		if err != nil {
+			c.warnf("%s: %v", p, err)
+			continue
+		}
+		c.walkIn(p, sub, rel, fn)
+		sub.Close()
+	}
+}
+
+// below returns the slash path of h, which walk found under dir, relative to dir.
 func below(dir, h string) string {
-	return filepath.ToSlash(strings.TrimLeft(h[len(dir):], string(filepath.Separator)))
+	if dir == "." {
+		return h
+	}
+	return strings.TrimPrefix(h[len(dir):], "/")
 }
 
 // within reports whether the clean absolute path p is dir or lies below it.
@@ -201,7 +303,7 @@ func (c *collector) addPath(p string) int {
 	if rest == "" {
 		return c.addLiteral(p, rel)
 	}
-	baseHost, ok := c.resolveDir(rel)
+	baseDir, ok := c.resolveDir(rel)
 	if !ok {
 		c.warnf("%s: not supported: outside build directory (through a symbolic link)", p)
 		return -1
@@ -209,37 +311,21 @@ func (c *collector) addPath(p string) int {
 	pattern := path.Join(rel, rest)
 	limit := maxDepth(pattern)
 	found := 0
-	err := filepath.WalkDir(baseHost, func(h string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if h == baseHost && errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			c.warnf("%s: %v", p, err)
-			return nil
-		}
+	c.walk(p, baseDir, func(h string, fi fs.FileInfo) bool {
 		if h == c.skip {
-			return filepath.SkipDir
+			return false
 		}
-		r := rel
-		if h != baseHost {
-			r = path.Join(rel, below(baseHost, h))
-		}
+		r := path.Join(rel, below(baseDir, h))
 		if r != "." && match(pattern, r) {
-			if d.IsDir() {
+			if fi.IsDir() {
 				found += c.addTree(r, h)
-				return filepath.SkipDir
+				return false
 			}
-			found += c.add(r, h, d)
-			return nil
+			found += c.add(r, h, fi)
+			return false
 		}
-		if d.IsDir() && limit >= 0 && depth(r) >= limit {
-			return filepath.SkipDir
-		}
-		return nil
+		return !fi.IsDir() || limit < 0 || depth(r) < limit
 	})
-	if err != nil {
-		c.warnf("%s: %v", p, err)
-	}
 	return found
 }
 
@@ -247,15 +333,15 @@ func (c *collector) addPath(p string) int {
 // -1 when rel is refused, like addPath.
 func (c *collector) addLiteral(p, rel string) int {
 	if rel == "." {
-		return c.addTree(".", c.realRoot)
+		return c.addTree(".", ".")
 	}
 	dir, ok := c.resolveDir(path.Dir(rel))
 	if !ok {
 		c.warnf("%s: not supported: outside build directory (through a symbolic link)", p)
 		return -1
 	}
-	host := filepath.Join(dir, filepath.FromSlash(path.Base(rel)))
-	fi, err := os.Lstat(host)
+	h := path.Join(dir, path.Base(rel))
+	fi, err := c.r.Lstat(h)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			c.warnf("%s: %v", p, err)
@@ -263,56 +349,46 @@ func (c *collector) addLiteral(p, rel string) int {
 		return 0
 	}
 	if fi.IsDir() {
-		return c.addTree(rel, host)
+		return c.addTree(rel, h)
 	}
-	return c.add(rel, host, fs.FileInfoToDirEntry(fi))
+	return c.add(rel, h, fi)
 }
 
-// addTree adds the directory at host and everything below it.
-func (c *collector) addTree(rel, host string) int {
+// addTree adds the directory at h (resolved) and everything below it, as rel.
+func (c *collector) addTree(rel, h string) int {
 	found := 0
-	err := filepath.WalkDir(host, func(h string, d fs.DirEntry, err error) error {
-		if err != nil {
-			c.warnf("%s: %v", rel, err)
-			return nil
+	c.walk(rel, h, func(x string, fi fs.FileInfo) bool {
+		if x == c.skip {
+			return false
 		}
-		if h == c.skip {
-			return filepath.SkipDir
-		}
-		if h == host {
+		if x == h {
 			if rel != "." {
-				found += c.add(rel, h, d)
+				found += c.add(rel, x, fi)
 			}
-			return nil
+			return true
 		}
-		found += c.add(path.Join(rel, below(host, h)), h, d)
-		return nil
+		found += c.add(path.Join(rel, below(h, x)), x, fi)
+		return true
 	})
-	if err != nil {
-		c.warnf("%s: %v", rel, err)
-	}
 	return found
 }
 
-// add records one entry unless an exclude pattern matches it. An excluded directory is not
-// recorded but its contents may be: exclude patterns are not recursive, as in GitLab.
-func (c *collector) add(rel, host string, d fs.DirEntry) int {
+// add records one entry, found at the resolved path h, unless an exclude pattern matches it.
+// An excluded directory is not recorded but its contents may be: exclude patterns are not
+// recursive, as in GitLab.
+func (c *collector) add(rel, h string, fi fs.FileInfo) int {
 	if c.excluded(rel) {
 		return 0
 	}
 	if _, dup := c.entries[rel]; dup {
 		return 1
 	}
-	fi, err := d.Info()
-	if err != nil {
-		c.warnf("%s: %v", rel, err)
-		return 0
-	}
-	e := &entry{rel: rel, host: host, mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime()}
+	e := &entry{rel: rel, host: h, from: c.r, mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime(), sys: identity(fi)}
 	switch {
 	case e.mode.IsRegular(), e.mode.IsDir():
 	case e.mode&fs.ModeSymlink != 0:
-		if e.target, err = os.Readlink(host); err != nil {
+		var err error
+		if e.target, err = c.r.Readlink(h); err != nil {
 			c.warnf("%s: %v", rel, err)
 			return 0
 		}
@@ -332,4 +408,15 @@ func (c *collector) sorted() []*entry {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].rel < list[j].rel })
 	return list
+}
+
+// bytes adds up the sizes of the regular files of entries.
+func bytesOf(entries []*entry) int64 {
+	var n int64
+	for _, e := range entries {
+		if e.mode.IsRegular() {
+			n += e.size
+		}
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -31,13 +32,14 @@ func JUnitFiles(buildDir string, patterns []string) []string {
 	if err != nil {
 		return nil
 	}
+	defer c.close()
 	for _, p := range patterns {
 		c.addPath(p)
 	}
 	var files []string
 	for _, e := range c.sorted() {
 		if e.mode.IsRegular() {
-			files = append(files, e.host)
+			files = append(files, filepath.Join(c.realRoot, filepath.FromSlash(e.host)))
 		}
 	}
 	sort.Strings(files)

@@ -14,3 +14,16 @@ func openSource(p string) (*os.File, error) { return os.Open(p) }
 func createExcl(p string, perm fs.FileMode) (*os.File, error) {
 	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm.Perm())
 }
+
+// openIn opens the regular file name beneath r for reading, and refuses anything but a
+// regular file.
+func openIn(r *os.Root, name string) (*os.File, error) {
+	f, err := r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return regular(f)
+}
+
+// identity is unknown here: files of a build directory are copied, never linked.
+func identity(fs.FileInfo) any { return nil }

@@ -21,6 +21,24 @@ func createExcl(p string, perm fs.FileMode) (*os.File, error) {
 	return openFile(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, uint32(perm.Perm()))
 }
 
+// openIn opens the regular file name beneath r for reading. It never blocks on a FIFO or a
+// device a job left in its place, and refuses anything but a regular file.
+func openIn(r *os.Root, name string) (*os.File, error) {
+	f, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	return regular(f)
+}
+
+// identity is the device and inode of fi.
+func identity(fi fs.FileInfo) any {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return [2]uint64{uint64(st.Dev), uint64(st.Ino)}
+	}
+	return nil
+}
+
 func openFile(p string, flag int, perm uint32) (*os.File, error) {
 	for {
 		fd, err := syscall.Open(p, flag|syscall.O_CLOEXEC, perm)

@@ -166,12 +166,7 @@ func (w *writer) file(e *entry) error {
 		return nil
 	}
 	if w.link.Load() {
-		err := os.Link(e.host, dst)
-		if errors.Is(err, fs.ErrExist) {
-			if err = removeAny(dst); err == nil {
-				err = os.Link(e.host, dst)
-			}
-		}
+		err := w.hardLink(e, dst)
 		if err == nil {
 			w.bytes.Add(max(e.size, 0))
 			return nil
@@ -179,7 +174,8 @@ func (w *writer) file(e *entry) error {
 		if crossDevice(err) {
 			w.link.Store(false)
 		}
-		// Any other failure (protected_hardlinks, too many links, …) copies this one file.
+		// Any other failure (protected_hardlinks, too many links, a file that changed, …)
+		// copies this one file.
 	}
 	n, err := copyFile(e, dst)
 	if err != nil {
@@ -189,11 +185,47 @@ func (w *writer) file(e *entry) error {
 	return nil
 }
 
+// errChanged: a build directory's file is no longer the one that was found.
+var errChanged = errors.New("file changed while it was collected")
+
+// hardLink links e's file at dst. A file of a build directory is linked by its host path and
+// then checked to be the very file found beneath the build directory's root (same device and
+// inode): if a directory on the way was replaced by a symbolic link meanwhile, what got linked
+// is removed again and the file is copied through the root instead.
+func (w *writer) hardLink(e *entry, dst string) error {
+	src := e.host
+	if e.from != nil {
+		if e.sys == nil {
+			return errChanged // no identity to check: copy through the root
+		}
+		src = filepath.Join(e.from.Name(), filepath.FromSlash(e.host))
+	}
+	err := os.Link(src, dst)
+	if errors.Is(err, fs.ErrExist) {
+		if err = removeAny(dst); err == nil {
+			err = os.Link(src, dst)
+		}
+	}
+	if err != nil || e.from == nil {
+		return err
+	}
+	if fi, err := os.Lstat(dst); err != nil || !sameIdentity(identity(fi), e.sys) {
+		os.Remove(dst)
+		return errChanged
+	}
+	return nil
+}
+
 // copyFile copies a regular file, its mode and modification time, and returns its size. The
 // kernel copies the bytes (copy_file_range on Linux, which os.File.ReadFrom uses) when it
 // can. An entry whose size is unknown (-1) takes size, mode and time from the open file.
 func copyFile(e *entry, dst string) (n int64, err error) {
-	in, err := openSource(e.host)
+	var in *os.File
+	if e.from != nil {
+		in, err = openIn(e.from, e.host)
+	} else {
+		in, err = openSource(e.host)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -297,3 +329,19 @@ func scanTree(root string) ([]*entry, error) {
 	})
 	return list, err
 }
+
+// regular returns f if it is a regular file, and closes it otherwise.
+func regular(f *os.File) (*os.File, error) {
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", f.Name())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// sameIdentity reports whether two identities are known and equal.
+func sameIdentity(a, b any) bool { return a != nil && a == b }

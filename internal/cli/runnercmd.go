@@ -37,7 +37,7 @@ func runRunner(ctx context.Context, io IO, args []string) int {
 }
 
 func runRunnerRegister(ctx context.Context, io IO, args []string) int {
-	var url, token, name, tags, executorName, configPath string
+	var url, token, name, tags, executorName, dockerImage, configPath string
 	var runUntagged bool
 	fs := newFlags("runner register", io, "--url URL --token TOKEN [flags]")
 	fs.StringVar(&url, "url", "", "the Slipway server's URL")
@@ -46,6 +46,7 @@ func runRunnerRegister(ctx context.Context, io IO, args []string) int {
 	fs.StringVar(&tags, "tags", "", "comma-separated tags of the jobs this runner takes")
 	fs.BoolVar(&runUntagged, "run-untagged", false, "also take jobs without tags")
 	fs.StringVar(&executorName, "executor", "shell", "shell or docker")
+	fs.StringVar(&dockerImage, "docker-image", "", "the image of jobs without image: (executor docker; without it such jobs fail)")
 	fs.StringVar(&configPath, "config", "", "where to write the configuration (default $HOME/.slipway/runner.yml)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -55,8 +56,12 @@ func runRunnerRegister(ctx context.Context, io IO, args []string) int {
 		fmt.Fprintln(io.Stderr, "slipway runner register: --url and --token are required, and no arguments")
 		return exitUsage
 	}
-	if executorName != "shell" && executorName != "docker" {
+	if executorName != runner.ExecutorShell && executorName != runner.ExecutorDocker {
 		fmt.Fprintf(io.Stderr, "slipway runner register: --executor must be shell or docker, not %q\n", executorName)
+		return exitUsage
+	}
+	if dockerImage != "" && executorName != runner.ExecutorDocker {
+		fmt.Fprintln(io.Stderr, "slipway runner register: --docker-image is for --executor docker")
 		return exitUsage
 	}
 	if name == "" {
@@ -76,6 +81,7 @@ func runRunnerRegister(ctx context.Context, io IO, args []string) int {
 	}
 	c, err := runner.Register(ctx, runner.RegisterOptions{
 		URL: url, Token: token, Name: name, Tags: tagList, RunUntagged: runUntagged, Executor: executorName,
+		DockerImage: dockerImage,
 	})
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "slipway runner register: %v\n", err)
@@ -176,17 +182,17 @@ func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error),
 	)
 	return func(name string) (executor.Executor, error) {
 		switch name {
-		case "", "shell":
+		case runner.ExecutorShell:
 			shOnce.Do(func() { sh, shErr = shell.New(shell.Options{}) })
 			return sh, shErr
-		case "docker":
+		case runner.ExecutorDocker:
 			dkMu.Lock()
 			defer dkMu.Unlock()
 			if dk != nil {
 				return dk, nil
 			}
 			d, err := docker.New(docker.Options{Privileged: c.Docker.Privileged, Volumes: mounts,
-				PullPolicy: c.Docker.PullPolicy, Labels: c.OwnerLabels()})
+				PullPolicy: c.Docker.PullPolicy, DefaultImage: c.Docker.Image, Labels: c.OwnerLabels()})
 			if err != nil {
 				return nil, err
 			}

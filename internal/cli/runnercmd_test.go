@@ -30,7 +30,7 @@ func TestRunnerRegister(t *testing.T) {
 	defer srv.Close()
 	cfg := filepath.Join(t.TempDir(), "runner.yml")
 	out, errOut, code := runCmd(t, t.TempDir(), "runner", "register", "--url", srv.URL, "--token", "reg",
-		"--name", "box", "--tags", "a, b", "--run-untagged", "--executor", "docker", "--config", cfg)
+		"--name", "box", "--tags", "a, b", "--run-untagged", "--executor", "docker", "--docker-image", "debian:12", "--config", cfg)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -41,7 +41,7 @@ func TestRunnerRegister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ID != 4 || c.Token != "runner-token" || c.Executor != "docker" {
+	if c.ID != 4 || c.Token != "runner-token" || c.Executor != "docker" || c.Docker.Image != "debian:12" {
 		t.Errorf("config %+v", c)
 	}
 	if st, err := os.Stat(cfg); err != nil || st.Mode().Perm() != 0o600 {
@@ -61,6 +61,7 @@ func TestRunnerUsage(t *testing.T) {
 		{name: "no subcommand", args: []string{"runner"}, code: exitUsage},
 		{name: "unknown", args: []string{"runner", "fly"}, code: exitUsage},
 		{name: "register without url", args: []string{"runner", "register", "--token", "x"}, code: exitUsage},
+		{name: "docker image for a shell runner", args: []string{"runner", "register", "--url", "http://x", "--token", "x", "--docker-image", "debian"}, code: exitUsage},
 		{name: "run without config", args: []string{"runner", "run", "--config", filepath.Join(t.TempDir(), "none.yml")}, code: exitFail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

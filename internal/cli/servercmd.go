@@ -39,7 +39,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	fs.StringVar(&db, "db", "", "database: empty for SQLite in --data, or a postgres:// URL")
 	fs.StringVar(&url, "url", "", "external URL of the server, for links and runners (default http://ADDR)")
 	fs.IntVar(&runners, "runners", 2, "jobs the built-in runner runs at once (0: no built-in runner)")
-	fs.StringVar(&executorName, "executor", "", "executor of the built-in runner: docker or shell (default docker when an engine answers)")
+	fs.StringVar(&executorName, "executor", "", "executor of the built-in runner: auto (Docker for jobs with image:, the shell for the others), docker or shell (default auto when a Docker engine answers, else shell)")
 	fs.DurationVar(&heartbeat, "heartbeat", 0, "runner heartbeat interval; a job is lost after three missed (default 1s)")
 	fs.StringVar(&smtpAddr, "smtp-addr", "", "SMTP server host:port for notification mail (none when empty); password in SLIPWAY_SMTP_PASSWORD")
 	fs.StringVar(&smtpUser, "smtp-user", "", "SMTP user name")
@@ -183,8 +183,9 @@ func dbKind(db string) string {
 }
 
 // builtinRunner returns the built-in runner's configuration, registering it on first start
-// (kept in DATA/builtin-runner.yml). Its executor is docker when an engine answers, else
-// shell, unless --executor says.
+// (kept in DATA/builtin-runner.yml, where docker.image and the limits may be set). Unless
+// --executor says, it does what `slipway run` does: Docker for jobs with image: and the shell
+// for the others (runner.ExecutorAuto) when an engine answers, else the shell for all.
 func builtinRunner(ctx context.Context, srv *server.Server, data, url, executorName string, concurrency int, io IO) (*runner.Config, error) {
 	path := filepath.Join(data, "builtin-runner.yml")
 	c, err := runner.LoadConfig(path)
@@ -207,19 +208,20 @@ func builtinRunner(ctx context.Context, srv *server.Server, data, url, executorN
 		c.CacheDir = filepath.Join(data, "runner-cache")
 	}
 	switch executorName {
-	case "shell", "docker":
+	case runner.ExecutorShell, runner.ExecutorDocker, runner.ExecutorAuto:
 		c.Executor = executorName
 	case "":
-		c.Executor = "shell"
+		c.Executor = runner.ExecutorShell
 		if d, err := docker.New(docker.Options{}); err == nil {
 			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			if d.Ping(pctx) == nil {
-				c.Executor = "docker"
+				c.Executor = runner.ExecutorAuto
 			}
 			cancel()
+			d.Close()
 		}
 	default:
-		return nil, fmt.Errorf("--executor %q: want docker or shell", executorName)
+		return nil, fmt.Errorf("--executor %q: want auto, docker or shell", executorName)
 	}
 	if err := runner.SaveConfig(path, c); err != nil {
 		return nil, err

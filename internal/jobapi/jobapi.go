@@ -22,7 +22,8 @@
 //     → 201. GET /api/v1/jobs/{id}/artifacts (a job token of the same project, or an API
 //     token) → the tar.gz.
 //   - GET and PUT /api/v1/projects/{id}/cache/{key} (JOB_TOKEN): a cache archive, tar.gz;
-//     GET answers 404 when the key has none.
+//     GET answers 404 when the key has none, and 304 to an If-None-Match holding the ETag of
+//     the current version (which GET and PUT answer with).
 //   - Git: the job's Git.URL is a smart-HTTP URL of the server's mirror; the runner
 //     authenticates with user "slipway-ci-token" and the job token as password.
 package jobapi

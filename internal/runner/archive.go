@@ -73,10 +73,16 @@ func writeArchive(w io.Writer, dir string) error {
 	return nil
 }
 
-// extractArchive unpacks a tar.gz from r into dir (created if needed; meant to be empty).
-// Entries that would land outside dir, directly or through a symbolic link the archive
-// made, are refused: every write goes through an os.Root.
-func extractArchive(r io.Reader, dir string) error {
+// errArchiveTooLarge: an archive unpacks to more than its limit.
+var errArchiveTooLarge = errors.New("archive too large")
+
+// extractArchive unpacks a tar.gz from r into dir (created if needed; meant to be empty),
+// writing at most max bytes of files. Every write goes through an os.Root of dir: an entry
+// named with "..", an absolute name, or a name through a symbolic link the archive made that
+// leaves dir is refused, as is an archive over max (errArchiveTooLarge). An entry replaces what
+// an earlier one put at its name, and is never written through a link. Hard links, devices and
+// FIFOs are skipped: artifacts and caches hold none.
+func extractArchive(r io.Reader, dir string, max int64) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("extract archive: %w", err)
 	}
@@ -90,6 +96,7 @@ func extractArchive(r io.Reader, dir string) error {
 		return fmt.Errorf("extract archive: %w", err)
 	}
 	tr := tar.NewReader(gz)
+	left := max
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -105,41 +112,65 @@ func extractArchive(r io.Reader, dir string) error {
 		if !fs.ValidPath(name) {
 			return fmt.Errorf("extract archive: entry %q: path outside the archive", hdr.Name)
 		}
-		local := filepath.FromSlash(name)
-		if d := filepath.Dir(local); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
-				return fmt.Errorf("extract archive: %s: %w", name, err)
-			}
-		}
-		mode := fs.FileMode(hdr.Mode) & fs.ModePerm
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := root.MkdirAll(local, 0o755); err != nil {
-				return fmt.Errorf("extract archive: %s: %w", name, err)
-			}
-			if err := root.Chmod(local, mode|0o700); err != nil {
-				return fmt.Errorf("extract archive: %s: %w", name, err)
-			}
-		case tar.TypeReg:
-			f, err := root.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-			if err != nil {
-				return fmt.Errorf("extract archive: %s: %w", name, err)
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("extract archive: %s: %w", name, err)
-			}
-			_ = root.Chtimes(local, hdr.ModTime, hdr.ModTime)
-		case tar.TypeSymlink:
-			_ = root.Remove(local)
-			if err := root.Symlink(hdr.Linkname, local); err != nil {
-				return fmt.Errorf("extract archive: %s: %w", name, err)
-			}
-		default:
-			// Hard links, devices, FIFOs: not part of artifacts or caches.
+		if err := extractEntry(root, tr, hdr, filepath.FromSlash(name), &left); err != nil {
+			return fmt.Errorf("extract archive: %s: %w", name, err)
 		}
 	}
+}
+
+// extractEntry writes one entry at local, taking its size from *left.
+func extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, local string, left *int64) error {
+	if d := filepath.Dir(local); d != "." {
+		if err := root.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	mode := fs.FileMode(hdr.Mode) & fs.ModePerm
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if fi, err := root.Lstat(local); err == nil && !fi.IsDir() {
+			if err := root.Remove(local); err != nil {
+				return err
+			}
+		}
+		if err := root.MkdirAll(local, 0o755); err != nil {
+			return err
+		}
+		return root.Chmod(local, mode|0o700)
+	case tar.TypeReg:
+		if hdr.Size > *left {
+			return fmt.Errorf("more than the limit of %d bytes: %w", *left, errArchiveTooLarge)
+		}
+		if err := removeEntry(root, local); err != nil {
+			return err
+		}
+		f, err := root.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(f, io.LimitReader(tr, hdr.Size))
+		*left -= n
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		_ = root.Chtimes(local, hdr.ModTime, hdr.ModTime)
+	case tar.TypeSymlink:
+		if err := removeEntry(root, local); err != nil {
+			return err
+		}
+		return root.Symlink(hdr.Linkname, local)
+	}
+	return nil
+}
+
+// removeEntry removes a file or link at local, if any; a directory there is an error.
+func removeEntry(root *os.Root, local string) error {
+	err := root.Remove(local)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }

@@ -37,15 +37,21 @@ func statusError(resp *http.Response) error {
 // errLeaseLost is a 403 on a job call: the server gave the job away or failed it.
 var errLeaseLost = errors.New("job lease lost")
 
-// retryable reports whether a failed call may be tried again: network errors and 5xx answers
-// (and 429). Errors of a canceled call are not.
+// retryable reports whether a failed call may be tried again: network errors, 5xx answers,
+// 429 and 408, and 401: a server whose store is down has answered "invalid token" for tokens
+// that are valid, so for a job the runner is running only a 403 (errLeaseLost) is final.
+// Errors of a canceled call are not retryable.
 func retryable(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil || errors.Is(err, errLeaseLost) {
 		return false
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		return se.Code >= 500 || se.Code == http.StatusTooManyRequests
+		switch se.Code {
+		case http.StatusUnauthorized, http.StatusRequestTimeout, http.StatusTooManyRequests:
+			return true
+		}
+		return se.Code >= 500
 	}
 	return true
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/jobapi"
 )
 
@@ -29,20 +30,54 @@ type Config struct {
 	// Tags and RunUntagged say which jobs the server gives this runner.
 	Tags        []string `yaml:"tags,omitempty"`
 	RunUntagged bool     `yaml:"run_untagged"`
-	// Executor is "shell" or "docker"; empty means "shell".
+	// Executor says where jobs run: ExecutorShell (the default when empty), ExecutorDocker,
+	// or ExecutorAuto (Docker for jobs with image:, the shell for the others).
 	Executor string `yaml:"executor"`
 	// Concurrency is how many jobs run at once; zero means 1.
 	Concurrency int `yaml:"concurrency"`
 	// BuildsDir holds the jobs' checkouts; empty means $HOME/.slipway/builds.
 	BuildsDir string `yaml:"builds_dir,omitempty"`
-	// CacheDir holds the local cache store; empty means $HOME/.slipway/cache.
+	// CacheDir holds the local copies of the server's caches; empty means
+	// $HOME/.slipway/cache. It belongs to one runner process.
 	CacheDir string `yaml:"cache_dir,omitempty"`
+	// MaxArtifactsSize bounds, in MB, the files of one job's artifacts (before compression:
+	// GitLab measures the compressed archive, so this is stricter) and what an artifacts
+	// archive downloaded for a job may unpack to; zero means DefaultMaxArtifactsSize.
+	MaxArtifactsSize int64 `yaml:"max_artifacts_size,omitempty"`
+	// MaxCacheSize bounds one cache the same way, in MB; zero means DefaultMaxCacheSize.
+	MaxCacheSize int64 `yaml:"max_cache_size,omitempty"`
+	// MaxDotenvSize bounds a reports:dotenv file, in bytes; zero means artifact.MaxDotenvSize
+	// (5120, GitLab's dotenv_size).
+	MaxDotenvSize int64 `yaml:"max_dotenv_size,omitempty"`
+	// MaxDotenvVariables bounds the variables of a reports:dotenv file; zero means
+	// artifact.MaxDotenvVars (150, GitLab's dotenv_variables).
+	MaxDotenvVariables int `yaml:"max_dotenv_variables,omitempty"`
 	// Docker configures the Docker executor.
 	Docker DockerConfig `yaml:"docker,omitempty"`
 }
 
+// Executors a runner runs jobs on (Config.Executor).
+const (
+	ExecutorShell  = "shell"
+	ExecutorDocker = "docker"
+	// ExecutorAuto runs jobs with image: on Docker and the others in the shell, as
+	// `slipway run` does; the built-in runner's mode when a Docker engine answers.
+	ExecutorAuto = "auto"
+)
+
+// Default limits of a runner (see Config).
+const (
+	// DefaultMaxArtifactsSize is GitLab's default maximum artifacts size, in MB.
+	DefaultMaxArtifactsSize = 100
+	// DefaultMaxCacheSize is the largest archive the server takes, in MB.
+	DefaultMaxCacheSize = 1024
+)
+
 // DockerConfig tunes the Docker executor.
 type DockerConfig struct {
+	// Image is the image of jobs that name none (`slipway runner register --docker-image`, as
+	// `gitlab-runner register --docker-image`); empty means such jobs fail, saying so.
+	Image string `yaml:"image,omitempty"`
 	// Privileged runs job containers privileged (off unless set).
 	Privileged bool `yaml:"privileged"`
 	// Volumes are mounted into every job container: SRC:DST or SRC:DST:ro.
@@ -67,8 +102,10 @@ type RegisterOptions struct {
 	Name        string
 	Tags        []string
 	RunUntagged bool
-	// Executor is "shell" or "docker"; empty means "shell".
+	// Executor is ExecutorShell or ExecutorDocker; empty means ExecutorShell.
 	Executor string
+	// DockerImage is the default image of a docker runner (Config.Docker.Image).
+	DockerImage string
 	// HTTPClient makes the request; nil means http.DefaultClient.
 	HTTPClient *http.Client
 }
@@ -80,10 +117,13 @@ func Register(ctx context.Context, o RegisterOptions) (*Config, error) {
 		return nil, errors.New("register: the server URL and registration token are required")
 	}
 	if o.Executor == "" {
-		o.Executor = "shell"
+		o.Executor = ExecutorShell
 	}
-	if o.Executor != "shell" && o.Executor != "docker" {
+	if o.Executor != ExecutorShell && o.Executor != ExecutorDocker {
 		return nil, fmt.Errorf("register: executor must be shell or docker, not %q", o.Executor)
+	}
+	if o.DockerImage != "" && o.Executor != ExecutorDocker {
+		return nil, errors.New("register: a default docker image is for a docker runner (executor docker)")
 	}
 	hc := o.HTTPClient
 	if hc == nil {
@@ -119,6 +159,7 @@ func Register(ctx context.Context, o RegisterOptions) (*Config, error) {
 	return &Config{
 		URL: base, ID: rr.ID, Token: rr.Token, Name: o.Name, Tags: o.Tags,
 		RunUntagged: o.RunUntagged, Executor: o.Executor, Concurrency: 1,
+		Docker: DockerConfig{Image: o.DockerImage},
 	}, nil
 }
 
@@ -156,18 +197,72 @@ func SaveConfig(path string, c *Config) error {
 	return nil
 }
 
-// LoadConfig reads a configuration SaveConfig wrote.
+// LoadConfig reads a configuration SaveConfig wrote. A value that cannot be used is an error
+// naming path:line:col.
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load runner config: %w", err)
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("load runner config %s: %w", path, err)
+	}
 	var c Config
-	if err := yaml.Unmarshal(data, &c); err != nil {
+	if err := doc.Decode(&c); err != nil {
 		return nil, fmt.Errorf("load runner config %s: %w", path, err)
 	}
 	if c.URL == "" || c.Token == "" {
 		return nil, fmt.Errorf("load runner config %s: url and token are required (run `slipway runner register`)", path)
 	}
+	bad := func(key, format string, args ...any) error {
+		line, col := keyPos(&doc, key)
+		return fmt.Errorf("%s:%d:%d: %s: %s", path, line, col, key, fmt.Sprintf(format, args...))
+	}
+	switch c.Executor {
+	case "", ExecutorShell, ExecutorDocker, ExecutorAuto:
+	default:
+		return nil, bad("executor", "want shell, docker or auto, not %q", c.Executor)
+	}
+	for key, v := range map[string]int64{
+		"max_artifacts_size": c.MaxArtifactsSize, "max_cache_size": c.MaxCacheSize,
+		"max_dotenv_size": c.MaxDotenvSize, "max_dotenv_variables": int64(c.MaxDotenvVariables),
+		"concurrency": int64(c.Concurrency),
+	} {
+		if v < 0 {
+			return nil, bad(key, "must not be negative (0 means the default)")
+		}
+	}
+	for key, v := range map[string]int64{"max_artifacts_size": c.MaxArtifactsSize, "max_cache_size": c.MaxCacheSize} {
+		if v > 1<<20 {
+			return nil, bad(key, "%d MB is more than 1 TB", v)
+		}
+	}
 	return &c, nil
+}
+
+// keyPos finds where a top-level key of a YAML document is (0, 0 when it is absent).
+func keyPos(doc *yaml.Node, key string) (line, col int) {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1].Line, n.Content[i+1].Column
+		}
+	}
+	return 0, 0
+}
+
+// limits are a Config's limits with the defaults filled in, in bytes.
+func (c *Config) limits() (artifacts, cache int64, dotenv artifact.DotenvLimits) {
+	mb := func(v, def int64) int64 {
+		if v <= 0 {
+			v = def
+		}
+		return v << 20
+	}
+	return mb(c.MaxArtifactsSize, DefaultMaxArtifactsSize), mb(c.MaxCacheSize, DefaultMaxCacheSize),
+		artifact.DotenvLimits{Size: c.MaxDotenvSize, Vars: c.MaxDotenvVariables}
 }

@@ -39,14 +39,25 @@ type task struct {
 	out  io.Writer // the spool, masked: the runner's own lines go here
 	lost chan struct{}
 	once sync.Once
+
+	// bad is why the job's spec could not be read: the job is failed without running.
+	bad error
+
+	// Set by execute for collect: the job's build directory, its variables, the files git
+	// tracked there before the job ran, and its caches' keys.
+	buildDir string
+	lookup   func(string) (string, bool)
+	tracked  []string
+	keys     []string
 }
 
 // runJob runs one job and reports it. It returns when the job has been reported (or
 // dropped after a lost lease, or its report ran out of retries).
-func (r *agent) runJob(ctx context.Context, slot int, job *jobapi.Job) {
+// A job whose spec could not be read (bad) is failed with a log line saying why.
+func (r *agent) runJob(ctx context.Context, slot int, job *jobapi.Job, bad error) {
 	log := r.log.With("job_id", job.ID, "job", job.Plan.Name, "project", job.Project.Path)
 	log.Info("job received")
-	t := &task{r: r, job: job, log: log, lost: make(chan struct{})}
+	t := &task{r: r, job: job, log: log, lost: make(chan struct{}), bad: bad}
 	if err := t.run(ctx, slot); err != nil {
 		log.Error("job not reported", "err", err)
 		return
@@ -85,21 +96,32 @@ func (t *task) run(ctx context.Context, slot int) error {
 	wg.Go(func() { t.sp.upload(reportCtx, t.r.c, j.ID, j.Token, t.log) })
 	wg.Go(func() { t.heartbeat(reportCtx, cancelJob, stopReport) })
 
-	res, dotenv := t.execute(jobCtx, slot)
-	mw.Flush()
-
+	var res run.Result
+	ran := false
+	if t.bad != nil {
+		t.log.Error("job spec unreadable: job failed", "err", t.bad)
+		fmt.Fprintf(t.out, "\x1b[31;1mERROR: Job failed: the runner cannot read the job's specification: %v\x1b[0;m\n", t.bad)
+		res = run.Result{Status: run.StatusFailed, Err: t.bad}
+	} else {
+		res, ran = t.execute(jobCtx, slot)
+	}
+	// From here on the server may be away: what is left (caches, artifacts, the log and the
+	// final state) is retried for RetryFor, until the lease is lost.
 	budget, why := t.r.o.RetryFor, errors.New("out of retries")
 	if ctx.Err() != nil {
 		budget, why = abortGrace, errRunnerAborted
 	}
 	timer := time.AfterFunc(budget, func() { stopReport(why) })
 	defer timer.Stop()
-	select {
-	case <-t.lost:
+	var dotenv []plan.Var
+	if ran && !t.dropped() {
+		dotenv = t.collect(reportCtx, res.Status == run.StatusSuccess)
+	}
+	mw.Flush()
+	if t.dropped() {
 		t.log.Warn("lease lost: job dropped")
 		stopReport(errLeaseLost)
 		return nil
-	default:
 	}
 	u := jobapi.Update{State: res.Status, ExitCode: res.ExitCode, Dotenv: dotenv}
 	switch res.Status {
@@ -110,6 +132,9 @@ func (t *task) run(ctx context.Context, slot int) error {
 	default:
 		u.State = jobapi.StateFailed
 		u.FailureReason = failureReason(res.Reason)
+		if t.bad != nil {
+			u.FailureReason = jobapi.ReasonDataIntegrity
+		}
 	}
 	u.Coverage = t.coverage()
 	u.LogSize = t.sp.Close()

@@ -1,5 +1,5 @@
 // Package runner is the agent of `slipway runner run`: it registers with a Slipway server,
-// long-polls it for jobs, and runs each job against the protocol of package jobapi: the
+// long-polls it for jobs, and runs each job against the protocol of package jobapi: a fresh
 // checkout with git, the artifacts of the jobs it depends on, caches, the job itself (package
 // run on a shell or Docker executor), the log streamed from a spool file, the lease kept by
 // heartbeats, artifacts, dotenv and coverage sent back, and the final state reported once
@@ -24,8 +24,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/executor"
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
 )
 
@@ -70,8 +72,8 @@ func (c *Config) OwnerLabels() map[string]string {
 type Options struct {
 	// Config is the registered runner.
 	Config *Config
-	// Executors returns the executor of a name ("shell", "docker"); Run asks for
-	// Config.Executor (empty: "shell") once per job.
+	// Executors returns the executor of a name (ExecutorShell, ExecutorDocker); Run asks for
+	// the one Config.Executor picks for each job.
 	Executors func(name string) (executor.Executor, error)
 	// Logger receives the runner's own events (never job output or tokens); nil discards.
 	Logger *slog.Logger
@@ -107,7 +109,13 @@ func Run(ctx context.Context, o Options) error {
 	if o.Executors == nil {
 		return errors.New("run runner: Executors required")
 	}
-	r := &agent{o: o, log: o.Logger}
+	switch c.Executor {
+	case "", ExecutorShell, ExecutorDocker, ExecutorAuto:
+	default:
+		return fmt.Errorf("run runner: executor %q: want shell, docker or auto", c.Executor)
+	}
+	r := &agent{o: o, log: o.Logger, cacheLocks: map[string]chan struct{}{}}
+	r.maxArtifacts, r.maxCache, r.dotenv = c.limits()
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,7 +163,7 @@ func Run(ctx context.Context, o Options) error {
 
 func executorName(c *Config) string {
 	if c.Executor == "" {
-		return "shell"
+		return ExecutorShell
 	}
 	return c.Executor
 }
@@ -163,6 +171,9 @@ func executorName(c *Config) string {
 // reap removes what the executor holds of an earlier process of this runner.
 func (r *agent) reap(ctx context.Context) {
 	name := executorName(r.o.Config)
+	if name == ExecutorAuto {
+		name = ExecutorDocker // the shell leaves nothing to reap
+	}
 	x, err := r.o.Executors(name)
 	if err != nil {
 		r.log.Warn("remove leftovers of earlier runs", "executor", name, "err", err)
@@ -200,6 +211,13 @@ type agent struct {
 	c             *client
 	log           *slog.Logger
 	builds, cache string
+	// Limits, in bytes (Config.MaxArtifactsSize, MaxCacheSize) and of dotenv reports.
+	maxArtifacts, maxCache int64
+	dotenv                 artifact.DotenvLimits
+
+	cacheMu sync.Mutex
+	// cacheLocks lock the local caches, by "PROJECT_ID/KEY" (see task.lockKey).
+	cacheLocks map[string]chan struct{}
 }
 
 // worker requests and runs jobs one at a time; slot names its build directories.
@@ -210,7 +228,7 @@ func (r *agent) worker(ctx, stopCtx context.Context, slot int) {
 		if key == "" {
 			key = newKey()
 		}
-		job, err := r.request(stopCtx, key)
+		job, bad, err := r.request(stopCtx, key)
 		switch {
 		case stopCtx.Err() != nil:
 			return
@@ -231,40 +249,58 @@ func (r *agent) worker(ctx, stopCtx context.Context, slot int) {
 		if job == nil {
 			continue
 		}
-		r.runJob(ctx, slot, job)
+		r.runJob(ctx, slot, job, bad)
 	}
 }
 
-// request asks for a job; it returns nil, nil when none came within the wait.
-func (r *agent) request(ctx context.Context, key string) (*jobapi.Job, error) {
+// request asks for a job; it returns nil, nil, nil when none came within the wait. A job whose
+// plan cannot be decoded comes with an empty plan and bad saying why: it must be failed, never
+// run.
+func (r *agent) request(ctx context.Context, key string) (job *jobapi.Job, bad, err error) {
 	body, err := json.Marshal(jobapi.JobRequest{Key: key, Wait: r.o.Wait})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.o.Wait+15*time.Second)
 	defer cancel()
 	resp, err := r.c.do(ctx, http.MethodPost, jobapi.PathRequest, r.o.Config.Token, strings.NewReader(string(body)),
 		http.Header{"Content-Type": {"application/json"}})
 	if err != nil {
-		return nil, fmt.Errorf("request job: %w", err)
+		return nil, nil, fmt.Errorf("request job: %w", err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNoContent:
-		return nil, nil
+		return nil, nil, nil
 	case http.StatusCreated, http.StatusOK:
 	default:
-		return nil, fmt.Errorf("request job: %w", statusError(resp))
+		return nil, nil, fmt.Errorf("request job: %w", statusError(resp))
 	}
-	var j jobapi.Job
-	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+	// The plan is decoded apart: a job the runner cannot read is still the runner's to fail.
+	var raw struct {
+		jobapi.Job
+		Plan json.RawMessage `json:"plan"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&raw)
+	if _, typeErr := errors.AsType[*json.UnmarshalTypeError](err); err != nil && !typeErr {
 		// The answer was cut: the same key brings the job again.
-		return nil, fmt.Errorf("request job: read answer: %w", err)
+		return nil, nil, fmt.Errorf("request job: read answer: %w", err)
 	}
-	if j.Plan == nil || j.ID == 0 || j.Token == "" {
-		return nil, &StatusError{Code: resp.StatusCode, Msg: "job without id, token or plan"}
+	j := raw.Job
+	if j.ID == 0 || j.Token == "" || len(raw.Plan) == 0 {
+		return nil, nil, &StatusError{Code: resp.StatusCode, Msg: "job without id, token or plan"}
 	}
-	return &j, nil
+	bad = err
+	if bad == nil {
+		bad = json.Unmarshal(raw.Plan, &j.Plan)
+		if bad == nil && j.Plan == nil {
+			bad = errors.New("the job's plan is null")
+		}
+	}
+	if bad != nil {
+		j.Plan = &plan.Job{}
+	}
+	return &j, bad, nil
 }
 
 // newKey returns a random request key.

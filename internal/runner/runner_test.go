@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,9 +64,19 @@ type fake struct {
 	// loseOnFinal makes the server lose half its log at the first final update.
 	loseOnFinal bool
 	artifacts   map[int64][]byte
-	caches      map[string][]byte
-	gitOK       int
-	gitDenied   int
+	// caches are by "PROJECT_ID/KEY"; cacheGets counts the 200 answers, cacheHits the 304s.
+	caches               map[string][]byte
+	cacheGets, cacheHits int
+	// putCacheStatus, when set, answers cache uploads.
+	putCacheStatus int
+	gitOK          int
+	gitDenied      int
+	// raw replaces the JSON answer of a claimed job, by job ID.
+	raw map[int64]string
+	// outage, when set, answers every job call (not git) for the job with a failure it picks
+	// for the n-th call of the outage: "503", "401", "drop" or "" (answered normally).
+	outage      func(n int) string
+	outageCalls int
 }
 
 func newFake(t *testing.T) *fake {
@@ -72,7 +84,7 @@ func newFake(t *testing.T) *fake {
 		t: t, regToken: "reg-secret", runnerToken: "runner-secret",
 		claims: map[string]*jobapi.Job{}, logs: map[int64][]byte{}, lost: map[int64]bool{},
 		finals: map[int64]jobapi.Update{}, artifacts: map[int64][]byte{}, caches: map[string][]byte{},
-		gitRoot: t.TempDir(),
+		gitRoot: t.TempDir(), raw: map[int64]string{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+jobapi.PathRegister, f.register)
@@ -144,6 +156,10 @@ func (f *fake) request(w http.ResponseWriter, r *http.Request) {
 			return
 		case ok:
 			w.WriteHeader(http.StatusCreated)
+			if raw, isRaw := f.raw[j.ID]; isRaw {
+				io.WriteString(w, raw)
+				return
+			}
 			json.NewEncoder(w).Encode(j)
 			return
 		case time.Now().After(deadline):
@@ -170,8 +186,31 @@ func (f *fake) withJob(h func(w http.ResponseWriter, r *http.Request, j *jobapi.
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
+		if f.fault(w) {
+			return
+		}
 		h(w, r, job)
 	}
+}
+
+// fault answers a call with the outage's failure, if any; f.mu is held.
+func (f *fake) fault(w http.ResponseWriter) bool {
+	if f.outage == nil {
+		return false
+	}
+	f.outageCalls++
+	switch f.outage(f.outageCalls) {
+	case "503":
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+	case "401":
+		http.Error(w, "invalid token", http.StatusUnauthorized)
+	case "drop":
+		hangUp(w)
+	default:
+		return false
+	}
+	return true
 }
 
 func (f *fake) patchLog(w http.ResponseWriter, r *http.Request, j *jobapi.Job) {
@@ -279,12 +318,23 @@ func (f *fake) getArtifacts(w http.ResponseWriter, r *http.Request) {
 
 func (f *fake) getCache(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	b, ok := f.caches[r.PathValue("key")]
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	if f.fault(w) {
+		return
+	}
+	b, ok := f.caches[r.PathValue("id")+"/"+r.PathValue("key")]
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
+	tag := etagOf(b)
+	w.Header().Set("ETag", tag)
+	if r.Header.Get("If-None-Match") == tag {
+		f.cacheHits++
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	f.cacheGets++
 	w.Write(b)
 }
 
@@ -294,9 +344,22 @@ func (f *fake) putCache(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
-	f.caches[r.PathValue("key")] = b
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	if f.fault(w) {
+		return
+	}
+	if f.putCacheStatus != 0 {
+		http.Error(w, "refused", f.putCacheStatus)
+		return
+	}
+	f.caches[r.PathValue("id")+"/"+r.PathValue("key")] = b
+	w.Header().Set("ETag", etagOf(b))
 	w.WriteHeader(http.StatusCreated)
+}
+
+func etagOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:8]) + `"`
 }
 
 // gitHandler serves the bare repositories under gitRoot with git http-backend, for the
@@ -342,6 +405,13 @@ func (f *fake) repo(name string, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
+	return f.repoFrom(name, work)
+}
+
+// repoFrom makes a bare repository name.git served by f with one commit of the work tree
+// work; it returns the commit's SHA.
+func (f *fake) repoFrom(name, work string) string {
+	t := f.t
 	gitIn := func(dir string, args ...string) string {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = dir
@@ -384,6 +454,13 @@ func (f *fake) locked(fn func()) {
 // and abort cancels Run's ctx; each then waits for Run to return.
 func (f *fake) start(t *testing.T) (stop, abort func()) {
 	t.Helper()
+	return f.startWith(t, nil)
+}
+
+// startWith is start with Options (shell executors, a config of fresh directories) changed
+// by adjust.
+func (f *fake) startWith(t *testing.T, adjust func(*Options)) (stop, abort func()) {
+	t.Helper()
 	sh, err := shell.New(shell.Options{})
 	if err != nil {
 		t.Skip(err)
@@ -393,13 +470,15 @@ func (f *fake) start(t *testing.T) (stop, abort func()) {
 	stopCh := make(chan struct{})
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		done <- Run(ctx, Options{
-			Config: c, Stop: stopCh, Wait: time.Second,
-			Executors: func(string) (executor.Executor, error) { return sh, nil },
-			Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		})
-	}()
+	o := Options{
+		Config: c, Stop: stopCh, Wait: time.Second,
+		Executors: func(string) (executor.Executor, error) { return sh, nil },
+		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if adjust != nil {
+		adjust(&o)
+	}
+	go func() { done <- Run(ctx, o) }()
 	var once sync.Once
 	end := func(how func()) {
 		once.Do(func() {
@@ -667,7 +746,8 @@ func TestRegisterAndConfig(t *testing.T) {
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Register = %+v, want %+v", c, want)
 	}
-	c.Docker = DockerConfig{Privileged: true, Volumes: []string{"/a:/b:ro"}, PullPolicy: "never"}
+	c.Docker = DockerConfig{Image: "debian:12", Privileged: true, Volumes: []string{"/a:/b:ro"}, PullPolicy: "never"}
+	c.MaxArtifactsSize, c.MaxCacheSize, c.MaxDotenvSize, c.MaxDotenvVariables = 10, 20, 30, 40
 	path := filepath.Join(t.TempDir(), "sub", "runner.yml")
 	if err := SaveConfig(path, c); err != nil {
 		t.Fatal(err)
@@ -685,6 +765,29 @@ func TestRegisterAndConfig(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, c) {
 		t.Errorf("LoadConfig = %+v, want %+v", got, c)
+	}
+}
+
+// TestLoadConfigErrors: a value that cannot be used is an error naming file:line:col.
+func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, yaml, want string }{
+		{name: "executor", yaml: "url: http://x\ntoken: t\nexecutor: dockr\n", want: ":3:11: executor: want shell, docker or auto"},
+		{name: "negative limit", yaml: "url: http://x\ntoken: t\nmax_cache_size: -1\n", want: ":3:17: max_cache_size: must not be negative"},
+		{name: "huge limit", yaml: "url: http://x\ntoken: t\n\nmax_artifacts_size: 9999999999\n", want: ":4:21: max_artifacts_size: 9999999999 MB is more than 1 TB"},
+		{name: "not a number", yaml: "url: http://x\ntoken: t\nmax_dotenv_size: big\n", want: "line 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "runner.yml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("LoadConfig = %v, want %q", err, path+tc.want)
+			}
+		})
 	}
 }
 
@@ -711,7 +814,7 @@ func TestExtractRefusesEscapes(t *testing.T) {
 			}
 			tw.Close()
 			gz.Close()
-			if err := extractArchive(&b, t.TempDir()); err == nil {
+			if err := extractArchive(&b, t.TempDir(), 1<<20); err == nil {
 				t.Error("extracted an entry outside the directory")
 			}
 		})
@@ -729,7 +832,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	if err := extractArchive(&buf, dst); err != nil {
+	if err := extractArchive(&buf, dst, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dst, "a", "link")); err != nil || string(b) != "data" {
@@ -765,7 +868,7 @@ func TestCacheThroughServer(t *testing.T) {
 	var caches map[string][]byte
 	f.locked(func() {
 		caches = maps.Clone(f.caches)
-		if _, ok := f.caches["deps-deps"]; !ok {
+		if _, ok := f.caches["3/deps-deps"]; !ok {
 			t.Errorf("caches on the server: %v", slices.Sorted(maps.Keys(f.caches)))
 		}
 	})
@@ -831,17 +934,18 @@ func TestGetSourcesTriesAgain(t *testing.T) {
 			f.claims["key"] = &jobapi.Job{Token: "t"} // the git handler takes claimed jobs' tokens
 			f.mu.Unlock()
 			var out bytes.Buffer
-			tk := &task{out: &out, job: &jobapi.Job{Token: "t",
+			lookup := lookupIn([]plan.Var{{Key: "GET_SOURCES_ATTEMPTS", Value: tt.attempts}})
+			if tt.attempts == "" {
+				lookup = lookupIn(nil)
+			}
+			tk := &task{out: &out, lookup: lookup, job: &jobapi.Job{Token: "t",
 				Git: jobapi.Git{URL: f.srv.URL + "/git/late.git", SHA: sha, Depth: 1}}}
 			go func() {
 				time.Sleep(300 * time.Millisecond)
 				_ = os.Rename(filepath.Join(f.gitRoot, "early.git"), filepath.Join(f.gitRoot, "late.git"))
 			}()
-			lookup := lookupIn([]plan.Var{{Key: "GET_SOURCES_ATTEMPTS", Value: tt.attempts}})
-			if tt.attempts == "" {
-				lookup = lookupIn(nil)
-			}
-			err := tk.getSources(context.Background(), t.TempDir(), lookup)
+			dir := t.TempDir()
+			_, err := tk.getSources(context.Background(), dir, filepath.Join(dir, "build"))
 			if (err == nil) != tt.ok {
 				t.Fatalf("getSources = %v, want ok %v; log:\n%s", err, tt.ok, out.String())
 			}

@@ -51,7 +51,7 @@ type Scheduler struct {
 	kick  chan struct{}
 
 	mu    sync.Mutex // guards specs and advancing
-	specs map[int64]*plan.Job
+	specs map[int64]decoded
 	// advancing holds the pipelines an advanceSoon is advancing: true when another is due after.
 	advancing map[int64]bool
 
@@ -70,7 +70,7 @@ func New(o Options) *Scheduler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{o: o, store: o.Store, log: log, kick: make(chan struct{}, 1), specs: map[int64]*plan.Job{}, advancing: map[int64]bool{}, ready: newSignal()}
+	return &Scheduler{o: o, store: o.Store, log: log, kick: make(chan struct{}, 1), specs: map[int64]decoded{}, advancing: map[int64]bool{}, ready: newSignal()}
 }
 
 // Heartbeat is the interval runners are told to send heartbeats at.
@@ -514,8 +514,14 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 	return nil
 }
 
-// ended frees the resource group of a job that reached a final status and tells the world.
+// ended frees the resource group of a job that reached a final status and tells the world;
+// the log of a job failed for an unreadable spec says why.
 func (s *Scheduler) ended(ctx context.Context, j *store.Job) {
+	if d := s.decode(j); d.err != nil && j.FailureReason == jobapi.ReasonDataIntegrity && j.Started.IsZero() {
+		if _, err := s.store.AppendLog(ctx, j.ID, 0, unreadableLog(d.err)); err != nil {
+			s.log.Error("write job log", "job_id", j.ID, "err", err)
+		}
+	}
 	if j.ResourceGroup != "" {
 		if err := s.store.ReleaseResource(ctx, j.ProjectID, j.ResourceGroup, j.ID); err != nil {
 			s.log.Error("release resource group", "job_id", j.ID, "err", err)
@@ -536,7 +542,11 @@ func (s *Scheduler) advance(p *store.Pipeline, all []*store.Job) {
 	jobs := current(all)
 	specs := make([]*plan.Job, len(jobs))
 	for i, j := range jobs {
-		specs[i] = s.spec(j)
+		d := s.decode(j)
+		specs[i] = d.p
+		if d.err != nil && (j.Status == store.StatusCreated || j.Status == store.StatusPending) {
+			s.unreadable(j, d.err)
+		}
 	}
 	prereqs := flow.Prereqs(specs)
 	canceled := false
@@ -701,27 +711,50 @@ func (s *Scheduler) move(ctx context.Context, w *store.Job, from string) bool {
 	return moved
 }
 
-// spec decodes (once) the plan of a job.
-func (s *Scheduler) spec(j *store.Job) *plan.Job {
+// decoded is a job's plan as decoded from its stored spec, or why that failed.
+type decoded struct {
+	p   *plan.Job
+	err error
+}
+
+// spec decodes (once) the plan of a job. A spec that cannot be decoded gives a plan with the
+// job's name and stage only; such a job is failed before it is queued (see advance), never
+// run.
+func (s *Scheduler) spec(j *store.Job) *plan.Job { return s.decode(j).p }
+
+func (s *Scheduler) decode(j *store.Job) decoded {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j.ID != 0 {
-		if p, ok := s.specs[j.ID]; ok {
-			return p
+		if d, ok := s.specs[j.ID]; ok {
+			return d
 		}
 	}
-	p := &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}
-	if err := json.Unmarshal(j.Spec, p); err != nil {
-		s.log.Error("decode job spec", "job_id", j.ID, "err", err)
+	d := decoded{p: &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}}
+	if err := json.Unmarshal(j.Spec, d.p); err != nil {
+		d = decoded{p: &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}, err: err}
 	}
 	if j.ID != 0 {
-		s.specs[j.ID] = p
+		s.specs[j.ID] = d
 	}
-	return p
+	return d
 }
 
 // Spec returns the plan of a job.
 func (s *Scheduler) Spec(j *store.Job) *plan.Job { return s.spec(j) }
+
+// unreadable fails a job whose spec cannot be decoded, before a runner can take it.
+func (s *Scheduler) unreadable(j *store.Job, err error) {
+	s.log.Error("job spec cannot be decoded: job failed", "job_id", j.ID, "pipeline_id", j.PipelineID, "err", err)
+	j.Status, j.FailureReason = store.StatusFailed, jobapi.ReasonDataIntegrity
+	s.end(j)
+}
+
+// unreadableLog is the log of a job failed by unreadable.
+func unreadableLog(err error) []byte {
+	return fmt.Appendf(nil, "\x1b[31;1mERROR: Job failed: its specification cannot be read (%v); "+
+		"the server did not run it\x1b[0;m\n", err)
+}
 
 // forget drops the decoded plans of a finished pipeline's jobs.
 func (s *Scheduler) forget(jobs []*store.Job) {

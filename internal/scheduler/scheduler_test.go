@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -458,4 +459,42 @@ func TestStoreOutage(t *testing.T) {
 		tick()
 	}
 	f.want(id, map[string]string{"b": "failed"})
+}
+
+// TestUndecodableSpecFailsJob stores a job whose spec cannot be decoded: it must be failed
+// with data_integrity_failure and a log line saying why, never queued for a runner as an
+// empty job.
+func TestUndecodableSpecFailsJob(t *testing.T) {
+	f := newFixture(t)
+	p := &store.Pipeline{ProjectID: f.proj.ID, Status: store.StatusCreated, Ref: "main", SHA: "abc", Source: "push"}
+	good, _ := json.Marshal(&plan.Job{Name: "next", Stage: "deploy", StageIndex: 1, When: "on_success"})
+	rows := []*store.Job{
+		{Name: "broken", Stage: "test", Status: store.StatusCreated, Spec: []byte(`{"script": 42`), Attempt: 1},
+		{Name: "next", Stage: "deploy", StageIndex: 1, Position: 1, Status: store.StatusCreated, Spec: good, Attempt: 1},
+	}
+	if err := f.st.CreatePipeline(f.ctx, p, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Advance(f.ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.want(p.ID, map[string]string{"": "failed", "broken": "failed", "next": "skipped"})
+	if j := f.claim(); j != nil {
+		t.Fatalf("a runner got job %q", j.Name)
+	}
+	jobs, err := f.st.Jobs(f.ctx, p.ID, store.JobFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := jobs[0]
+	if broken.FailureReason != jobapi.ReasonDataIntegrity {
+		t.Errorf("failure reason %q, want %q", broken.FailureReason, jobapi.ReasonDataIntegrity)
+	}
+	log, _, err := f.st.ReadLog(f.ctx, broken.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "specification cannot be read") {
+		t.Errorf("job log %q does not say why the job failed", log)
+	}
 }

@@ -23,34 +23,39 @@ const MaxArtifactSize = 1 << 30
 const DefaultArtifactExpiry = 30 * 24 * time.Hour
 
 // saveFile streams a request body of at most MaxArtifactSize into rel (under the data dir)
-// through a temporary file, so a cut upload leaves nothing behind, and returns its size and
-// SHA-256.
-func (s *Server) saveFile(w http.ResponseWriter, r *http.Request, rel string) (int64, string, error) {
+// through a temporary file, so a cut upload leaves nothing behind, and returns the file's info
+// and SHA-256.
+func (s *Server) saveFile(w http.ResponseWriter, r *http.Request, rel string) (os.FileInfo, string, error) {
 	dst := filepath.Join(s.o.Data, rel)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return 0, "", fmt.Errorf("make artifact dir: %w", err)
+		return nil, "", fmt.Errorf("make artifact dir: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".upload-*")
 	if err != nil {
-		return 0, "", fmt.Errorf("create upload file: %w", err)
+		return nil, "", fmt.Errorf("create upload file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), http.MaxBytesReader(w, r.Body, MaxArtifactSize))
+	_, err = io.Copy(io.MultiWriter(tmp, h), http.MaxBytesReader(w, r.Body, MaxArtifactSize))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return 0, "", err
+			return nil, "", err
 		}
-		return 0, "", errStatus(http.StatusBadRequest, "read upload: %v", err)
+		return nil, "", errStatus(http.StatusBadRequest, "read upload: %v", err)
+	}
+	// Taken before the rename, which keeps it: the info of this upload, whatever replaces it.
+	fi, err := os.Stat(tmp.Name())
+	if err != nil {
+		return nil, "", fmt.Errorf("keep upload: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return 0, "", fmt.Errorf("keep upload: %w", err)
+		return nil, "", fmt.Errorf("keep upload: %w", err)
 	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
+	return fi, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // uploadArtifacts is POST /api/v1/jobs/{id}/artifacts?kind=archive: the job's artifacts as a
@@ -68,12 +73,12 @@ func (s *Server) uploadArtifacts(w http.ResponseWriter, r *http.Request, c *call
 		return errStatus(http.StatusBadRequest, "kind %q: want archive, junit or dotenv", kind)
 	}
 	rel := filepath.Join("artifacts", itoa(j.ProjectID), itoa(j.PipelineID), itoa(j.ID), kind+".tar.gz")
-	size, sum, err := s.saveFile(w, r, rel)
+	fi, sum, err := s.saveFile(w, r, rel)
 	if err != nil {
 		return err
 	}
 	spec := s.sched.Spec(j)
-	a := &store.Artifact{JobID: j.ID, Kind: kind, Name: "artifacts", Size: size, SHA256: sum, Path: rel,
+	a := &store.Artifact{JobID: j.ID, Kind: kind, Name: "artifacts", Size: fi.Size(), SHA256: sum, Path: rel,
 		ExpireAt: s.now().Add(expiry(spec.Artifacts))}
 	if spec.Artifacts != nil && spec.Artifacts.Name != "" {
 		a.Name = spec.Artifacts.Name
@@ -177,18 +182,30 @@ func (s *Server) getCache(w http.ResponseWriter, r *http.Request, c *caller) err
 		return fmt.Errorf("stat cache: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("ETag", cacheETag(st))
+	// ServeContent answers 304 to an If-None-Match with that ETag: a runner's copy is current.
 	http.ServeContent(w, r, "cache.tar.gz", st.ModTime(), f)
 	return nil
 }
 
+// putCache is PUT /api/v1/projects/{id}/cache/{key}: the cache's archive. The answer's ETag is
+// the one a GET gives while this upload is the key's current version.
 func (s *Server) putCache(w http.ResponseWriter, r *http.Request, c *caller) error {
 	rel, err := s.cachePath(r, c)
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.saveFile(w, r, rel); err != nil {
+	fi, _, err := s.saveFile(w, r, rel)
+	if err != nil {
 		return err
 	}
+	w.Header().Set("ETag", cacheETag(fi))
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// cacheETag identifies a stored cache archive: each upload is a new file, written and renamed
+// into place, with its own size and modification time (to the nanosecond).
+func cacheETag(fi os.FileInfo) string {
+	return fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
 }

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/slipway/slipway/internal/jobapi"
+)
+
+// TestCacheETag: a cache's GET carries the ETag its PUT answered with, and answers 304 to a
+// runner whose copy has that ETag; a new upload changes it.
+func TestCacheETag(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "build:\n  script: [make]\n")
+	pid := e.project("app", "")
+	e.trigger(pid, "main", nil)
+	j := e.claim(e.mustRegister("r"), "build")
+	path := jobapi.PathCache(pid, "deps")
+	put := func(body string) string {
+		r := e.do(http.MethodPut, path, j.Token, body, http.Header{"Content-Type": {"application/gzip"}})
+		if r.status != http.StatusCreated || r.header.Get("ETag") == "" {
+			t.Fatalf("PUT: %s, ETag %q", r, r.header.Get("ETag"))
+		}
+		return r.header.Get("ETag")
+	}
+	get := func(etag string) *reply {
+		var h http.Header
+		if etag != "" {
+			h = http.Header{"If-None-Match": {etag}}
+		}
+		return e.do(http.MethodGet, path, j.Token, nil, h)
+	}
+	tag := put("version one")
+	if r := get(""); r.status != http.StatusOK || string(r.body) != "version one" || r.header.Get("ETag") != tag {
+		t.Errorf("GET: %s, ETag %q, want %q", r, r.header.Get("ETag"), tag)
+	}
+	if r := get(tag); r.status != http.StatusNotModified || len(r.body) != 0 {
+		t.Errorf("GET with the current ETag: %s, want 304", r)
+	}
+	tag2 := put("version two!")
+	if tag2 == tag {
+		t.Fatalf("a new upload kept the ETag %s", tag)
+	}
+	if r := get(tag); r.status != http.StatusOK || string(r.body) != "version two!" {
+		t.Errorf("GET with the old ETag: %s, want 200 and the new version", r)
+	}
+	if r := e.do(http.MethodGet, jobapi.PathCache(pid+1, "deps"), j.Token, nil, nil); r.status != http.StatusForbidden {
+		t.Errorf("another project's cache: %s", r)
+	}
+}
