@@ -10,9 +10,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway/slipway/internal/executor/docker"
 	"github.com/slipway/slipway/internal/notify"
@@ -100,33 +101,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 		fmt.Fprintf(io.Stderr, "Runner registration token (shown once): %s\n", registration)
 	}
 
-	// The first SIGINT/SIGTERM stops accepting and lets running jobs finish; a second one
-	// cancels them.
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	jobCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
-	defer abort()
-	runnerStop := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		select {
-		case <-sigs:
-		case <-ctx.Done():
-		}
-		logger.Info("stopping: waiting for running jobs (interrupt again to cancel them)")
-		close(runnerStop)
-		select {
-		case <-sigs:
-			abort()
-		case <-jobCtx.Done():
-		}
-	}()
-
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	var runnerDone chan struct{}
+	var ro *runner.Options
 	if runners > 0 {
 		c, err := builtinRunner(ctx, srv, data, url, executorName, runners, io)
 		if err != nil {
@@ -136,43 +111,74 @@ func runServer(ctx context.Context, io IO, args []string) int {
 		if err != nil {
 			return fail(err)
 		}
-		runnerDone = make(chan struct{})
-		go func() {
-			defer close(runnerDone)
-			if err := runner.Run(jobCtx, runner.Options{Config: c, Executors: pick, Logger: logger.With("runner", "built-in"), Stop: runnerStop}); err != nil {
-				errc <- fmt.Errorf("built-in runner: %w", err)
-			}
-		}()
+		ro = &runner.Options{Config: c, Executors: pick, Logger: logger.With("runner", "built-in")}
 	}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := srv.Run(sctx); err != nil {
-			errc <- err
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(sctx, l); err != nil && !errors.Is(err, net.ErrClosed) {
-			errc <- err
-		}
-	}()
 	logger.Info("slipway server listening", "url", url, "data", data, "db", dbKind(db), "builtin_runners", runners)
-	select {
-	case <-runnerStop:
-	case err := <-errc:
-		abort()
-		stop()
-		wg.Wait()
+	if err := serve(ctx, srv, l, ro, logger); err != nil {
 		return fail(err)
 	}
-	// Let the built-in runner finish its jobs (it talks to us, so we serve meanwhile).
-	if runnerDone != nil {
-		<-runnerDone
-	}
-	stop()
-	wg.Wait()
 	return exitOK
+}
+
+// serve runs the server until it is stopped: its background work, the API on l and, when ro
+// is not nil, the built-in runner. The first SIGINT or SIGTERM (or the end of ctx) stops the
+// runner taking jobs and lets the running ones finish, serving the API meanwhile (the runner
+// reports through it); a second cancels them. A part that fails (the scheduler cannot start,
+// the listener breaks) stops the others at once, canceling running jobs, and serve returns
+// its error.
+func serve(ctx context.Context, srv *server.Server, l net.Listener, ro *runner.Options, logger *slog.Logger) error {
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	jobCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+	g, gctx := errgroup.WithContext(sctx)
+	runnerStop := make(chan struct{})
+	g.Go(func() error {
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+		case <-gctx.Done():
+			return nil
+		}
+		logger.Info("stopping: waiting for running jobs (interrupt again to cancel them)")
+		close(runnerStop)
+		select {
+		case <-sigs:
+			logger.Info("canceling running jobs")
+			abort()
+		case <-gctx.Done():
+		}
+		return nil
+	})
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(gctx, l); err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		defer stop() // the server stops once the runner has
+		if ro == nil {
+			select {
+			case <-runnerStop:
+			case <-gctx.Done():
+			}
+			return nil
+		}
+		// A part of the server that fails cancels the running jobs.
+		defer context.AfterFunc(gctx, abort)()
+		o := *ro
+		o.Stop = runnerStop
+		if err := runner.Run(jobCtx, o); err != nil {
+			return fmt.Errorf("built-in runner: %w", err)
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 func dbKind(db string) string {

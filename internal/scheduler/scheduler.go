@@ -107,9 +107,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("extend leases: %w", err)
 	}
 	if err := s.sweep(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	s.ready.notify()
