@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/slipway/slipway/internal/executor/shell"
 	"github.com/slipway/slipway/internal/jobapi"
 )
 
@@ -33,12 +34,39 @@ type Config struct {
 	Executor string `yaml:"executor"`
 	// Concurrency is how many jobs run at once; zero means 1.
 	Concurrency int `yaml:"concurrency"`
-	// BuildsDir holds the jobs' checkouts; empty means $HOME/.slipway/builds.
+	// BuildsDir holds the jobs' checkouts; empty means $HOME/.slipway/builds, or
+	// /var/lib/slipway/builds for a runner that runs as root (its shell jobs run as another
+	// user, who cannot search root's home). Shell jobs that run as another user need every
+	// directory above their build directory searchable by that user.
 	BuildsDir string `yaml:"builds_dir,omitempty"`
 	// CacheDir holds the local cache store; empty means $HOME/.slipway/cache.
 	CacheDir string `yaml:"cache_dir,omitempty"`
 	// Docker configures the Docker executor.
 	Docker DockerConfig `yaml:"docker,omitempty"`
+	// Shell configures the shell executor.
+	Shell ShellConfig `yaml:"shell,omitempty"`
+}
+
+// ShellConfig tunes the shell executor.
+type ShellConfig struct {
+	// User runs shell jobs as this user (a name or uid), so that they cannot read what the
+	// runner can (its configuration and token, a server's data directory and environment).
+	// Empty means "nobody" when the runner runs as root, else the runner's own user; name
+	// the runner's own user (root) to run jobs as it.
+	User string `yaml:"user,omitempty"`
+	// InheritEnv names the variables of the runner's environment that shell jobs get besides
+	// PATH, HOME, LANG, LANGUAGE, LC_*, TZ, TMPDIR, USER, LOGNAME and SHELL: NAME, or PREFIX*
+	// (HTTP_PROXY, NO_PROXY, JAVA_*). No SLIPWAY_ variable is ever inherited.
+	InheritEnv []string `yaml:"inherit_env,omitempty"`
+}
+
+// JobUser is the user shell jobs run as: User, else nobody when this process runs as root,
+// else "" (this process's user).
+func (c ShellConfig) JobUser() string {
+	if c.User == "" && os.Geteuid() == 0 {
+		return "nobody"
+	}
+	return c.User
 }
 
 // DockerConfig tunes the Docker executor.
@@ -156,18 +184,56 @@ func SaveConfig(path string, c *Config) error {
 	return nil
 }
 
-// LoadConfig reads a configuration SaveConfig wrote.
+// LoadConfig reads a configuration SaveConfig wrote. Errors in it are reported as
+// path:line:col.
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load runner config: %w", err)
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("load runner config %s: %w", path, err)
+	}
 	var c Config
-	if err := yaml.Unmarshal(data, &c); err != nil {
+	if err := doc.Decode(&c); err != nil {
 		return nil, fmt.Errorf("load runner config %s: %w", path, err)
 	}
 	if c.URL == "" || c.Token == "" {
 		return nil, fmt.Errorf("load runner config %s: url and token are required (run `slipway runner register`)", path)
 	}
+	for _, n := range lookup(&doc, "shell", "inherit_env") {
+		if err := shell.CheckInherit(n.Value); err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: shell.inherit_env: %w", path, n.Line, n.Column, err)
+		}
+	}
 	return &c, nil
+}
+
+// lookup returns the items of the sequence at keys in the document doc (none when it has no
+// such sequence).
+func lookup(doc *yaml.Node, keys ...string) []*yaml.Node {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for _, k := range keys {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	return n.Content
 }
