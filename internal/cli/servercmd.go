@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway/slipway/internal/executor/docker"
+	"github.com/slipway/slipway/internal/executor/shell"
 	"github.com/slipway/slipway/internal/notify"
 	"github.com/slipway/slipway/internal/runner"
 	"github.com/slipway/slipway/internal/server"
@@ -62,6 +63,11 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	fail := func(err error) int {
 		fmt.Fprintf(io.Stderr, "slipway server: %v\n", err)
 		return exitFail
+	}
+	if shellUser != "" {
+		if _, err := shell.New(shell.Options{User: shellUser}); err != nil {
+			return fail(fmt.Errorf("--shell-user: %w", err))
+		}
 	}
 	if err := privateDataDir(data, db == ""); err != nil {
 		return fail(err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,13 @@ func TestServeStops(t *testing.T) {
 				t.Fatal("serve did not return within 10s")
 			}
 		})
+	}
+}
+
+func TestServerShellUserUnknown(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	_, errOut, code := runCmd(t, t.TempDir(), "server", "--data", data, "--addr", "127.0.0.1:0", "--shell-user", "no-such-user-slipway")
+	if code != exitFail || !strings.Contains(errOut, "--shell-user") || !strings.Contains(errOut, "no-such-user-slipway") {
+		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
