@@ -136,6 +136,7 @@ type server struct {
 	t    *testing.T
 	addr string
 	args []string
+	env  []string // more of its environment, beside the tokens
 	p    *proc
 }
 
@@ -153,7 +154,7 @@ func (s *server) url() string { return "http://" + s.addr }
 
 func (s *server) start() {
 	s.t.Helper()
-	s.p = start(s.t, "server", []string{"SLIPWAY_ADMIN_TOKEN=" + adminToken, "SLIPWAY_REGISTRATION_TOKEN=" + regToken}, s.args...)
+	s.p = start(s.t, "server", append([]string{"SLIPWAY_ADMIN_TOKEN=" + adminToken, "SLIPWAY_REGISTRATION_TOKEN=" + regToken}, s.env...), s.args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.url() + "/healthz")

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 
@@ -10,6 +11,9 @@ import (
 )
 
 func main() {
+	if err := cli.HideEnvSecrets(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "slipway: warning: %v\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	dir, err := os.Getwd()
 	if err != nil {

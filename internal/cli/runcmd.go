@@ -112,7 +112,8 @@ func runRun(ctx context.Context, io IO, args []string) int {
 // for jobs with an image when an engine answers and the shell for the rest. The first time
 // Docker is wanted but absent, it says so once on stderr.
 func executors(io IO, name string, dopts docker.Options) (func(*plan.Job) executor.Executor, error) {
-	sh, err := shell.New(shell.Options{})
+	// The jobs are the user's own: they get the user's whole environment, as in a terminal.
+	sh, err := shell.New(shell.Options{InheritAll: true})
 	if err != nil && name != "docker" {
 		return nil, err
 	}

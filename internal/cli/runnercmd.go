@@ -41,7 +41,7 @@ func runRunnerRegister(ctx context.Context, io IO, args []string) int {
 	var runUntagged bool
 	fs := newFlags("runner register", io, "--url URL --token TOKEN [flags]")
 	fs.StringVar(&url, "url", "", "the Slipway server's URL")
-	fs.StringVar(&token, "token", "", "the server's runner registration token")
+	fs.StringVar(&token, "token", "", "the server's runner registration token (better in SLIPWAY_REGISTRATION_TOKEN: other users see command lines)")
 	fs.StringVar(&name, "name", "", "the runner's name (default: the host name)")
 	fs.StringVar(&tags, "tags", "", "comma-separated tags of the jobs this runner takes")
 	fs.BoolVar(&runUntagged, "run-untagged", false, "also take jobs without tags")
@@ -52,8 +52,11 @@ func runRunnerRegister(ctx context.Context, io IO, args []string) int {
 	if err != nil {
 		return exitUsage
 	}
+	if t := takeSecrets()[envRegistrationToken]; token == "" {
+		token = t
+	}
 	if len(pos) > 0 || url == "" || token == "" {
-		fmt.Fprintln(io.Stderr, "slipway runner register: --url and --token are required, and no arguments")
+		fmt.Fprintln(io.Stderr, "slipway runner register: --url and --token (or SLIPWAY_REGISTRATION_TOKEN) are required, and no arguments")
 		return exitUsage
 	}
 	if executorName != runner.ExecutorShell && executorName != runner.ExecutorDocker {
@@ -107,6 +110,7 @@ func runRunnerRun(ctx context.Context, io IO, args []string) int {
 	if err != nil || len(pos) > 0 {
 		return exitUsage
 	}
+	takeSecrets() // none is the runner's: they leave the environment its jobs and git get
 	if configPath == "" {
 		if configPath, err = runner.DefaultConfigPath(); err != nil {
 			fmt.Fprintf(io.Stderr, "slipway runner run: %v\n", err)
@@ -127,6 +131,7 @@ func runRunnerRun(ctx context.Context, io IO, args []string) int {
 		return exitFail
 	}
 	logger := slog.New(slog.NewTextHandler(io.Stderr, nil))
+	warnUnreachable(pick, c, logger)
 
 	// Jobs run under their own context: the caller's ends on the first interrupt, which
 	// only stops taking jobs.
@@ -183,7 +188,9 @@ func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error),
 	return func(name string) (executor.Executor, error) {
 		switch name {
 		case runner.ExecutorShell:
-			shOnce.Do(func() { sh, shErr = shell.New(shell.Options{}) })
+			shOnce.Do(func() {
+				sh, shErr = shell.New(shell.Options{User: c.Shell.JobUser(), Inherit: c.Shell.InheritEnv})
+			})
 			return sh, shErr
 		case runner.ExecutorDocker:
 			dkMu.Lock()
@@ -205,4 +212,19 @@ func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error),
 		}
 		return nil, fmt.Errorf("unknown executor %q", name)
 	}, nil
+}
+
+// warnUnreachable logs why shell jobs will fail: the shell executor cannot be made (its job
+// user is unknown), or that user cannot reach the builds dir.
+func warnUnreachable(pick func(string) (executor.Executor, error), c *runner.Config, log *slog.Logger) {
+	sh, err := pick("shell")
+	if err != nil {
+		log.Warn("shell jobs will fail", "err", err)
+		return
+	}
+	if x, ok := sh.(*shell.Executor); ok && c.BuildsDir != "" {
+		if err := x.CheckBuildsDir(c.BuildsDir); err != nil {
+			log.Warn("shell jobs will fail", "err", err)
+		}
+	}
 }

@@ -77,6 +77,9 @@ type Job struct {
 	// Env are the job's variables, already expanded, as KEY=VALUE; file variables already
 	// point at their files.
 	Env []string
+	// FileDir is the host directory that holds the files of the file variables, when there
+	// is one. An executor that runs the job as another user makes them readable to it.
+	FileDir string
 	// Mounts are extra host paths to mount (Docker only).
 	Mounts []Mount
 	// Privileged runs containers privileged (Docker only; off unless configured).

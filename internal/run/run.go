@@ -106,7 +106,7 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 	ej := &executor.Job{
 		Name: j.Plan.Name, ID: jobID(j.Plan), Project: j.Project,
 		Image: j.Plan.Image, Services: j.Plan.Services,
-		BuildDir: j.BuildDir, ProjectDir: j.ProjectDir, Env: env,
+		BuildDir: j.BuildDir, ProjectDir: j.ProjectDir, Env: env, FileDir: tmp,
 		Mounts: o.Mounts, Privileged: o.Privileged, PullPolicy: o.PullPolicy,
 	}
 	if j.Plan.Image != nil {

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/slipway/slipway/internal/artifact"
+	"github.com/slipway/slipway/internal/executor/shell"
 	"github.com/slipway/slipway/internal/jobapi"
 )
 
@@ -35,7 +36,10 @@ type Config struct {
 	Executor string `yaml:"executor"`
 	// Concurrency is how many jobs run at once; zero means 1.
 	Concurrency int `yaml:"concurrency"`
-	// BuildsDir holds the jobs' checkouts; empty means $HOME/.slipway/builds.
+	// BuildsDir holds the jobs' checkouts; empty means $HOME/.slipway/builds, or
+	// /var/lib/slipway/builds for a runner that runs as root (its shell jobs run as another
+	// user, who cannot search root's home). Shell jobs that run as another user need every
+	// directory above their build directory searchable by that user.
 	BuildsDir string `yaml:"builds_dir,omitempty"`
 	// CacheDir holds the local copies of the server's caches; empty means
 	// $HOME/.slipway/cache. It belongs to one runner process.
@@ -54,6 +58,30 @@ type Config struct {
 	MaxDotenvVariables int `yaml:"max_dotenv_variables,omitempty"`
 	// Docker configures the Docker executor.
 	Docker DockerConfig `yaml:"docker,omitempty"`
+	// Shell configures the shell executor.
+	Shell ShellConfig `yaml:"shell,omitempty"`
+}
+
+// ShellConfig tunes the shell executor.
+type ShellConfig struct {
+	// User runs shell jobs as this user (a name or uid), so that they cannot read what the
+	// runner can (its configuration and token, a server's data directory and environment).
+	// Empty means "nobody" when the runner runs as root, else the runner's own user; name
+	// the runner's own user (root) to run jobs as it.
+	User string `yaml:"user,omitempty"`
+	// InheritEnv names the variables of the runner's environment that shell jobs get besides
+	// PATH, HOME, LANG, LANGUAGE, LC_*, TZ, TMPDIR, USER, LOGNAME and SHELL: NAME, or PREFIX*
+	// (HTTP_PROXY, NO_PROXY, JAVA_*). No SLIPWAY_ variable is ever inherited.
+	InheritEnv []string `yaml:"inherit_env,omitempty"`
+}
+
+// JobUser is the user shell jobs run as: User, else nobody when this process runs as root,
+// else "" (this process's user).
+func (c ShellConfig) JobUser() string {
+	if c.User == "" && os.Geteuid() == 0 {
+		return "nobody"
+	}
+	return c.User
 }
 
 // Executors a runner runs jobs on (Config.Executor).
@@ -215,8 +243,20 @@ func LoadConfig(path string) (*Config, error) {
 	if c.URL == "" || c.Token == "" {
 		return nil, fmt.Errorf("load runner config %s: url and token are required (run `slipway runner register`)", path)
 	}
+	var inherit []*yaml.Node
+	if n := find(&doc, "shell", "inherit_env"); n != nil && n.Kind == yaml.SequenceNode {
+		inherit = n.Content
+	}
+	for _, n := range inherit {
+		if err := shell.CheckInherit(n.Value); err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: shell.inherit_env: %w", path, n.Line, n.Column, err)
+		}
+	}
 	bad := func(key, format string, args ...any) error {
-		line, col := keyPos(&doc, key)
+		line, col := 0, 0
+		if n := find(&doc, key); n != nil {
+			line, col = n.Line, n.Column
+		}
 		return fmt.Errorf("%s:%d:%d: %s: %s", path, line, col, key, fmt.Sprintf(format, args...))
 	}
 	switch c.Executor {
@@ -241,20 +281,6 @@ func LoadConfig(path string) (*Config, error) {
 	return &c, nil
 }
 
-// keyPos finds where a top-level key of a YAML document is (0, 0 when it is absent).
-func keyPos(doc *yaml.Node, key string) (line, col int) {
-	n := doc
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1].Line, n.Content[i+1].Column
-		}
-	}
-	return 0, 0
-}
-
 // limits are a Config's limits with the defaults filled in, in bytes.
 func (c *Config) limits() (artifacts, cache int64, dotenv artifact.DotenvLimits) {
 	mb := func(v, def int64) int64 {
@@ -265,4 +291,28 @@ func (c *Config) limits() (artifacts, cache int64, dotenv artifact.DotenvLimits)
 	}
 	return mb(c.MaxArtifactsSize, DefaultMaxArtifactsSize), mb(c.MaxCacheSize, DefaultMaxCacheSize),
 		artifact.DotenvLimits{Size: c.MaxDotenvSize, Vars: c.MaxDotenvVariables}
+}
+
+// find returns the node at the path of keys in the document doc, or nil.
+func find(doc *yaml.Node, keys ...string) *yaml.Node {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for _, k := range keys {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }

@@ -131,8 +131,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	r.c = &client{base: strings.TrimRight(c.URL, "/"), hc: hc}
 	var err error
-	if r.builds, err = dirOrDefault(c.BuildsDir, "builds"); err != nil {
-		return err
+	switch {
+	case c.BuildsDir == "" && os.Geteuid() == 0:
+		r.builds = rootBuildsDir
+	default:
+		if r.builds, err = dirOrDefault(c.BuildsDir, "builds"); err != nil {
+			return err
+		}
 	}
 	if r.cache, err = dirOrDefault(c.CacheDir, "cache"); err != nil {
 		return err
@@ -192,6 +197,10 @@ func (r *agent) reap(ctx context.Context) {
 	}
 	r.log.Info("leftovers of earlier runs removed", "executor", name, "objects", n)
 }
+
+// rootBuildsDir is where a runner that runs as root keeps its checkouts unless configured:
+// outside root's home, which its shell jobs (run as another user) cannot search.
+const rootBuildsDir = "/var/lib/slipway/builds"
 
 // dirOrDefault returns dir, or $HOME/.slipway/name when it is empty.
 func dirOrDefault(dir, name string) (string, error) {

@@ -50,12 +50,28 @@ type Scheduler struct {
 	ready signal // jobs became pending
 	kick  chan struct{}
 
-	mu    sync.Mutex // guards specs and advancing
+	started chan struct{} // Started added to starting
+
+	mu    sync.Mutex // guards specs, advancing and starting
 	specs map[int64]decoded
-	// advancing holds the pipelines an advanceSoon is advancing: true when another is due after.
-	advancing map[int64]bool
+	// advancing holds the pipelines an advanceSoon is advancing.
+	advancing map[int64]*advancing
+	// starting holds the pipelines Started named that Run has not advanced yet.
+	starting map[int64]bool
 
 	health health
+}
+
+// advancing is the advance of a pipeline under way: cur is the round running, next (when
+// not nil) the one due after it, for the changes that came while cur runs.
+type advancing struct {
+	cur, next *round
+}
+
+// round is one advance of a pipeline: done is closed when it ended, with err.
+type round struct {
+	done chan struct{}
+	err  error
 }
 
 // New makes a Scheduler.
@@ -70,7 +86,8 @@ func New(o Options) *Scheduler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{o: o, store: o.Store, log: log, kick: make(chan struct{}, 1), specs: map[int64]decoded{}, advancing: map[int64]bool{}, ready: newSignal()}
+	return &Scheduler{o: o, store: o.Store, log: log, kick: make(chan struct{}, 1), started: make(chan struct{}, 1),
+		specs: map[int64]decoded{}, advancing: map[int64]*advancing{}, starting: map[int64]bool{}, ready: newSignal()}
 }
 
 // Heartbeat is the interval runners are told to send heartbeats at.
@@ -86,16 +103,33 @@ func (s *Scheduler) Ready() <-chan struct{} { return s.ready.wait() }
 // Run runs the scheduler's loops until ctx ends: it gives running jobs a fresh lease (runners
 // of a restarted server reconnect), advances every active pipeline (and again every
 // sweepEvery), then fails jobs whose lease ran out, starts delayed jobs on time and gives
-// free resource groups to waiting jobs.
+// free resource groups to waiting jobs, and advances the pipelines Started names. It returns
+// after the advances it started have ended.
 //
-// A store that fails does not end it: the failure is logged (see storeFailed), the loops go on
-// and try again, and leases that ran out meanwhile are extended once the store answers.
+// A store that is unavailable (store.ErrUnavailable) does not end it: the failure is logged
+// (see storeFailed), the loops go on and try again, and leases that ran out meanwhile are
+// extended once the store answers. Any other error of the first calls (a store that cannot
+// work, such as a schema it does not know) ends Run at once with that error.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if err := s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())); err != nil && ctx.Err() == nil {
-		s.storeFailed("extend leases at start", err)
-	}
-	if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
-		s.storeFailed("sweep", err)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, step := range []struct {
+		what string
+		do   func() error
+	}{
+		{"extend leases at start", func() error { return s.store.ExtendLeases(ctx, s.o.Now().Add(s.Lease())) }},
+		{"sweep", func() error { return s.sweep(ctx) }},
+	} {
+		err, what := step.do(), step.what
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil // stopped while starting
+		case errors.Is(err, store.ErrUnavailable):
+			s.storeFailed(what, err)
+		default:
+			return fmt.Errorf("start scheduler: %s: %w", what, err)
+		}
 	}
 	s.ready.notify()
 	leases := time.NewTicker(s.o.Heartbeat / 2)
@@ -118,6 +152,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.promote(ctx)
 		case <-s.kick:
 			s.promote(ctx)
+		case <-s.started:
+			for _, id := range s.takeStarting() {
+				wg.Go(func() {
+					if err := s.advanceSoon(ctx, id); err != nil && ctx.Err() == nil {
+						s.log.Error("start pipeline", "pipeline_id", id, "err", err)
+					}
+				})
+			}
 		}
 	}
 }
@@ -178,6 +220,18 @@ func (s *Scheduler) recovering(now time.Time) bool {
 	return !h.down.IsZero() || !h.up.IsZero() && now.Sub(h.up) < s.Lease()
 }
 
+// takeStarting returns the pipelines Started named since the last call.
+func (s *Scheduler) takeStarting() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int64, 0, len(s.starting))
+	for id := range s.starting {
+		ids = append(ids, id)
+	}
+	clear(s.starting)
+	return ids
+}
+
 // sweepEvery is how often every active pipeline is advanced: a finish is written before its
 // pipeline advances, so a server that crashed in between (with others sharing the database
 // and going on) leaves a pipeline that only this picks up.
@@ -207,7 +261,8 @@ func (s *Scheduler) Advance(ctx context.Context, pipelineID int64) error {
 // in the reported final status is left alone. store.ErrLeaseLost when runnerID does not hold
 // the job. The job alone is written (its pipeline's transaction only when a retry adds a
 // job), then the pipeline advances; finishes that arrive while it advances share the next
-// advance.
+// advance. It returns once an advance that saw the finish has ended, so that the pipeline's
+// status is up to date for whoever asks next.
 func (s *Scheduler) Finish(ctx context.Context, jobID, runnerID int64, u jobapi.Update) error {
 	var ended *store.Job
 	var pipelineID int64
@@ -268,38 +323,59 @@ func (s *Scheduler) finish(j *store.Job, runnerID int64, u jobapi.Update, jobs *
 }
 
 // Started tells the scheduler that a runner claimed a job of a pending pipeline, which
-// becomes running. It returns at once: the claim's answer does not wait for that.
+// becomes running. It returns at once: the claim's answer does not wait for that. Run
+// advances the pipeline (so nothing happens while Run is not running, until it runs).
 func (s *Scheduler) Started(pipelineID int64) {
-	go func() {
-		if err := s.advanceSoon(context.Background(), pipelineID); err != nil {
-			s.log.Error("start pipeline", "pipeline_id", pipelineID, "err", err)
-		}
-	}()
+	s.mu.Lock()
+	s.starting[pipelineID] = true
+	s.mu.Unlock()
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
 }
 
-// advanceSoon advances a pipeline after its jobs changed. When an advance of it is under way
-// already, that one advances it again once more when it is done, for every change that came
-// meanwhile, and advanceSoon returns at once.
+// advanceSoon advances a pipeline after its jobs changed, and returns once an advance that
+// began after the change has ended, with its error. When an advance of the pipeline is under
+// way already, the changes that come meanwhile share one more round after it: their callers
+// wait for that round (or their ctx), and the caller of the first round runs it.
 func (s *Scheduler) advanceSoon(ctx context.Context, pipelineID int64) error {
 	s.mu.Lock()
-	if _, busy := s.advancing[pipelineID]; busy {
-		s.advancing[pipelineID] = true
+	if a, busy := s.advancing[pipelineID]; busy {
+		if a.next == nil {
+			a.next = &round{done: make(chan struct{})}
+		}
+		r := a.next
 		s.mu.Unlock()
-		return nil
+		select {
+		case <-r.done:
+			return r.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	s.advancing[pipelineID] = false
+	a := &advancing{cur: &round{done: make(chan struct{})}}
+	s.advancing[pipelineID] = a
 	s.mu.Unlock()
-	// Others count on this advance: the caller leaving must not stop it.
+	// Others count on this advance and the rounds after it: the caller leaving must not stop
+	// them.
 	ctx = context.WithoutCancel(ctx)
-	for {
+	var first error
+	for i := 0; ; i++ {
 		err := s.Advance(ctx, pipelineID)
+		if i == 0 {
+			first = err
+		}
 		s.mu.Lock()
-		if err != nil || !s.advancing[pipelineID] {
+		a.cur.err = err
+		close(a.cur.done)
+		next := a.next
+		if next == nil {
 			delete(s.advancing, pipelineID)
 			s.mu.Unlock()
-			return err
+			return first
 		}
-		s.advancing[pipelineID] = false
+		a.cur, a.next = next, nil
 		s.mu.Unlock()
 	}
 }

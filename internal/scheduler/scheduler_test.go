@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/slipway/slipway/internal/jobapi"
@@ -290,8 +291,8 @@ func (s *pausedStore) UpdatePipeline(ctx context.Context, id int64, fn func(p *s
 }
 
 // TestFinishesDuringAnAdvance finishes the jobs of a wide stage while the first one's advance
-// is under way: they return at once, and the advance runs again for them, so the next stage
-// starts and the pipeline ends; every job is reported finished once.
+// is under way: they share one more round of it, and each returns once that round ended, so
+// the next stage starts and the pipeline ends; every job is reported finished once.
 func TestFinishesDuringAnAdvance(t *testing.T) {
 	f := newFixture(t)
 	const width = 40
@@ -305,28 +306,40 @@ func TestFinishesDuringAnAdvance(t *testing.T) {
 		claimed = append(claimed, f.claim())
 	}
 
-	advancing, others := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	paused := &pausedStore{Store: f.st, after: func() { once.Do(func() { close(advancing); <-others }) }}
 	var mu sync.Mutex
 	finished := map[int64]int{}
 	var changes []string
-	f.s = New(Options{Store: paused, Now: f.clock.now, Heartbeat: time.Second,
-		Finished: func(j *store.Job) { mu.Lock(); finished[j.ID]++; mu.Unlock() },
-		Changed:  func(p *store.Pipeline, _ []*store.Job) { mu.Lock(); changes = append(changes, p.Status); mu.Unlock() },
+	synctest.Test(t, func(t *testing.T) {
+		advancing, others := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		paused := &pausedStore{Store: f.st, after: func() { once.Do(func() { close(advancing); <-others }) }}
+		f.s = New(Options{Store: paused, Now: f.clock.now, Heartbeat: time.Second,
+			Finished: func(j *store.Job) { mu.Lock(); finished[j.ID]++; mu.Unlock() },
+			Changed:  func(p *store.Pipeline, _ []*store.Job) { mu.Lock(); changes = append(changes, p.Status); mu.Unlock() },
+		})
+		first := make(chan error)
+		go func() {
+			first <- f.s.Finish(f.ctx, claimed[0].ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess})
+		}()
+		<-advancing
+		rest := make(chan error, width)
+		for _, j := range claimed[1:] {
+			go func() { rest <- f.s.Finish(f.ctx, j.ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess}) }()
+		}
+		synctest.Wait() // every finish wrote its job and waits for the round after the first
+		if n := len(rest); n > 0 {
+			t.Fatalf("%d finishes returned before the advance that saw them", n)
+		}
+		close(others)
+		for range claimed[1:] {
+			if err := <-rest; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
 	})
-	first := make(chan error)
-	go func() {
-		first <- f.s.Finish(f.ctx, claimed[0].ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess})
-	}()
-	<-advancing
-	for _, j := range claimed[1:] {
-		f.finish(j, jobapi.StateSuccess, 0) // returns: the first one's advance is busy
-	}
-	close(others)
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
 	f.want(id, map[string]string{"": "running", "deploy": "pending"})
 	deploy := f.claim()
 	if deploy == nil {
@@ -497,4 +510,91 @@ func TestUndecodableSpecFailsJob(t *testing.T) {
 	if !strings.Contains(string(log), "specification cannot be read") {
 		t.Errorf("job log %q does not say why the job failed", log)
 	}
+}
+
+// gatedStore holds every UpdatePipeline call at a gate, before its transaction starts,
+// until the test lets it through.
+type gatedStore struct {
+	store.Store
+	entered chan int64    // a call reached the gate
+	pass    chan struct{} // lets one call through
+}
+
+func (g *gatedStore) UpdatePipeline(ctx context.Context, id int64, fn func(p *store.Pipeline, jobs *[]*store.Job) error) error {
+	g.entered <- id
+	<-g.pass
+	return g.Store.UpdatePipeline(ctx, id, fn)
+}
+
+// A finish that comes while its pipeline is being advanced (by the advance a claim started)
+// returns only after a round of advance that saw it: the pipeline's status is then up to date
+// for whoever asks next (TestRetryFailedJob of package server read a stale status).
+func TestFinishWaitsForTheAdvanceThatSawIt(t *testing.T) {
+	f := newFixture(t)
+	id := f.pipeline(&plan.Job{Name: "only", Stage: "test"})
+	j := f.claim()
+	synctest.Test(t, func(t *testing.T) {
+		g := &gatedStore{Store: f.st, entered: make(chan int64), pass: make(chan struct{})}
+		s := New(Options{Store: g, Now: f.clock.now, Heartbeat: time.Second})
+		started := make(chan error, 1)
+		go func() { started <- s.advanceSoon(f.ctx, id) }() // what Started makes Run do
+		<-g.entered
+		finished := make(chan error, 1)
+		go func() { finished <- s.Finish(f.ctx, j.ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess}) }()
+		synctest.Wait() // Finish wrote its job and is waiting, or returned
+		select {
+		case err := <-finished:
+			t.Fatalf("Finish returned (%v) while the only advance under way had started before it", err)
+		default:
+		}
+		g.pass <- struct{}{} // the claim's round
+		<-g.entered          // the round for the finish
+		synctest.Wait()
+		select {
+		case err := <-finished:
+			t.Fatalf("Finish returned (%v) before the round that saw it", err)
+		default:
+		}
+		g.pass <- struct{}{}
+		if err := <-finished; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+	})
+	f.want(id, map[string]string{"": "success", "only": "success"})
+}
+
+// Run advances the pipelines Started names, and returns only after those advances ended.
+func TestRunOwnsStartedAdvances(t *testing.T) {
+	f := newFixture(t)
+	id := f.pipeline(&plan.Job{Name: "only", Stage: "test"})
+	f.claim()
+	f.want(id, map[string]string{"": "pending"})
+	synctest.Test(t, func(t *testing.T) {
+		g := &gatedStore{Store: f.st, entered: make(chan int64), pass: make(chan struct{})}
+		s := New(Options{Store: g, Now: f.clock.now, Heartbeat: time.Hour})
+		ctx, cancel := context.WithCancel(f.ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		<-g.entered // Run's first sweep advances the active pipeline
+		g.pass <- struct{}{}
+		s.Started(id)
+		if got := <-g.entered; got != id {
+			t.Fatalf("advanced pipeline %d, want %d", got, id)
+		}
+		cancel()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned (%v) with the advance it started still under way", err)
+		default:
+		}
+		g.pass <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	f.want(id, map[string]string{"": "running"})
 }

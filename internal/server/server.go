@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/slipway/slipway/internal/gitmirror"
 	"github.com/slipway/slipway/internal/notify"
 	"github.com/slipway/slipway/internal/scheduler"
@@ -122,27 +124,21 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Scheduler() *scheduler.Scheduler { return s.sched }
 
 // Run runs the scheduler, cron schedules and retention until ctx ends, then waits for
-// notifications in flight.
+// notifications in flight. A part that fails (the scheduler cannot start: the store does not
+// answer) stops the others, and Run returns its error at once.
 func (s *Server) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		if err := s.sched.Run(ctx); err != nil {
-			errc <- err
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.sched.Run(gctx); err != nil {
+			return fmt.Errorf("run scheduler: %w", err)
 		}
-	}()
-	go func() { defer wg.Done(); s.runSchedules(ctx) }()
-	go func() { defer wg.Done(); s.runRetention(ctx) }()
-	wg.Wait()
-	s.bg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
 		return nil
-	}
+	})
+	g.Go(func() error { s.runSchedules(gctx); return nil })
+	g.Go(func() error { s.runRetention(gctx); return nil })
+	err := g.Wait()
+	s.bg.Wait()
+	return err
 }
 
 // Serve serves the API on l until ctx ends, then shuts down gracefully: it stops accepting,

@@ -111,3 +111,12 @@ func postgresAddr(dsn string) (network, addr string) {
 	}
 	return "tcp", net.JoinHostPort(host, port)
 }
+
+// RequireRoot skips t (fails it under CI, which runs as root) unless this process runs as
+// root, for tests that run jobs as another user.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		unavailable(t, "the test runs jobs as another user, which needs root (uid %d)", os.Geteuid())
+	}
+}

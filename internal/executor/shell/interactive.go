@@ -20,6 +20,7 @@ func (e *env) Shell(ctx context.Context, in io.Reader, out io.Writer) error {
 	cmd := exec.CommandContext(ctx, e.shell, "-i")
 	cmd.Dir, cmd.Env = e.dir, e.environ
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, out
+	cmd.SysProcAttr = e.sysProcAttr()
 	group := !isTerminal(in)
 	if group {
 		e.ownGroup(cmd)

@@ -1,8 +1,15 @@
 // Package shell is the executor that runs a job's scripts with bash or sh on this machine, in
-// the job's build directory, as the invoking user. Each script runs in its own process group,
-// which is killed as a whole on cancel or timeout; processes that leave the group (setsid,
-// daemons) are out of its reach. It does not isolate jobs from each other or from the host,
-// run services, or prepare the build directory's content.
+// the job's build directory. Each script runs in its own process group, which is killed as a
+// whole on cancel or timeout; processes that leave the group (setsid, daemons) are out of its
+// reach.
+//
+// A job gets a small allowlist of this process's environment (a server's or runner's own
+// variables are none of its business), unless Options.InheritAll gives it the whole, as
+// `slipway run` does. Options.User runs the scripts as another user, so that a job cannot read
+// what the process running it can (its database, its configuration, /proc/PID/environ).
+//
+// It does not isolate jobs from each other (jobs running at once as one user can read each
+// other's files), run services, or prepare the build directory's content.
 package shell
 
 import (
@@ -32,15 +39,39 @@ type Options struct {
 	// and how long Run keeps reading output from processes a script left behind after it
 	// exits. Zero means 1s.
 	KillGrace time.Duration
+	// InheritAll gives jobs this process's whole environment, for `slipway run`, whose jobs
+	// are the user's own. False gives them only PATH, HOME, LANG, LANGUAGE, LC_*, TZ, TMPDIR,
+	// USER, LOGNAME and SHELL of it, and the variables Inherit names.
+	InheritAll bool
+	// Inherit names more variables of this process's environment that jobs get: NAME, or
+	// PREFIX* for the names that start with PREFIX (see CheckInherit). A name that starts with
+	// SLIPWAY_ is never inherited: those are the server's and runner's own.
+	Inherit []string
+	// User runs the scripts as this user (a name or a numeric uid): with its primary group
+	// and no supplementary groups, USER and LOGNAME set to it and a HOME of its own for the
+	// job. The build directory is given to the user for the job, and back to this process's
+	// user by Cleanup, and it must be reachable by the user (every directory above it
+	// searchable). Empty, or this process's own user, runs them as this process's user;
+	// another user needs this process to run as root.
+	User string
 	// Logger gets debug events (never job output). Nil discards.
 	Logger *slog.Logger
 }
 
 // Executor is the shell executor.
 type Executor struct {
-	shell string
-	grace time.Duration
-	log   *slog.Logger
+	shell      string
+	grace      time.Duration
+	inheritAll bool
+	inherit    []string
+	as         *jobUser // nil: this process's user
+	log        *slog.Logger
+}
+
+// jobUser is the user Options.User names, when it is not this process's.
+type jobUser struct {
+	name     string
+	uid, gid int
 }
 
 var (
@@ -48,16 +79,27 @@ var (
 	_ executor.Interactive = (*env)(nil)
 )
 
-// New returns a shell executor, or an error when its shell cannot be found.
+// New returns a shell executor, or an error when its shell cannot be found, Inherit holds a
+// bad name, or User is unknown or needs root.
 func New(o Options) (*Executor, error) {
-	e := &Executor{grace: o.KillGrace, log: o.Logger}
+	e := &Executor{grace: o.KillGrace, log: o.Logger, inheritAll: o.InheritAll, inherit: o.Inherit}
 	if e.grace <= 0 {
 		e.grace = time.Second
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	for _, name := range o.Inherit {
+		if err := CheckInherit(name); err != nil {
+			return nil, err
+		}
+	}
 	var err error
+	if o.User != "" {
+		if e.as, err = lookupUser(o.User); err != nil {
+			return nil, err
+		}
+	}
 	if o.Shell != "" {
 		e.shell, err = exec.LookPath(o.Shell)
 	} else if e.shell, err = exec.LookPath("bash"); err != nil {
@@ -69,6 +111,19 @@ func New(o Options) (*Executor, error) {
 	return e, nil
 }
 
+// CheckBuildsDir returns an error that says why when the job user (Options.User) cannot reach
+// build directories made beneath dir, and nil when it can or jobs run as this process's user.
+func (e *Executor) CheckBuildsDir(dir string) error {
+	if e.as == nil {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("builds dir: %w", err)
+	}
+	return e.as.reachable(filepath.Join(abs, "job"))
+}
+
 // Name is "shell".
 func (e *Executor) Name() string { return "shell" }
 
@@ -76,8 +131,9 @@ func (e *Executor) Name() string { return "shell" }
 func (e *Executor) Shell() string { return e.shell }
 
 // Prepare checks the build directory and makes the temporary directory that holds the job's
-// script files. Job.Image, Services, Mounts, Privileged, PullPolicy and User are ignored, as
-// GitLab Runner's shell executor ignores them.
+// script files (and, with Options.User, the job's HOME, and gives the build directory and the
+// job's file variables to that user). Job.Image, Services, Mounts, Privileged, PullPolicy and
+// User are ignored, as GitLab Runner's shell executor ignores them.
 func (e *Executor) Prepare(ctx context.Context, job *executor.Job, log io.Writer) (executor.Env, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -95,25 +151,88 @@ func (e *Executor) Prepare(ctx context.Context, job *executor.Job, log io.Writer
 	if err != nil {
 		return nil, fmt.Errorf("make script dir: %w", err)
 	}
-	if log != nil {
-		fmt.Fprintf(log, "Using shell executor with %s\n", e.shell)
+	en := &env{
+		shell: e.shell,
+		grace: e.grace,
+		as:    e.as,
+		log:   e.log.With("job", job.Name, "job_id", job.ID),
+		dir:   dir,
+		tmp:   tmp,
 	}
-	l := e.log.With("job", job.Name, "job_id", job.ID)
-	l.Debug("prepared", "build_dir", dir, "script_dir", tmp)
-	return &env{
-		shell:   e.shell,
-		grace:   e.grace,
-		log:     l,
-		dir:     dir,
-		environ: mergeEnv(os.Environ(), append([]string{"PWD=" + dir}, job.Env...)),
-		tmp:     tmp,
-	}, nil
+	base := e.hostEnv()
+	if e.as != nil {
+		home, err := e.as.prepare(dir, tmp, job.FileDir)
+		if err != nil {
+			_ = en.Cleanup(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		base = append(base, "HOME="+home, "USER="+e.as.name, "LOGNAME="+e.as.name)
+	}
+	en.environ = mergeEnv(base, append([]string{"PWD=" + dir}, job.Env...))
+	if log != nil {
+		if e.as != nil {
+			fmt.Fprintf(log, "Using shell executor with %s as user %s\n", e.shell, e.as.name)
+		} else {
+			fmt.Fprintf(log, "Using shell executor with %s\n", e.shell)
+		}
+	}
+	en.log.Debug("prepared", "build_dir", dir, "script_dir", tmp)
+	return en, nil
+}
+
+// hostEnv is what jobs get of this process's environment.
+func (e *Executor) hostEnv() []string {
+	if e.inheritAll {
+		return os.Environ()
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); e.inherits(k) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// inherits reports whether jobs get the variable name of this process's environment.
+func (e *Executor) inherits(name string) bool {
+	if strings.HasPrefix(name, "SLIPWAY_") {
+		return false
+	}
+	switch name {
+	case "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL":
+		return true
+	}
+	if strings.HasPrefix(name, "LC_") {
+		return true
+	}
+	for _, p := range e.inherit {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(name, prefix) || p == name {
+			return true
+		}
+	}
+	return false
+}
+
+var inheritName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\*?$`)
+
+// CheckInherit reports whether name can be in Options.Inherit: a variable name, or a prefix
+// of names followed by *, that does not start with SLIPWAY_.
+func CheckInherit(name string) error {
+	switch {
+	case !inheritName.MatchString(name):
+		return fmt.Errorf("inherit %q: want a variable name, or a prefix and *", name)
+	case strings.HasPrefix(name, "SLIPWAY_"):
+		return fmt.Errorf("inherit %q: the SLIPWAY_ variables are the server's and runner's own, never a job's", name)
+	}
+	return nil
 }
 
 // env is one job's environment: its variables and a directory for its script files.
 type env struct {
 	shell   string
 	grace   time.Duration
+	as      *jobUser // nil: this process's user
 	log     *slog.Logger
 	dir     string
 	environ []string
@@ -143,6 +262,7 @@ func (e *env) Run(ctx context.Context, script executor.Script, out io.Writer) er
 	cmd := exec.CommandContext(step, e.shell, file)
 	cmd.Dir, cmd.Env = e.dir, e.environ
 	cmd.Stdout, cmd.Stderr = out, out // one pipe: output keeps its order
+	cmd.SysProcAttr = e.sysProcAttr()
 	e.ownGroup(cmd)
 
 	start := time.Now()
@@ -165,10 +285,20 @@ func (e *env) Run(ctx context.Context, script executor.Script, out io.Writer) er
 	return exitError(err)
 }
 
-// ownGroup makes cmd the leader of a new process group that its context's end sends SIGTERM,
-// and SIGKILL (through WaitDelay, then Run's final kill) after the grace.
+// sysProcAttr starts the job's processes as its user.
+func (e *env) sysProcAttr() *syscall.SysProcAttr {
+	if e.as == nil {
+		return &syscall.SysProcAttr{}
+	}
+	// Groups empty (and NoSetGroups false): no supplementary groups, root's least of all.
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.as.uid), Gid: uint32(e.as.gid), Groups: []uint32{}}}
+}
+
+// ownGroup makes cmd, whose SysProcAttr is set, the leader of a new process group that its
+// context's end sends SIGTERM, and SIGKILL (through WaitDelay, then Run's final kill) after
+// the grace.
 func (e *env) ownGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr.Setpgid = true
 	cmd.Cancel = func() error {
 		e.log.Debug("stopping script", "pgid", cmd.Process.Pid)
 		return killGroup(cmd.Process.Pid, syscall.SIGTERM)
@@ -203,7 +333,8 @@ func exitError(err error) error {
 	return fmt.Errorf("run script: %w", err)
 }
 
-// writeScript writes script's text to a new file in the script directory.
+// writeScript writes script's text to a new file in the script directory, readable by the
+// job's user.
 func (e *env) writeScript(script executor.Script) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -215,23 +346,34 @@ func (e *env) writeScript(script executor.Script) (string, error) {
 	if err := os.WriteFile(file, []byte(executor.ScriptText(script)), 0o700); err != nil {
 		return "", fmt.Errorf("write script: %w", err)
 	}
+	if e.as != nil {
+		if err := e.as.share(file, 0o640); err != nil {
+			return "", fmt.Errorf("write script: %w", err)
+		}
+	}
 	return file, nil
 }
 
-// Cleanup removes the script directory. Files in the build directory already belong to the
-// invoking user.
+// Cleanup gives the build directory back to this process's user when the job ran as another,
+// and removes the script directory.
 func (e *env) Cleanup(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.tmp == "" {
 		return nil
 	}
+	var errs []error
+	if e.as != nil {
+		if err := giveTree(e.dir, os.Getuid(), os.Getgid()); err != nil {
+			errs = append(errs, fmt.Errorf("give back build dir: %w", err))
+		}
+	}
 	if err := os.RemoveAll(e.tmp); err != nil {
-		return fmt.Errorf("remove script dir: %w", err)
+		return errors.Join(append(errs, fmt.Errorf("remove script dir: %w", err))...)
 	}
 	e.log.Debug("cleaned up", "script_dir", e.tmp)
 	e.tmp = ""
-	return nil
+	return errors.Join(errs...)
 }
 
 // mergeEnv returns base with over added, an entry of over replacing base's entry of the same

@@ -70,7 +70,7 @@ func runScript(t *testing.T, e *env, cmds ...string) (string, error) {
 func TestJobEnvOverridesInherited(t *testing.T) {
 	t.Setenv("SLIPWAY_T_INHERITED", "from-slipway")
 	t.Setenv("SLIPWAY_T_KEPT", "kept")
-	e, _ := prepare(t, Options{}, "SLIPWAY_T_INHERITED=from-job")
+	e, _ := prepare(t, Options{InheritAll: true}, "SLIPWAY_T_INHERITED=from-job")
 	out, err := runScript(t, e, `echo "<$SLIPWAY_T_INHERITED> <$SLIPWAY_T_KEPT>"`, "env")
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, out)
@@ -80,6 +80,81 @@ func TestJobEnvOverridesInherited(t *testing.T) {
 	}
 	if n := strings.Count(out, "SLIPWAY_T_INHERITED="); n != 1 {
 		t.Errorf("env lists SLIPWAY_T_INHERITED %d times:\n%s", n, out)
+	}
+}
+
+// A job gets an allowlist of this process's environment, the names Inherit adds, and never
+// a SLIPWAY_ variable; InheritAll (slipway run) gives it everything.
+func TestHostEnv(t *testing.T) {
+	host := map[string]string{
+		"SLIPWAY_ADMIN_TOKEN":   "admin-secret",
+		"SLIPWAY_T_PREFIXED":    "slipway-prefixed",
+		"DATABASE_URL":          "postgres://u:db-secret@h/d",
+		"SMTP_PASSWORD":         "smtp-secret",
+		"AWS_SECRET_ACCESS_KEY": "aws-secret",
+		"LC_ALL":                "C.UTF-8",
+		"TZ":                    "Europe/Paris",
+		"HTTP_PROXY":            "http://proxy:3128",
+		"MY_TOOL_HOME":          "/opt/tool",
+		"MY_TOOL_CACHE":         "/var/cache/tool",
+	}
+	for k, v := range host {
+		t.Setenv(k, v)
+	}
+	always := []string{"PATH", "LC_ALL", "TZ"}
+	tests := []struct {
+		name      string
+		o         Options
+		get, lack []string
+	}{
+		{name: "allowlist", o: Options{},
+			get:  always,
+			lack: []string{"SLIPWAY_ADMIN_TOKEN", "SLIPWAY_T_PREFIXED", "DATABASE_URL", "SMTP_PASSWORD", "AWS_SECRET_ACCESS_KEY", "HTTP_PROXY", "MY_TOOL_HOME"}},
+		{name: "inherit names and prefixes", o: Options{Inherit: []string{"HTTP_PROXY", "MY_TOOL_*", "SLIP*"}},
+			get:  append([]string{"HTTP_PROXY", "MY_TOOL_HOME", "MY_TOOL_CACHE"}, always...),
+			lack: []string{"SLIPWAY_ADMIN_TOKEN", "SLIPWAY_T_PREFIXED", "DATABASE_URL", "SMTP_PASSWORD"}},
+		{name: "inherit all", o: Options{InheritAll: true},
+			get: append([]string{"SLIPWAY_ADMIN_TOKEN", "DATABASE_URL", "HTTP_PROXY"}, always...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := prepare(t, tc.o, "JOB_VAR=job")
+			out, err := runScript(t, e, "env")
+			if err != nil {
+				t.Fatalf("Run: %v\n%s", err, out)
+			}
+			lines := strings.Split(out, "\n")
+			for _, k := range append(tc.get, "JOB_VAR") {
+				want := k + "=" + os.Getenv(k)
+				if k == "JOB_VAR" {
+					want = "JOB_VAR=job"
+				}
+				if !slices.Contains(lines, want) {
+					t.Errorf("the job lacks %s:\n%s", want, out)
+				}
+			}
+			for _, k := range tc.lack {
+				if strings.Contains(out, k+"=") || strings.Contains(out, host[k]) {
+					t.Errorf("the job got %s:\n%s", k, out)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckInherit(t *testing.T) {
+	t.Parallel()
+	for name, ok := range map[string]bool{
+		"HTTP_PROXY": true, "http_proxy": true, "MY_*": true, "_X1": true,
+		"": false, "*": false, "1X": false, "A-B": false, "A*B": false, "A=B": false,
+		"SLIPWAY_ADMIN_TOKEN": false, "SLIPWAY_*": false,
+	} {
+		if err := CheckInherit(name); (err == nil) != ok {
+			t.Errorf("CheckInherit(%q) = %v, want ok %v", name, err, ok)
+		}
+	}
+	if _, err := New(Options{Inherit: []string{"OK", "SLIPWAY_DB"}}); err == nil || !strings.Contains(err.Error(), "SLIPWAY_DB") {
+		t.Errorf("New with SLIPWAY_DB to inherit: %v", err)
 	}
 }
 
