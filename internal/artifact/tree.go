@@ -29,6 +29,9 @@ type writer struct {
 	root string
 	// link is set while hard links are worth trying (cleared on the first EXDEV).
 	link atomic.Bool
+	// clone is set while reflinks are worth trying for copies (cleared on the first refusal:
+	// a file system without them costs one failed call per tree, not one per file).
+	clone atomic.Bool
 	// dirs are the relative directories known to be real directories (not links) under root.
 	dirs map[string]bool
 	// bytes adds up the sizes of the regular files written.
@@ -39,7 +42,8 @@ type writer struct {
 }
 
 // writeTree writes entries (sorted, parents first) below root, creating it. Regular files are
-// hard-linked when link is set and the file system allows it, and copied otherwise; whatever
+// hard-linked when link is set and the file system allows it, and copied otherwise (as
+// reflinks where the file system has them, see copyFile); whatever
 // is in the way of an entry is replaced, and symbolic links already below root are replaced,
 // never written through. It returns the number of files and links written and the bytes of
 // the regular files.
@@ -49,6 +53,7 @@ func writeTree(root string, entries []*entry, link bool) (files int, bytes int64
 	}
 	w := &writer{root: root, dirs: map[string]bool{".": true}}
 	w.link.Store(link)
+	w.clone.Store(true)
 	var dirs, todo []*entry
 	for _, e := range entries {
 		if e.mode.IsDir() {
@@ -181,7 +186,7 @@ func (w *writer) file(e *entry) error {
 		}
 		// Any other failure (protected_hardlinks, too many links, …) copies this one file.
 	}
-	n, err := copyFile(e, dst)
+	n, err := copyFile(e, dst, &w.clone)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", e.rel, err)
 	}
@@ -189,10 +194,12 @@ func (w *writer) file(e *entry) error {
 	return nil
 }
 
-// copyFile copies a regular file, its mode and modification time, and returns its size. The
-// kernel copies the bytes (copy_file_range on Linux, which os.File.ReadFrom uses) when it
-// can. An entry whose size is unknown (-1) takes size, mode and time from the open file.
-func copyFile(e *entry, dst string) (n int64, err error) {
+// copyFile copies a regular file, its mode and modification time, and returns its size. While
+// clone is set it makes a reflink (which shares the data until either file is written) and
+// clears clone when the file system refuses; otherwise the kernel copies the bytes
+// (copy_file_range on Linux, which os.File.ReadFrom uses) when it can. An entry whose size is
+// unknown (-1) takes size, mode and time from the open file.
+func copyFile(e *entry, dst string, clone *atomic.Bool) (n int64, err error) {
 	in, err := openSource(e.host)
 	if err != nil {
 		return 0, err
@@ -227,6 +234,16 @@ func copyFile(e *entry, dst string) (n int64, err error) {
 			err = os.Chtimes(dst, time.Time{}, mtime)
 		}
 	}()
+	if clone.Load() {
+		err := cloneFile(out, in)
+		if err == nil {
+			return size, out.Chmod(perm)
+		}
+		if !cloneRefused(err) {
+			return 0, fmt.Errorf("reflink: %w", err)
+		}
+		clone.Store(false) // nothing was written: copy this file and the rest
+	}
 	// The size is known: a limited reader lets the kernel copy it in one call.
 	if n, err = out.ReadFrom(io.LimitReader(in, size)); err != nil {
 		return n, err
