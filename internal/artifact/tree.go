@@ -24,6 +24,12 @@ const (
 	chunk       = 64
 )
 
+// Files smaller than cloneMin are copied with one read and one write. A reflink (or
+// copy_file_range, which makes one on Btrfs and XFS) costs more for so little data: the kernel
+// flushes the source to disk and records the sharing. Copying 10,000 freshly written files of
+// 1 KiB on XFS took 0.5–0.7 s so and 1.0–1.4 s as reflinks.
+const cloneMin = 64 << 10
+
 // writer writes entries below root.
 type writer struct {
 	root string
@@ -194,11 +200,12 @@ func (w *writer) file(e *entry) error {
 	return nil
 }
 
-// copyFile copies a regular file, its mode and modification time, and returns its size. While
-// clone is set it makes a reflink (which shares the data until either file is written) and
-// clears clone when the file system refuses; otherwise the kernel copies the bytes
-// (copy_file_range on Linux, which os.File.ReadFrom uses) when it can. An entry whose size is
-// unknown (-1) takes size, mode and time from the open file.
+// copyFile copies a regular file, its mode and modification time, and returns its size. A
+// small file (see cloneMin) is read and written. For a larger one, while clone is set, it makes
+// a reflink (which shares the data until either file is written) and clears clone when the
+// file system refuses; otherwise the kernel copies the bytes (copy_file_range on Linux, which
+// os.File.ReadFrom uses) when it can. An entry whose size is unknown (-1) takes size, mode and
+// time from the open file.
 func copyFile(e *entry, dst string, clone *atomic.Bool) (n int64, err error) {
 	in, err := openSource(e.host)
 	if err != nil {
@@ -234,6 +241,19 @@ func copyFile(e *entry, dst string, clone *atomic.Bool) (n int64, err error) {
 			err = os.Chtimes(dst, time.Time{}, mtime)
 		}
 	}()
+	if size < cloneMin {
+		buf := make([]byte, size)
+		k, err := io.ReadFull(in, buf)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) { // shrunk: copy what is left
+			return 0, err
+		}
+		if k > 0 {
+			if _, err := out.Write(buf[:k]); err != nil {
+				return 0, err
+			}
+		}
+		return int64(k), out.Chmod(perm)
+	}
 	if clone.Load() {
 		err := cloneFile(out, in)
 		if err == nil {
