@@ -13,7 +13,8 @@ import (
 // times, symbolic links as links, never followed, directories empty ones included). Every
 // file is a copy of its own, never a hard link, so writing one in place (`>>`, `chmod`, a
 // hard link made to it) leaves src alone: a build directory prepared from a run's snapshot
-// costs one reflink per file where the file system has them, else one copy_file_range.
+// costs a copy of each file (a reflink for large ones where the file system has them, see
+// copyFile).
 func Mirror(src, dst string) error {
 	entries, err := scanTree(src)
 	if err != nil {

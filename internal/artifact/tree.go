@@ -27,7 +27,7 @@ const (
 // Files smaller than cloneMin are copied with one read and one write. A reflink (or
 // copy_file_range, which makes one on Btrfs and XFS) costs more for so little data: the kernel
 // flushes the source to disk and records the sharing. Copying 10,000 freshly written files of
-// 1 KiB on XFS took 0.5–0.7 s so and 1.0–1.4 s as reflinks.
+// 1 KiB on XFS took 0.5–0.7 s so and 1.0–1.8 s as reflinks.
 const cloneMin = 64 << 10
 
 // writer writes entries below root.
