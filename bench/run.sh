@@ -24,7 +24,8 @@
 #
 # Env: PARTS (default abcd), RUNS (rounds of a and b, default 5), RUNS_C (default 3),
 # RUNS_D (default 5), PEER_CAP (default 120), BUDGET (default 840), KEEP=1 keeps the temp
-# dir, SLIPWAY=PATH times that binary instead of building cmd/slipway.
+# dir, SLIPWAY=PATH times that binary instead of building cmd/slipway, SLIPWAY_BASE=PATH also
+# times that binary (say, a build of main) in part d, the same way and in the same rounds.
 set -euo pipefail
 export LC_ALL=C
 
@@ -69,6 +70,11 @@ else
 	log "building cmd/slipway"
 	go build -o "$peers/slipway" ./cmd/slipway || die "cmd/slipway does not build"
 	slipway="$peers/slipway"
+fi
+base=
+if [ -n "${SLIPWAY_BASE:-}" ]; then
+	[ -x "$SLIPWAY_BASE" ] || die "SLIPWAY_BASE=$SLIPWAY_BASE is not an executable"
+	base=$(cd "$(dirname "$SLIPWAY_BASE")" && pwd)/$(basename "$SLIPWAY_BASE")
 fi
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l)
@@ -628,6 +634,16 @@ if has d; then
 		d_one d_slip_warm1 1 events_ok "$slipway" run --executor shell --json-events
 		per_job d_slip
 	}
+	# The same for the baseline binary (SLIPWAY_BASE), when given.
+	run_d_base() {
+		clean_state
+		d_one d_base5 5 events_ok "$base" run --executor shell --json-events --file five.yml
+		clean_state
+		d_one d_base1 1 events_ok "$base" run --executor shell --json-events
+		times[d_base_job1]+="$(job_ms d_base1) "
+		d_one d_base_warm1 1 events_ok "$base" run --executor shell --json-events
+		per_job d_base
+	}
 	run_d_gcl_iso() {
 		local h
 		clean_state
@@ -662,7 +678,9 @@ if has d; then
 	# The trash (about 180,000 files a round) is deleted on exit, ≈ 30 s a round at load 3:
 	# leave time for that.
 	want=$RUNS_D deadline=$((BUDGET - 30)) reserve=45
-	rounds d_slip d_gcl_iso d_gcl d_cp
+	d_tools=(d_slip d_gcl_iso d_gcl d_cp)
+	[ -n "$base" ] && d_tools=(d_slip d_base d_gcl_iso d_gcl d_cp)
+	rounds "${d_tools[@]}"
 	reserve=0
 	d_rounds=$rounds_done
 	clean_state
@@ -676,6 +694,8 @@ if has d; then
 	echo "kept. Each tool runs its 5-job (one stage), 1-job cold and 1-job warm runs back to back; medians of"
 	echo "$d_rounds rounds, tools alternating. Times are \"median (min)\" in ms; per extra job = median over"
 	echo "rounds of (5-job − 1-job) / 4. Both tools' state is moved aside, not deleted, between runs."
+	echo "The repo's file system: $(stat -f -c %T "$repo") (Slipway's build dirs are reflinks on btrfs/xfs, else copies)."
+	[ -n "$base" ] && echo "Baseline: \`$base\` (SLIPWAY_BASE), timed the same way in the same rounds."
 	echo
 	echo "| tool | what | 1 job | 5 jobs | per extra job | 1 job: ratio vs slipway | 5 jobs: ratio vs slipway |"
 	echo "|---|---|---:|---:|---:|---:|---:|"
@@ -685,11 +705,16 @@ if has d; then
 		if [ -z "${times[$1]:-}" ]; then echo "—"; else echo "$(median <<<"${times[$1]}") ($(minimum <<<"${times[$1]}"))"; fi
 	}
 	rat() { if [ -z "${times[$1]:-}" ]; then echo "—"; else ratio "$(median <<<"${times[$1]}")" "$2"; fi; }
-	for n in d_slip d_slip_warm d_slip_job d_gcl_iso d_gcl_iso_warm d_gcl d_cp d_cpl; do
+	d_rows=(d_slip d_slip_warm d_slip_job)
+	[ -n "$base" ] && d_rows+=(d_base d_base_warm d_base_job)
+	for n in "${d_rows[@]}" d_gcl_iso d_gcl_iso_warm d_gcl d_cp d_cpl; do
 		case $n in
 		d_slip) t="slipway" c="\`slipway run --executor shell --json-events\`, cold" ;;
 		d_slip_warm) t="slipway" c="… warm (removes the previous build dir first)" ;;
-		d_slip_job) t="slipway" c="… the job's \`duration_s\` (linking its build dir not included)" ;;
+		d_slip_job) t="slipway" c="… the job's \`duration_s\` (preparing its build dir not included)" ;;
+		d_base) t="slipway baseline" c="the same with SLIPWAY_BASE, cold" ;;
+		d_base_warm) t="slipway baseline" c="… warm" ;;
+		d_base_job) t="slipway baseline" c="… the job's \`duration_s\`" ;;
 		d_gcl_iso) t="gitlab-ci-local 4.73.0" c="\`gitlab-ci-local --shell-isolation\`, cold" ;;
 		d_gcl_iso_warm) t="gitlab-ci-local 4.73.0" c="… warm (rsync only updates)" ;;
 		d_gcl) t="gitlab-ci-local 4.73.0" c="\`gitlab-ci-local\`, cold (it still rsyncs the tree once)" ;;
@@ -699,7 +724,7 @@ if has d; then
 		per="—"
 		[ -n "${times[${n}_per]:-}" ] && per=$(median <<<"${times[${n}_per]}")
 		q1=$(rat "${n}1" "$r1") q5=$(rat "${n}5" "$r5")
-		[ "$n" = d_slip_job ] && q1="—" q5="—"
+		case $n in d_slip_job | d_base_job) q1="—" q5="—" ;; esac
 		echo "| $t | $c | $(cell "${n}1") | $(cell "${n}5") | $per | $q1 | $q5 |"
 	done
 	d_ratio1=$(ratio "$(median <<<"${times[d_gcl_iso1]}")" "$r1")

@@ -9,10 +9,13 @@ import (
 	"slices"
 )
 
-// Mirror makes dst a fresh copy of the tree under src, hard-linking regular files when link is
-// set and the file system allows it (a build directory prepared from a run's snapshot costs
-// one link per file).
-func Mirror(src, dst string, link bool) error {
+// Mirror makes dst a fresh copy of the tree under src (regular files with their modes and
+// times, symbolic links as links, never followed, directories empty ones included). Every
+// file is a copy of its own, never a hard link, so writing one in place (`>>`, `chmod`, a
+// hard link made to it) leaves src alone: a build directory prepared from a run's snapshot
+// costs a copy of each file (a reflink for large ones where the file system has them, see
+// copyFile).
+func Mirror(src, dst string) error {
 	entries, err := scanTree(src)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src, err)
@@ -20,7 +23,7 @@ func Mirror(src, dst string, link bool) error {
 	if err := removeTree(dst); err != nil {
 		return fmt.Errorf("clear %s: %w", dst, err)
 	}
-	if _, _, err := writeTree(dst, entries, link); err != nil {
+	if _, _, err := writeTree(dst, entries, false); err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	return nil

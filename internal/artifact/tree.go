@@ -24,11 +24,20 @@ const (
 	chunk       = 64
 )
 
+// Files smaller than cloneMin are copied with one read and one write. A reflink (or
+// copy_file_range, which makes one on Btrfs and XFS) costs more for so little data: the kernel
+// flushes the source to disk and records the sharing. Copying 10,000 freshly written files of
+// 1 KiB on XFS took 0.5–0.7 s so and 1.0–1.8 s as reflinks.
+const cloneMin = 64 << 10
+
 // writer writes entries below root.
 type writer struct {
 	root string
 	// link is set while hard links are worth trying (cleared on the first EXDEV).
 	link atomic.Bool
+	// clone is set while reflinks are worth trying for copies (cleared on the first refusal:
+	// a file system without them costs one failed call per tree, not one per file).
+	clone atomic.Bool
 	// dirs are the relative directories known to be real directories (not links) under root.
 	dirs map[string]bool
 	// bytes adds up the sizes of the regular files written.
@@ -39,7 +48,8 @@ type writer struct {
 }
 
 // writeTree writes entries (sorted, parents first) below root, creating it. Regular files are
-// hard-linked when link is set and the file system allows it, and copied otherwise; whatever
+// hard-linked when link is set and the file system allows it, and copied otherwise (as
+// reflinks where the file system has them, see copyFile); whatever
 // is in the way of an entry is replaced, and symbolic links already below root are replaced,
 // never written through. It returns the number of files and links written and the bytes of
 // the regular files.
@@ -49,6 +59,7 @@ func writeTree(root string, entries []*entry, link bool) (files int, bytes int64
 	}
 	w := &writer{root: root, dirs: map[string]bool{".": true}}
 	w.link.Store(link)
+	w.clone.Store(true)
 	var dirs, todo []*entry
 	for _, e := range entries {
 		if e.mode.IsDir() {
@@ -177,7 +188,7 @@ func (w *writer) file(e *entry) error {
 		// Any other failure (protected_hardlinks, too many links, a file that changed, …)
 		// copies this one file.
 	}
-	n, err := copyFile(e, dst)
+	n, err := copyFile(e, dst, &w.clone)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", e.rel, err)
 	}
@@ -216,10 +227,13 @@ func (w *writer) hardLink(e *entry, dst string) error {
 	return nil
 }
 
-// copyFile copies a regular file, its mode and modification time, and returns its size. The
-// kernel copies the bytes (copy_file_range on Linux, which os.File.ReadFrom uses) when it
-// can. An entry whose size is unknown (-1) takes size, mode and time from the open file.
-func copyFile(e *entry, dst string) (n int64, err error) {
+// copyFile copies a regular file, its mode and modification time, and returns its size. A
+// small file (see cloneMin) is read and written. For a larger one, while clone is set, it makes
+// a reflink (which shares the data until either file is written) and clears clone when the
+// file system refuses; otherwise the kernel copies the bytes (copy_file_range on Linux, which
+// os.File.ReadFrom uses) when it can. An entry whose size is unknown (-1) takes size, mode and
+// time from the open file.
+func copyFile(e *entry, dst string, clone *atomic.Bool) (n int64, err error) {
 	var in *os.File
 	if e.from != nil {
 		in, err = openIn(e.from, e.host)
@@ -259,6 +273,29 @@ func copyFile(e *entry, dst string) (n int64, err error) {
 			err = os.Chtimes(dst, time.Time{}, mtime)
 		}
 	}()
+	if size < cloneMin {
+		buf := make([]byte, size)
+		k, err := io.ReadFull(in, buf)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) { // shrunk: copy what is left
+			return 0, err
+		}
+		if k > 0 {
+			if _, err := out.Write(buf[:k]); err != nil {
+				return 0, err
+			}
+		}
+		return int64(k), out.Chmod(perm)
+	}
+	if clone.Load() {
+		err := cloneFile(out, in)
+		if err == nil {
+			return size, out.Chmod(perm)
+		}
+		if !cloneRefused(err) {
+			return 0, fmt.Errorf("reflink: %w", err)
+		}
+		clone.Store(false) // nothing was written: copy this file and the rest
+	}
 	// The size is known: a limited reader lets the kernel copy it in one call.
 	if n, err = out.ReadFrom(io.LimitReader(in, size)); err != nil {
 		return n, err

@@ -48,9 +48,10 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 	}
 	for attempt := 0; ; attempt++ {
 		n.tries = attempt + 1
-		// Hard links into the snapshot: a job that rewrites a file replaces its link; one that
-		// appends to a source file in place changes it for jobs of this run that start later.
-		if err := artifact.Mirror(r.src, buildDir, true); err != nil {
+		// A copy of the snapshot of its own (reflinks where the file system has them), as a
+		// fresh checkout is on GitLab: nothing a job writes in place, even through a hard link
+		// or a symbolic link of the tree, reaches the snapshot and so a later job or attempt.
+		if err := artifact.Mirror(r.src, buildDir); err != nil {
 			n.result = run.Result{Status: run.StatusFailed, Reason: run.ReasonSystem, Err: err}
 			fmt.Fprintf(log, "ERROR: prepare build dir: %v\n", err)
 			return
