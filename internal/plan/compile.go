@@ -96,6 +96,9 @@ func (c *compiler) compile() (*Plan, error) {
 		return p, nil
 	}
 
+	if !c.countJobs() {
+		return nil, c.errs
+	}
 	id := c.ctx.JobIDBase
 	if id == 0 {
 		id = 1000
@@ -122,6 +125,35 @@ func (c *compiler) compile() (*Plan, error) {
 		p.Reason = Reason{Clause: "no jobs", Text: "the rules of every job leave it out, so no pipeline is created"}
 	}
 	return p, nil
+}
+
+// countJobs reports whether the pipeline stays within MaxJobs jobs (with its parent's and
+// the child pipelines planned before it) once parallel expands its jobs, before it expands
+// them; when not, the error is at the job that goes past the limit.
+func (c *compiler) countJobs() bool {
+	if c.ctx.budget == nil {
+		b := c.limit()
+		c.ctx.budget = &b
+	}
+	for _, cj := range c.cfg.Jobs {
+		n := 1
+		if cj.Parallel != nil {
+			n = cj.Parallel.Total
+		}
+		if *c.ctx.budget -= n; *c.ctx.budget < 0 {
+			c.errorf(cj.Pos, "jobs:%s: the pipeline has more than %d jobs (the limit), parallel instances and child pipelines counted", cj.Name, c.limit())
+			return false
+		}
+	}
+	return true
+}
+
+// limit is MaxJobs or its default.
+func (c *compiler) limit() int {
+	if c.ctx.MaxJobs > 0 {
+		return c.ctx.MaxJobs
+	}
+	return pipeline.DefaultMaxJobs
 }
 
 // instances expands a job into its parallel instances, named as GitLab names them.
