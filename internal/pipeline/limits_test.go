@@ -110,8 +110,8 @@ func TestLimitDepth(t *testing.T) {
 		{
 			// The anchored list is 3 levels; used three levels down it makes 6.
 			name: "through an alias", max: 5,
-			src:  ".a: &a [[[x]]]\njob:\n  script: x\n  variables:\n    V: *a\n",
-			pos:  ".gitlab-ci.yml:5:8", want: "nested more than 5 levels deep",
+			src: ".a: &a [[[x]]]\njob:\n  script: x\n  variables:\n    V: *a\n",
+			pos: ".gitlab-ci.yml:5:8", want: "nested more than 5 levels deep",
 		},
 		{name: "an alias that fits", max: 6, src: ".a: &a [[[x]]]\njob:\n  script: x\n  variables:\n    V: *a\n"},
 	}
