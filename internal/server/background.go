@@ -40,8 +40,16 @@ func (s *Server) dueSchedules(ctx context.Context) {
 			continue
 		}
 		next, err := nextRun(sc.Cron, sc.Timezone, now)
-		if err != nil {
-			sc.Active = false
+		if err != nil || sc.NextRun.IsZero() {
+			// It can never fire (a schedule stored before schedules were checked): it is
+			// turned off, not run.
+			sc.Active, sc.NextRun = false, time.Time{}
+			if uerr := s.store.UpdateSchedule(ctx, sc); uerr != nil {
+				s.log.Error("update schedule", "schedule_id", sc.ID, "err", uerr)
+				continue
+			}
+			s.log.Warn("schedule turned off: it has no next run", "schedule_id", sc.ID, "cron", sc.Cron, "err", err)
+			continue
 		}
 		sc.NextRun = next
 		if err := s.store.UpdateSchedule(ctx, sc); err != nil {

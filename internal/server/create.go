@@ -43,6 +43,9 @@ func (e *errNoPipeline) Error() string { return "no pipeline: " + e.reason }
 // pipelines of the ref are auto-canceled where interruptible allows. A configuration that
 // makes no pipeline returns *errNoPipeline; a configuration error returns pipeline.Errors.
 func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger) (*store.Pipeline, error) {
+	if err := s.checkVariables(t.Vars); err != nil {
+		return nil, err
+	}
 	if err := s.mirrors.Sync(ctx, p.ID, p.CloneURL); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", p.Path, err)
 	}
@@ -81,10 +84,20 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 			return nil, err
 		}
 	}
+	// Planning and storing a pipeline is the heavy part: a few at a time, so that a burst
+	// of large ones leaves room for heartbeats and claims.
+	select {
+	case s.creating <- struct{}{}:
+		defer func() { <-s.creating }()
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 	pc, err := s.planContext(ctx, p, t, sha, commit, files)
 	if err != nil {
 		return nil, err
 	}
+	pc.MaxJobs = s.o.Limits.Jobs
+	lim := s.o.Limits
 	opts := pipeline.Options{
 		FS:          files,
 		Project:     p.Path,
@@ -92,6 +105,8 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		SHA:         sha,
 		Rules:       plan.RuleEnv(pc),
 		ProjectFile: s.projectFile,
+		MaxFileSize: lim.ConfigSize, MaxDepth: lim.ConfigDepth, MaxIncludes: lim.Includes,
+		MaxJobs: lim.Jobs, MaxVariableSize: lim.VariableSize,
 	}
 	cfg, err := pipeline.Load(ctx, opts)
 	if err != nil {

@@ -52,6 +52,9 @@ type Options struct {
 	// HTTPClient makes outgoing calls (forge statuses, hooks); nil means one with a 30 s
 	// timeout.
 	HTTPClient *http.Client
+	// Limits bound what clients and pipelines may make the server do; zero fields mean
+	// their defaults.
+	Limits Limits
 }
 
 // Server serves Slipway's HTTP API. Make it with New, serve Handler, and call Run for the
@@ -69,6 +72,8 @@ type Server struct {
 	now     func() time.Time
 	bg      sync.WaitGroup // notifications in flight
 	outbox  outbox
+	// creating holds a token per pipeline being created (Limits.Creations).
+	creating chan struct{}
 }
 
 // New makes a Server on an open store.
@@ -91,6 +96,7 @@ func New(o Options) (*Server, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	o.Limits = o.Limits.withDefaults()
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -105,7 +111,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("open git mirrors: %w", err)
 	}
 	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now,
-		outbox: outbox{queues: map[int64][]change{}}}
+		outbox: outbox{queues: map[int64][]change{}}, creating: make(chan struct{}, o.Limits.Creations)}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,
