@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/slipway/slipway/internal/gitmirror"
 	"github.com/slipway/slipway/internal/notify"
 	"github.com/slipway/slipway/internal/scheduler"
@@ -152,16 +154,22 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve serves the API on l until ctx ends, then shuts down gracefully: it stops accepting,
-// ends long polls and lets requests in flight finish (up to 10 s).
+// ends long polls and lets requests in flight finish (up to 10 s). Connections are held to
+// the timeouts of Limits, and at most Limits.Connections are open at once (more wait to be
+// accepted).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	lim := s.o.Limits
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
+	go func() { errc <- hs.Serve(netutil.LimitListener(l, lim.Connections)) }()
 	select {
 	case err := <-errc:
 		return err
