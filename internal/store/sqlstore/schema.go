@@ -169,6 +169,11 @@ CREATE TABLE resource_groups (
 	`
 ALTER TABLE jobs ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 `,
+	// Deliveries are pruned by age across projects (and by count within each, on
+	// deliveries_project).
+	`
+CREATE INDEX deliveries_created ON deliveries (created);
+`,
 }
 
 // migrate brings the schema to the newest version in one transaction: under the dialect's
