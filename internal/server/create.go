@@ -84,14 +84,11 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 			return nil, err
 		}
 	}
-	// Planning and storing a pipeline is the heavy part: a few at a time, so that a burst
-	// of large ones leaves room for heartbeats and claims.
-	select {
-	case s.creating <- struct{}{}:
-		defer func() { <-s.creating }()
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+	release, err := s.heavy(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	pc, err := s.planContext(ctx, p, t, sha, commit, files)
 	if err != nil {
 		return nil, err

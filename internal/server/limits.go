@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -32,9 +33,11 @@ type Limits struct {
 	// was cut there and the runner stops sending (the job goes on). Zero means 100 MiB
 	// (GitLab's default maximum job log size).
 	LogSize int64
-	// Creations bounds the pipelines being created at once (configurations read and
-	// planned, jobs stored); more wait their turn. Zero means 2.
-	Creations int
+	// Pipelines bounds the pipeline-wide work done at once: pipelines being created
+	// (configurations read and planned, jobs stored and started) or canceled through the
+	// API; more wait their turn. Zero means 1: each writes every job of its pipeline, and
+	// heartbeats and claims of every project wait for the store meanwhile.
+	Pipelines int
 	// Deliveries is how many webhook deliveries are kept per project, and DeliveryAge how
 	// long; zero means 1,000 and 30 days. Deliveries refused before they are authenticated
 	// (a bad signature, a body too large) are only counted.
@@ -76,7 +79,7 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.Includes, pipeline.DefaultMaxIncludes)
 	setInt(&l.Jobs, pipeline.DefaultMaxJobs)
 	setInt(&l.VariableSize, pipeline.DefaultMaxVariableSize)
-	setInt(&l.Creations, 2)
+	setInt(&l.Pipelines, 1)
 	setInt(&l.Deliveries, 1000)
 	setInt(&l.Connections, 1024)
 	setDuration(&l.DeliveryAge, 30*24*time.Hour)
@@ -96,4 +99,17 @@ func (s *Server) checkVariables(vars map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// heavy waits for a turn at pipeline-wide work (Limits.Pipelines at once): creating a
+// pipeline (planning it, storing, starting and auto-canceling) or canceling one writes every
+// job of it, and a burst of them must leave the store room for heartbeats and claims. The
+// caller calls release when done.
+func (s *Server) heavy(ctx context.Context) (release func(), err error) {
+	select {
+	case s.heavyWork <- struct{}{}:
+		return func() { <-s.heavyWork }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }

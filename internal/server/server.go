@@ -74,8 +74,8 @@ type Server struct {
 	now     func() time.Time
 	bg      sync.WaitGroup // notifications in flight
 	outbox  outbox
-	// creating holds a token per pipeline being created (Limits.Creations).
-	creating chan struct{}
+	// heavyWork holds a token per pipeline being created or canceled (Limits.Pipelines).
+	heavyWork chan struct{}
 }
 
 // New makes a Server on an open store.
@@ -113,7 +113,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("open git mirrors: %w", err)
 	}
 	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now,
-		outbox: outbox{queues: map[int64][]change{}}, creating: make(chan struct{}, o.Limits.Creations)}
+		outbox: outbox{queues: map[int64][]change{}}, heavyWork: make(chan struct{}, o.Limits.Pipelines)}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,
