@@ -57,6 +57,9 @@ type Limits struct {
 // DefaultLogSize is Limits.LogSize's default.
 const DefaultLogSize = 100 << 20
 
+// DefaultLimits are the limits a server with zero Limits has.
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
+
 // withDefaults fills in the zero fields.
 func (l Limits) withDefaults() Limits {
 	setInt := func(v *int, def int) {
