@@ -76,6 +76,9 @@ type Context struct {
 	// leave out and those of its child pipelines included; zero means
 	// pipeline.DefaultMaxJobs.
 	MaxJobs int
+	// MaxVariableSize bounds a variable's value once its $references are expanded; zero
+	// means pipeline.DefaultMaxVariableSize.
+	MaxVariableSize int
 	// budget is how many more jobs the pipeline and its children may plan (MaxJobs, shared
 	// with child pipelines).
 	budget *int

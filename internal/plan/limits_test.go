@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,4 +93,38 @@ func manyParallel(n int) string {
 		b.WriteString("job" + string(rune('a'+i)) + ":\n  script: x\n  parallel: 200\n")
 	}
 	return b.String()
+}
+
+// TestAttackVariableExpansion: 30 short variables that each refer to the one before twice
+// expand to 10 GB; planning a job whose rules read the last one took minutes and gigabytes.
+// Each variable is now expanded once per lookup, and one that grows past the variable size
+// limit stops the plan with an error that names it.
+func TestAttackVariableExpansion(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("variables:\n  V0: xxxxxxxxxx\n")
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&b, "  V%d: $V%d$V%d\n", i, i-1, i-1)
+	}
+	b.WriteString("job:\n  script: [echo $V30]\n  rules:\n    - if: $V30 == \"a\"\n")
+	var err error
+	n := testing.AllocsPerRun(1, func() { _, err = compileSource(t, b.String(), goldenContext()) })
+	// 10 × 2^14 bytes is the first value past 128 KiB.
+	if err == nil || !strings.Contains(err.Error(), ".gitlab-ci.yml:16:3: variables:V14: once its $references are expanded, the value has more than 131072 bytes (the limit)") {
+		t.Fatalf("error %v, want one at V14", err)
+	}
+	if n > 100000 {
+		t.Errorf("%.0f allocations", n)
+	}
+
+	// Long values that fit are expanded as before, however deep the references go.
+	long := strings.Repeat("y", 100<<10)
+	src := "variables:\n  A: $B\n  B: $C\n  C: $D\n  D: " + long + "\njob:\n  script: [echo]\n  rules:\n    - if: $A == $D\n"
+	p := mustCompile(t, src, goldenContext())
+	if len(p.Jobs) != 1 {
+		t.Fatalf("the job is out: %+v", p.Excluded)
+	}
+	vars := newVarSet(nil, p.Jobs[0].Variables)
+	if v, _ := vars.Lookup("A"); v != long {
+		t.Errorf("A expands to %d bytes, want %d", len(v), len(long))
+	}
 }

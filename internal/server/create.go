@@ -93,8 +93,8 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	if err != nil {
 		return nil, err
 	}
-	pc.MaxJobs = s.o.Limits.Jobs
 	lim := s.o.Limits
+	pc.MaxJobs, pc.MaxVariableSize = lim.Jobs, lim.VariableSize
 	opts := pipeline.Options{
 		FS:          files,
 		Project:     p.Path,

@@ -25,9 +25,10 @@ type Limits struct {
 	// Jobs bounds the jobs of a pipeline, parallel instances and child pipelines counted;
 	// zero means pipeline.DefaultMaxJobs (2,000).
 	Jobs int
-	// VariableSize bounds a variable's value, in bytes: in configurations, and set through
-	// the API (project, pipeline and schedule variables). Zero means
-	// pipeline.DefaultMaxVariableSize (128 KiB, GitLab.com's ci_variable_value_size).
+	// VariableSize bounds a variable's value, in bytes: in configurations, set through the
+	// API (project, pipeline and schedule variables), and once its $references are expanded
+	// in a plan. Zero means pipeline.DefaultMaxVariableSize (128 KiB, GitLab.com's
+	// ci_variable_value_size).
 	VariableSize int
 	// LogSize bounds a job's log, in bytes: the bytes past it are dropped, the log says it
 	// was cut there and the runner stops sending (the job goes on). Zero means 100 MiB
