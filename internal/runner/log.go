@@ -118,8 +118,8 @@ func (s *spool) setAcked(n int64) {
 	s.broadcast()
 }
 
-// stopCut records that the server cut the log: everything is as sent as it will be.
-func (s *spool) stopCut() {
+// markCut records that the server cut the log: everything is as sent as it will be.
+func (s *spool) markCut() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cut = true
@@ -220,7 +220,7 @@ func (s *spool) upload(ctx context.Context, c *client, id int64, token string, l
 		switch {
 		case err == nil && cut:
 			log.Warn("the server cut the job's log at its size limit: the job goes on, its output is no longer sent", "offset", acked)
-			s.stopCut()
+			s.markCut()
 			return
 		case err == nil:
 			bo.reset()

@@ -232,7 +232,8 @@ func TestTimeoutsSpareStreams(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	stream := &sseStream{t: t, body: resp.Body, br: bufio.NewReader(resp.Body), cancel: cancel}
-	time.Sleep(2 * time.Second) // the stream is idle for longer than every timeout
+	// Idle past every timeout: what is tested, not a wait for something to happen.
+	time.Sleep(2 * time.Second)
 	e.appendLog(j, 0, "late line\n")
 	stream.want("log", "10", logData{Offset: 0, Text: "late line\n"})
 
