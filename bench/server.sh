@@ -13,6 +13,8 @@
 #             and the git commands of a push timed alone.
 #   rss       VmRSS of an idle server 5 s after it answers, built-in runner off
 #             (--runners 0) and on (--runners 2, the default).
+#   logread   a 75 MB job log sent as a runner sends it, then read by 8 clients whole and
+#             8 as SSE streams from 0, all at once: the server's peak RSS (VmHWM). SQLite.
 #
 # Woodpecker, the peer the issue names, cannot be built here (the module proxy refuses its
 # modules, see ../shared/PEERS.md), so the RSS table has no peer row.
@@ -22,13 +24,13 @@
 # scripts/ensure-postgres.sh prints (it needs root); without one the Postgres rows are
 # skipped unless BENCH_REQUIRE_POSTGRES=1.
 #
-# Env: PARTS (default dispatch,webhook,rss), RUNS (dispatch rounds, default 3),
+# Env: PARTS (default dispatch,webhook,rss,logread), RUNS (dispatch rounds, default 3),
 # WEBHOOK_RUNS (default 3), HOOKS (default 200), HEARTBEAT (dispatch servers, default 10s), KEEP=1 keeps the temp dirs,
 # SLIPWAY=PATH benchmarks that binary instead of building cmd/slipway.
 set -euo pipefail
 export LC_ALL=C
 
-PARTS=${PARTS:-dispatch,webhook,rss}
+PARTS=${PARTS:-dispatch,webhook,rss,logread}
 RUNS=${RUNS:-3}
 WEBHOOK_RUNS=${WEBHOOK_RUNS:-3}
 HOOKS=${HOOKS:-200}
@@ -110,6 +112,16 @@ if has rss; then
 	echo
 	bench -mode rss -db "$dbs" -runs "$RUNS" -idle 5s -deadline 10m
 	echo "| Woodpecker server | – | – | – | cannot be built here: the module proxy refuses its modules (../shared/PEERS.md) |"
+	echo
+fi
+if has logread; then
+	log "logread: a 75 MB log, 8 clients whole and 8 streams, $RUNS rounds (sqlite)"
+	s=$(cpu)
+	echo "### Log reads: a 75 MB log, 8 clients whole and 8 as streams"
+	echo
+	bench -mode logread -db sqlite -runs "$RUNS" -readers 8 -log-mb 75 -deadline 20m
+	echo
+	echo "CPU busy during the part: $(busy "$s") %, load average after: $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo
 fi
 log "finished after $SECONDS s"

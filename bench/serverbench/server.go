@@ -23,8 +23,8 @@ import (
 )
 
 const (
-	adminToken = "slp_serverbench-admin-token-0123456"
-	regToken   = "slr_serverbench-registration-token"
+	adminToken = "serverbench-admin-token-0123456789abcdef"
+	regToken   = "serverbench-registration-token-0123456789"
 	hookSecret = "serverbench-webhook-secret"
 )
 

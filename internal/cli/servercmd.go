@@ -35,6 +35,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 		heartbeat                             time.Duration
 		smtpAddr, smtpUser, smtpFrom, smtpTLS string
 		retentionDays                         int
+		limits                                server.Limits
 	)
 	fs := newFlags("server", io, "[flags]")
 	fs.StringVar(&data, "data", "slipway-data", "directory for the database, git mirrors, artifacts and caches")
@@ -50,6 +51,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	fs.StringVar(&smtpFrom, "smtp-from", "slipway@localhost", "sender of notification mail")
 	fs.StringVar(&smtpTLS, "smtp-starttls", "opportunistic", "STARTTLS: opportunistic, required or off")
 	fs.IntVar(&retentionDays, "retention-days", 90, "days finished pipelines, their logs and artifacts are kept")
+	limitFlags(fs, &limits)
 	pos, err := parse(fs, args)
 	if err != nil || len(pos) > 0 {
 		return exitUsage
@@ -98,7 +100,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	}
 	srv, err := server.New(server.Options{
 		Store: st, Data: data, URL: url, Logger: logger, Heartbeat: heartbeat, Mailer: mailer,
-		Retention: time.Duration(retentionDays) * 24 * time.Hour,
+		Retention: time.Duration(retentionDays) * 24 * time.Hour, Limits: limits,
 	})
 	if err != nil {
 		return fail(err)

@@ -13,11 +13,17 @@
 //   - PATCH /api/v1/jobs/{id}/log, Authorization: Bearer JOB_TOKEN, Content-Range: bytes
 //     START-END/* (END inclusive), body the bytes → 202 with the log's size in header
 //     X-Log-Size. Idempotent: bytes the server has are skipped. A START beyond the stored end
-//     → 416 with X-Log-Size: the runner resends from there.
+//     → 416 with X-Log-Size: the runner resends from there. A log has a size limit: the
+//     server keeps the bytes up to it, ends the log with a line saying it was cut, and
+//     answers every chunk that reaches the limit with 202 and X-Log-Cut (the limit, in bytes),
+//     X-Log-Size being then where the runner's log continues (START plus the chunk's length):
+//     the runner sends no more, and the job goes on.
 //   - PUT /api/v1/jobs/{id}, Authorization: Bearer JOB_TOKEN, Update → 200 UpdateResponse.
 //     State "running" is a heartbeat (it extends the lease; the answer says whether the job
-//     was canceled). A final state ends the job; it is idempotent. 403 means the lease is lost
-//     (the job was failed or given away): the runner stops the job and drops it.
+//     was canceled). A final state ends the job; it is idempotent; it is refused (409 with
+//     X-Log-Size) while the server has fewer than its log_size bytes, unless the log was cut.
+//     403 means the lease is lost (the job was failed or given away): the runner stops the
+//     job and drops it.
 //   - POST /api/v1/jobs/{id}/artifacts?kind=archive (JOB_TOKEN): a tar.gz of the artifacts
 //     → 201. GET /api/v1/jobs/{id}/artifacts (a job token of the same project, or an API
 //     token) → the tar.gz.
@@ -53,6 +59,10 @@ func PathCache(projectID int64, key string) string {
 
 // HeaderLogSize carries the stored size of a job's log in log answers.
 const HeaderLogSize = "X-Log-Size"
+
+// HeaderLogCut, on the answer to a log chunk, says that the job's log reached the server's
+// limit (its value, in bytes): the server keeps no more of it, and the runner stops sending.
+const HeaderLogCut = "X-Log-Cut"
 
 // GitUser is the user name runners give with a job token to fetch git.
 const GitUser = "slipway-ci-token"

@@ -15,8 +15,14 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 
 // Parse decodes every YAML document of data into Nodes, resolving anchors, aliases and merge
 // keys. A duplicate key is a warning (the last one wins, as GitLab's parser does). Syntax errors
-// come back as *Error with the position the YAML parser gave.
+// come back as *Error with the position the YAML parser gave. Collections nested deeper than
+// DefaultMaxDepth are an error; Load takes Options.MaxDepth instead.
 func Parse(file string, data []byte) (docs []*Node, warnings Errors, err error) {
+	return parse(file, data, DefaultMaxDepth)
+}
+
+// parse is Parse with a bound on the nesting of collections.
+func parse(file string, data []byte, maxDepth int) (docs []*Node, warnings Errors, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -26,7 +32,7 @@ func Parse(file string, data []byte) (docs []*Node, warnings Errors, err error) 
 			}
 			return nil, nil, syntaxError(file, err)
 		}
-		c := converter{file: file, seen: map[*yaml.Node]*Node{}, size: map[*Node]int{}}
+		c := converter{file: file, maxDepth: maxDepth, seen: map[*yaml.Node]*Node{}, size: map[*Node]int{}, height: map[*Node]int{}}
 		var root *Node
 		if len(doc.Content) > 0 {
 			root = c.convert(doc.Content[0], 0)
@@ -66,15 +72,19 @@ func syntaxError(file string, err error) error {
 const maxNodes = 1 << 20
 
 type converter struct {
-	file string
-	seen map[*yaml.Node]*Node
+	file     string
+	maxDepth int
+	seen     map[*yaml.Node]*Node
 	// size is how many nodes each converted node stands for once aliases are expanded; count
 	// is the expanded size of the document so far.
 	size  map[*Node]int
 	count int
-	slab  []Node
-	d     diags
-	err   error
+	// height is how many levels of collections each converted collection holds, itself
+	// included (an alias puts that many levels where it is used).
+	height map[*Node]int
+	slab   []Node
+	d      diags
+	err    error
 }
 
 // node allocates n from a slab: a parsed file is thousands of small nodes that live and die
@@ -91,13 +101,18 @@ func (c *converter) node(n Node) *Node {
 
 func (c *converter) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line, Col: n.Column} }
 
+// convert converts n, which depth collections hold.
 func (c *converter) convert(n *yaml.Node, depth int) *Node {
 	if c.err != nil {
 		return &Node{Pos: c.pos(n)}
 	}
 	c.count++
-	if c.count > maxNodes || depth > 200 {
-		c.err = Errors{{Pos: c.pos(n), Msg: "the document is too large once its aliases are expanded, or too deeply nested"}}
+	if c.count > maxNodes {
+		c.err = Errors{{Pos: c.pos(n), Msg: "the document is too large once its aliases are expanded"}}
+		return &Node{Pos: c.pos(n)}
+	}
+	if (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && depth >= c.maxDepth {
+		c.tooDeep(n)
 		return &Node{Pos: c.pos(n)}
 	}
 	switch n.Kind {
@@ -108,12 +123,15 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 		}
 		if done, ok := c.seen[n.Alias]; ok {
 			c.count += c.size[done]
-			if c.count > maxNodes {
+			switch {
+			case c.count > maxNodes:
 				c.err = Errors{{Pos: c.pos(n), Msg: "the document is too large once its aliases are expanded"}}
+			case depth+c.height[done] > c.maxDepth:
+				c.tooDeep(n)
 			}
 			return done
 		}
-		return c.convert(n.Alias, depth+1)
+		return c.convert(n.Alias, depth)
 	case yaml.ScalarNode:
 		out := c.node(Node{Kind: Scalar, Tag: n.ShortTag(), Value: n.Value, Pos: c.pos(n)})
 		if out.Tag == TagNull {
@@ -127,10 +145,13 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 			out.Tag = TagReference
 		}
 		start := c.count
+		h := 0
 		for _, it := range n.Content {
-			out.Items = append(out.Items, c.convert(it, depth+1))
+			item := c.convert(it, depth+1)
+			out.Items = append(out.Items, item)
+			h = max(h, c.height[item])
 		}
-		c.seen[n], c.size[out] = out, c.count-start+1
+		c.seen[n], c.size[out], c.height[out] = out, c.count-start+1, h+1
 		return out
 	case yaml.MappingNode:
 		out := c.node(Node{Kind: Map, Pos: c.pos(n), Pairs: make([]Pair, 0, len(n.Content)/2)})
@@ -152,10 +173,19 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 			explicit[key] = k.Line
 			c.set(out, key, c.pos(k), c.convert(v, depth+1))
 		}
-		c.seen[n], c.size[out] = out, c.count-start+1
+		h := 0
+		for _, p := range out.Pairs {
+			h = max(h, c.height[p.Value])
+		}
+		c.seen[n], c.size[out], c.height[out] = out, c.count-start+1, h+1
 		return out
 	}
 	return &Node{Kind: Null, Pos: c.pos(n)}
+}
+
+// tooDeep records that n nests collections deeper than maxDepth.
+func (c *converter) tooDeep(n *yaml.Node) {
+	c.err = Errors{{Pos: c.pos(n), Msg: fmt.Sprintf("collections are nested more than %d levels deep (the limit)", c.maxDepth)}}
 }
 
 // merge applies a `<<` merge key as GitLab's parser (Ruby's Psych) does: the merged mapping's

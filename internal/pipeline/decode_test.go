@@ -509,7 +509,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "alias of the enclosing mapping",
 			src:  ".t: &t\n  image: alpine\n  again: *t\n",
-			want: "too deeply nested",
+			want: "nested more than 100 levels deep",
 		},
 		{
 			name: "merge of a list holding a scalar",

@@ -36,6 +36,8 @@ func (es Errors) Error() string {
 type diags struct {
 	errs     Errors
 	warnings Errors
+	// maxVariableSize bounds variable values (Options.MaxVariableSize); zero: no bound.
+	maxVariableSize int
 }
 
 func (d *diags) errorf(pos Pos, format string, args ...any) {

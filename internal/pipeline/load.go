@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -42,8 +44,21 @@ type Options struct {
 	// Nil keeps include:project an error. What it returns is parsed as an included file;
 	// see includeProject for how that file's own includes resolve.
 	ProjectFile func(ctx context.Context, project, ref, file string) ([]byte, error)
-	// MaxIncludes bounds the number of included files; zero means 150 (GitLab's limit).
+	// MaxIncludes bounds the number of included files; zero means DefaultMaxIncludes.
 	MaxIncludes int
+	// MaxFileSize bounds each file of the configuration, in bytes; zero means
+	// DefaultMaxFileSize. A file of the repository that is larger is refused before it is
+	// read.
+	MaxFileSize int64
+	// MaxDepth bounds how deeply a file nests collections; zero means DefaultMaxDepth.
+	MaxDepth int
+	// MaxJobs bounds the jobs a configuration defines (hidden ones aside, before parallel
+	// expands them: plan.Context.MaxJobs bounds the instances); zero means DefaultMaxJobs.
+	// They are counted in each file as soon as it is parsed, and in the merged files.
+	MaxJobs int
+	// MaxVariableSize bounds the value of each variable the configuration sets, in bytes;
+	// zero means DefaultMaxVariableSize.
+	MaxVariableSize int
 	// Child, when set, loads a child pipeline made of these local files (a trigger:include)
 	// instead of File.
 	Child []string
@@ -52,19 +67,41 @@ type Options struct {
 	Parsed *File
 }
 
+// Limits a configuration is held to when Options leave them zero: GitLab's defaults.
+const (
+	// DefaultMaxIncludes is GitLab's ci_max_includes.
+	DefaultMaxIncludes = 150
+	// DefaultMaxFileSize is GitLab's max_yaml_size_bytes.
+	DefaultMaxFileSize = 2 << 20
+	// DefaultMaxDepth is GitLab's max_yaml_depth.
+	DefaultMaxDepth = 100
+	// DefaultMaxJobs is the jobs of one pipeline (GitLab's ci_pipeline_size on GitLab.com's
+	// free tier).
+	DefaultMaxJobs = 2000
+	// DefaultMaxVariableSize is GitLab.com's ci_variable_value_size: Linux refuses an
+	// environment variable over 128 KiB (MAX_ARG_STRLEN), so a larger value cannot reach a job.
+	DefaultMaxVariableSize = 128 << 10
+)
+
 // File is a pipeline file read and parsed.
 type File struct {
 	Name     string
 	Docs     []*Node
 	Warnings Errors
 	Err      error
+	// opts are the limits it was read with.
+	opts Options
 }
 
 // ReadFile reads and parses the pipeline file name (relative to dir, or absolute) for
 // Options.Parsed. An unreadable or invalid file is kept in File.Err for Load to report.
+// The file is held to the default limits (DefaultMaxFileSize, DefaultMaxDepth); Load reads it
+// again when Options set others.
 func ReadFile(dir, name string) *File {
-	l := loader{root: dir}
-	return l.parseFile(name)
+	l := loader{root: dir, opts: withDefaults(Options{Dir: dir})}
+	f := l.parseFile(name)
+	f.opts = l.opts
+	return f
 }
 
 // parseFile reads and parses the root pipeline file name; see ReadFile.
@@ -75,8 +112,30 @@ func (l *loader) parseFile(name string) *File {
 		f.Err = Errors{{Pos: Pos{File: name}, Msg: readMsg(err)}}
 		return f
 	}
-	f.Docs, f.Warnings, f.Err = Parse(name, data)
+	f.Docs, f.Warnings, f.Err = parse(name, data, l.opts.MaxDepth)
 	return f
+}
+
+// withDefaults fills in the zero fields of o that have a default.
+func withDefaults(o Options) Options {
+	if o.Dir == "" {
+		o.Dir = "."
+	}
+	if o.File == "" {
+		o.File = DefaultFile
+	}
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{{&o.MaxIncludes, DefaultMaxIncludes}, {&o.MaxDepth, DefaultMaxDepth}, {&o.MaxJobs, DefaultMaxJobs}, {&o.MaxVariableSize, DefaultMaxVariableSize}} {
+		if *l.v <= 0 {
+			*l.v = l.def
+		}
+	}
+	if o.MaxFileSize <= 0 {
+		o.MaxFileSize = DefaultMaxFileSize
+	}
+	return o
 }
 
 // RuleEnv is what a rule (of a job or an include) is evaluated against.
@@ -108,22 +167,15 @@ type loader struct {
 // reference- and extends-resolved configuration. Errors are an Errors value listing every
 // problem found, each with its file:line:col.
 func Load(ctx context.Context, opts Options) (*Config, error) {
-	if opts.Dir == "" {
-		opts.Dir = "."
-	}
-	if opts.File == "" {
-		opts.File = DefaultFile
-	}
-	if opts.MaxIncludes == 0 {
-		opts.MaxIncludes = 150
-	}
+	opts = withDefaults(opts)
 	l := &loader{ctx: ctx, opts: opts, root: opts.Dir, chains: map[string][]string{}}
+	l.d.maxVariableSize = opts.MaxVariableSize
 	var tree *Node
 	if opts.Child != nil {
 		tree = l.loadChild(opts.Child)
 	} else {
 		f := opts.Parsed
-		if f == nil || f.Name != opts.File {
+		if f == nil || f.Name != opts.File || f.opts.MaxFileSize != opts.MaxFileSize || f.opts.MaxDepth != opts.MaxDepth {
 			f = l.parseFile(opts.File)
 		}
 		var es Errors
@@ -131,6 +183,9 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 			return nil, f.Err // the file itself is missing: nothing else to say
 		}
 		tree = l.loadFile(f, nil, stringInputs(opts.Inputs), nil)
+	}
+	if len(l.d.errs) == 0 {
+		l.countJobs(tree)
 	}
 	if err := l.d.err(); err != nil {
 		l.chain(l.d.errs)
@@ -145,6 +200,25 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// countJobs reports whether the mapping n (a file, or all of them merged) defines at most
+// MaxJobs jobs; when not, the error is at the first job past the limit.
+func (l *loader) countJobs(n *Node) bool {
+	if n == nil {
+		return true
+	}
+	count := 0
+	for _, p := range n.Pairs {
+		if globalKeys[p.Key] || strings.HasPrefix(p.Key, ".") || p.Value.Kind != Map {
+			continue
+		}
+		if count++; count > l.opts.MaxJobs {
+			l.d.errorf(p.KeyPos, "more than %d jobs (the limit) are defined", l.opts.MaxJobs)
+			return false
+		}
+	}
+	return true
 }
 
 // chain says, on each error in an included file, which files included it.
@@ -173,8 +247,12 @@ func (l *loader) loadChild(files []string) *Node {
 }
 
 func readMsg(err error) string {
-	if errors.Is(err, fs.ErrNotExist) {
+	var size *FileSizeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return "file not found"
+	case errors.As(err, &size):
+		return size.Error()
 	}
 	return "cannot read file: " + err.Error()
 }
@@ -188,11 +266,50 @@ func (l *loader) abs(name string) string {
 
 // readFile reads a file of the repository: name is a slash path relative to its root (or, on
 // disk, an absolute path). Every file the loader reads from the repository comes through here.
+// A file larger than MaxFileSize is refused (*FileSizeError) before it is read.
 func (l *loader) readFile(name string) ([]byte, error) {
-	if l.opts.FS != nil {
-		return fs.ReadFile(l.opts.FS, fsPath(name))
+	var fsys fs.FS = l.opts.FS
+	if fsys == nil {
+		name = l.abs(name)
+		fsys = hostFS{}
+	} else {
+		name = fsPath(name)
 	}
-	return os.ReadFile(l.abs(name))
+	if st, err := fs.Stat(fsys, name); err != nil {
+		return nil, err
+	} else if st.Size() > l.opts.MaxFileSize {
+		return nil, &FileSizeError{Size: st.Size(), Max: l.opts.MaxFileSize}
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The file may have grown since: read one byte more than the limit to know.
+	data, err := io.ReadAll(io.LimitReader(f, l.opts.MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > l.opts.MaxFileSize {
+		return nil, &FileSizeError{Size: int64(len(data)), Max: l.opts.MaxFileSize}
+	}
+	return data, nil
+}
+
+// hostFS opens files of the host by their absolute or working-directory-relative paths, which
+// os.DirFS does not take.
+type hostFS struct{}
+
+func (hostFS) Open(name string) (fs.File, error)     { return os.Open(name) }
+func (hostFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+// FileSizeError is a configuration file over Options.MaxFileSize.
+type FileSizeError struct {
+	Size, Max int64 // bytes; Size may be only what was read, Max+1
+}
+
+func (e *FileSizeError) Error() string {
+	return fmt.Sprintf("the file has %d bytes, more than the limit of %d", e.Size, e.Max)
 }
 
 // fsPath turns a path as configurations spell it ("/ci/a.yml", "ci//a.yml") into one fs.FS
@@ -241,7 +358,7 @@ func (l *loader) walkFiles(fn func(rel string)) {
 // content merged over what it includes.
 func (l *loader) loadData(name string, data []byte, chain []string, inputs map[string]*Node, comp map[string]string) *Node {
 	f := &File{Name: name}
-	f.Docs, f.Warnings, f.Err = Parse(name, data)
+	f.Docs, f.Warnings, f.Err = parse(name, data, l.opts.MaxDepth)
 	return l.loadFile(f, chain, inputs, comp)
 }
 
@@ -273,6 +390,11 @@ func (l *loader) loadFile(f *File, chain []string, inputs map[string]*Node, comp
 	}
 	if doc.Kind != Map {
 		l.d.errorf(doc.Pos, "the configuration must be a hash, not %s", doc.TypeName())
+		return nil
+	}
+	// A file that alone defines too many jobs stops here, before its includes are read and
+	// before everything else is done to its jobs.
+	if !l.countJobs(doc) {
 		return nil
 	}
 	inc := doc.Get("include")
@@ -484,7 +606,11 @@ func (l *loader) read(r includeRef, name string, data []byte, chain []string, co
 	}
 	l.count++
 	if l.count > l.opts.MaxIncludes {
-		l.d.errorf(r.node.Pos, "include %q: more than %d included files", name, l.opts.MaxIncludes)
+		l.d.errorf(r.node.Pos, "include %q: more than %d included files (the limit)", name, l.opts.MaxIncludes)
+		return nil
+	}
+	if int64(len(data)) > l.opts.MaxFileSize {
+		l.d.errorf(r.node.Pos, "include %q: %v", name, &FileSizeError{Size: int64(len(data)), Max: l.opts.MaxFileSize})
 		return nil
 	}
 	return l.loadData(name, data, chain, r.inputs, comp)

@@ -217,6 +217,9 @@ func parseVariables(n *Node, d *diags, global bool) []VarDef {
 		default:
 			d.errorf(p.Value.Pos, "variables:%s should be a string, number or hash", p.Key)
 		}
+		if d.maxVariableSize > 0 && len(v.Value) > d.maxVariableSize {
+			d.errorf(p.Value.Pos, "variables:%s: the value has %d bytes, more than the limit of %d", p.Key, len(v.Value), d.maxVariableSize)
+		}
 		out = append(out, v)
 	}
 	return out

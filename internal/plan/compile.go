@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -50,6 +51,7 @@ func (c *compiler) compile() (*Plan, error) {
 	p := &Plan{Stages: c.cfg.Stages, Created: true}
 	c.user = c.ctx.Variables
 	c.predefined = newVarSet(nil, PipelineVars(c.ctx))
+	c.predefined.max = c.ctx.MaxVariableSize
 	c.env = newEnv(c.ctx)
 	c.globals = yamlVars(c.cfg.Variables)
 	c.defaultOnly = true
@@ -92,10 +94,21 @@ func (c *compiler) compile() (*Plan, error) {
 	}
 	p.Reason.locate()
 	p.Variables = pipelineVars.list()
+	var root pipeline.Pos
+	if len(c.cfg.Files) > 0 {
+		root.File = c.cfg.Files[0]
+	}
+	c.overflow(pipelineVars, root, c.cfg.Variables)
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
 	if !p.Created {
 		return p, nil
 	}
 
+	if !c.countJobs() {
+		return nil, c.errs
+	}
 	id := c.ctx.JobIDBase
 	if id == 0 {
 		id = 1000
@@ -106,11 +119,12 @@ func (c *compiler) compile() (*Plan, error) {
 			c.decide(j, cj, vars)
 			if j.When == "never" {
 				p.Excluded = append(p.Excluded, j)
-				continue
+			} else {
+				id++
+				c.finish(j, cj, vars)
+				p.Jobs = append(p.Jobs, j)
 			}
-			id++
-			c.finish(j, cj, vars)
-			p.Jobs = append(p.Jobs, j)
+			c.overflow(vars, cj.Pos, cj.Variables, c.cfg.Variables)
 		}
 	}
 	c.resolveNeeds(p)
@@ -122,6 +136,59 @@ func (c *compiler) compile() (*Plan, error) {
 		p.Reason = Reason{Clause: "no jobs", Text: "the rules of every job leave it out, so no pipeline is created"}
 	}
 	return p, nil
+}
+
+// overflow reports a variable of vars whose expansion went past the limit, at its first
+// definition among defs, else at pos.
+func (c *compiler) overflow(vars *varSet, pos pipeline.Pos, defs ...[]pipeline.VarDef) {
+	if vars.overflow == "" {
+		return
+	}
+	for _, list := range slices.Backward(defs) {
+		for _, d := range list {
+			if d.Key == vars.overflow {
+				pos = d.Pos
+			}
+		}
+	}
+	c.errorf(pos, "variables:%s: once its $references are expanded, the value has more than %d bytes (the limit)", vars.overflow, c.maxVariableSize())
+}
+
+// maxVariableSize is MaxVariableSize or its default.
+func (c *compiler) maxVariableSize() int {
+	if c.ctx.MaxVariableSize > 0 {
+		return c.ctx.MaxVariableSize
+	}
+	return pipeline.DefaultMaxVariableSize
+}
+
+// countJobs reports whether the pipeline stays within MaxJobs jobs (with its parent's and
+// the child pipelines planned before it) once parallel expands its jobs, before it expands
+// them; when not, the error is at the job that goes past the limit.
+func (c *compiler) countJobs() bool {
+	if c.ctx.budget == nil {
+		b := c.limit()
+		c.ctx.budget = &b
+	}
+	for _, cj := range c.cfg.Jobs {
+		n := 1
+		if cj.Parallel != nil {
+			n = cj.Parallel.Total
+		}
+		if *c.ctx.budget -= n; *c.ctx.budget < 0 {
+			c.errorf(cj.Pos, "jobs:%s: the pipeline has more than %d jobs (the limit), parallel instances and child pipelines counted", cj.Name, c.limit())
+			return false
+		}
+	}
+	return true
+}
+
+// limit is MaxJobs or its default.
+func (c *compiler) limit() int {
+	if c.ctx.MaxJobs > 0 {
+		return c.ctx.MaxJobs
+	}
+	return pipeline.DefaultMaxJobs
 }
 
 // instances expands a job into its parallel instances, named as GitLab names them.

@@ -78,6 +78,16 @@ type Context struct {
 	LoadChild func(files []string) (*pipeline.Config, error)
 	// JobIDBase numbers jobs: the n-th job of the plan gets CI_JOB_ID JobIDBase+n; zero means 1000.
 	JobIDBase int64
+	// MaxJobs bounds the jobs of the pipeline once parallel expanded them, those that rules
+	// leave out and those of its child pipelines included; zero means
+	// pipeline.DefaultMaxJobs.
+	MaxJobs int
+	// MaxVariableSize bounds a variable's value once its $references are expanded; zero
+	// means pipeline.DefaultMaxVariableSize.
+	MaxVariableSize int
+	// budget is how many more jobs the pipeline and its children may plan (MaxJobs, shared
+	// with child pipelines).
+	budget *int
 }
 
 // Commit describes the commit a pipeline runs.

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/slipway/slipway/internal/expr"
+	"github.com/slipway/slipway/internal/pipeline"
 )
 
 // varSet is an ordered set of variables where a later add of a key overrides an earlier one but
@@ -14,10 +15,18 @@ type varSet struct {
 	parent *varSet
 	vars   []Var
 	index  map[string]int
+	// max bounds a value once expanded (zero: pipeline.DefaultMaxVariableSize); a set made
+	// on a parent takes the parent's. overflow names the first variable whose expansion a
+	// Lookup found past it.
+	max      int
+	overflow string
 }
 
 func newVarSet(parent *varSet, layers ...[]Var) *varSet {
 	s := &varSet{parent: parent, index: map[string]int{}}
+	if parent != nil {
+		s.max = parent.max
+	}
 	for _, l := range layers {
 		s.add(l...)
 	}
@@ -46,24 +55,61 @@ func (s *varSet) raw(name string) (Var, bool) {
 
 // Lookup returns a variable's value with $references in it expanded (unless it is raw or a
 // file variable), as jobs see it. A reference back to a variable being expanded (a cycle)
-// expands to nothing; cycles reports them.
-func (s *varSet) Lookup(name string) (string, bool) { return s.lookup(name, nil) }
+// expands to nothing; cycles reports them. Each variable is expanded once per Lookup, and an
+// expansion that grows past s.max stops: it expands to nothing, and s.overflow names it (a
+// few short variables referring to each other twice would otherwise make gigabytes).
+func (s *varSet) Lookup(name string) (string, bool) {
+	max := s.max
+	if max <= 0 {
+		max = pipeline.DefaultMaxVariableSize
+	}
+	x := expansion{set: s, max: max, done: map[string]string{}}
+	v, ok := x.lookup(name, nil)
+	if x.over != "" && s.overflow == "" {
+		s.overflow = x.over
+	}
+	return v, ok
+}
 
-func (s *varSet) lookup(name string, expanding []string) (string, bool) {
-	v, ok := s.raw(name)
+// expansion is one Lookup under way.
+type expansion struct {
+	set  *varSet
+	max  int
+	done map[string]string // variables expanded so far
+	over string            // the first variable whose expansion went past max
+}
+
+func (x *expansion) lookup(name string, expanding []string) (string, bool) {
+	v, ok := x.set.raw(name)
 	if !ok {
 		return "", false
 	}
 	if v.Raw || v.File || !strings.Contains(v.Value, "$") {
 		return v.Value, true
 	}
+	if out, ok := x.done[name]; ok {
+		return out, true
+	}
+	if x.over != "" {
+		return "", true
+	}
 	expanding = append(expanding, name)
-	return expr.Expand(v.Value, func(n string) (string, bool) {
-		if slices.Contains(expanding, n) {
+	size := len(v.Value)
+	out := expr.Expand(v.Value, func(n string) (string, bool) {
+		if slices.Contains(expanding, n) || x.over != "" {
 			return "", false
 		}
-		return s.lookup(n, expanding)
-	}), true
+		r, ok := x.lookup(n, expanding)
+		if size += len(r); size > x.max && x.over == "" {
+			x.over = name
+		}
+		return r, ok
+	})
+	if x.over != "" {
+		out = ""
+	}
+	x.done[name] = out
+	return out, true
 }
 
 // cycle returns the first chain of variables that reference each other in a circle, or nil.
@@ -133,11 +179,17 @@ func (s *varSet) list() []Var {
 	return out
 }
 
+// maxExpanded bounds a value Expanded makes: GitLab's bound on what expansion adds. Compile
+// refuses plans with a value past Context.MaxVariableSize, a smaller bound; Expanded has
+// variables that were not planned too (dotenv reports) and must stay cheap.
+const maxExpanded = 10 << 20
+
 // Expanded returns vars (later keys overriding earlier ones) with every value expanded as a
 // job sees it: $X references resolved, raw and file variables left as they are. Cycles expand
-// to nothing where they close.
+// to nothing where they close, and so does a value past 10 MiB.
 func Expanded(vars []Var) []Var {
 	s := newVarSet(nil, vars)
+	s.max = maxExpanded
 	out := make([]Var, len(s.vars))
 	for i, v := range s.vars {
 		v.Value, _ = s.Lookup(v.Key)

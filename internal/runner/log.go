@@ -32,9 +32,10 @@ type spool struct {
 
 	mu sync.Mutex
 	// size is the log's end; acked what the server has (X-Log-Size); closed is set when
-	// nothing more will be written.
+	// nothing more will be written; cut when the server keeps no more of the log (it reached
+	// the server's limit): the rest is not written nor sent.
 	size, acked int64
-	closed      bool
+	closed, cut bool
 	// err is why the upload stopped for good (lease lost, out of retries).
 	err error
 	// changed is closed and replaced whenever acked, closed or err changes.
@@ -50,10 +51,15 @@ func newSpool(path string, base int64) (*spool, error) {
 }
 
 // Write appends p to the log. Writes after close are dropped: the log's size is final then.
+// Once the log was cut they only count.
 func (s *spool) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		return len(p), nil
+	}
+	if s.cut {
+		s.size += int64(len(p))
 		return len(p), nil
 	}
 	n, err := s.f.WriteAt(p, s.size-s.base)
@@ -112,6 +118,15 @@ func (s *spool) setAcked(n int64) {
 	s.broadcast()
 }
 
+// markCut records that the server cut the log: everything is as sent as it will be.
+func (s *spool) markCut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut = true
+	s.acked = s.size
+	s.broadcast()
+}
+
 // fail stops the upload for good.
 func (s *spool) fail(err error) {
 	s.mu.Lock()
@@ -127,7 +142,7 @@ func (s *spool) fail(err error) {
 func (s *spool) Uploaded(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		done, err, ch := s.closed && s.acked == s.size, s.err, s.changed
+		done, err, ch := s.closed && (s.acked == s.size || s.cut), s.err, s.changed
 		s.mu.Unlock()
 		if err != nil {
 			return err
@@ -149,10 +164,10 @@ func (s *spool) Remove() {
 	os.Remove(s.f.Name())
 }
 
-// upload sends the log to the server until ctx ends or the upload fails for good (403): in
-// chunks of at most maxChunk from the server's acknowledged size, at least every
-// flushInterval while output flows, retrying network errors and 5xx with backoff and
-// resending from the server's size after a 416.
+// upload sends the log to the server until ctx ends, the upload fails for good (403) or the
+// server cut the log at its limit: in chunks of at most maxChunk from the server's
+// acknowledged size, at least every flushInterval while output flows, retrying network errors
+// and 5xx with backoff and resending from the server's size after a 416.
 func (s *spool) upload(ctx context.Context, c *client, id int64, token string, log *slog.Logger) {
 	bo := newBackoff()
 	last := time.Time{}
@@ -201,8 +216,12 @@ func (s *spool) upload(ctx context.Context, c *client, id int64, token string, l
 			return
 		}
 		last = time.Now()
-		got, err := patchLog(ctx, c, id, token, acked, buf[:n])
+		got, cut, err := patchLog(ctx, c, id, token, acked, buf[:n])
 		switch {
+		case err == nil && cut:
+			log.Warn("the server cut the job's log at its size limit: the job goes on, its output is no longer sent", "offset", acked)
+			s.markCut()
+			return
 		case err == nil:
 			bo.reset()
 			s.mu.Lock()
@@ -228,8 +247,9 @@ func (s *spool) upload(ctx context.Context, c *client, id int64, token string, l
 	}
 }
 
-// patchLog sends p at start and returns the server's log size.
-func patchLog(ctx context.Context, c *client, id int64, token string, start int64, p []byte) (int64, error) {
+// patchLog sends p at start and returns the server's log size, and whether the server cut
+// the log at its limit.
+func patchLog(ctx context.Context, c *client, id int64, token string, start int64, p []byte) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, patchTimeout)
 	defer cancel()
 	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
@@ -238,19 +258,19 @@ func patchLog(ctx context.Context, c *client, id int64, token string, start int6
 	}
 	resp, err := c.do(ctx, http.MethodPatch, jobapi.PathLog(id), token, bytes.NewReader(p), hdr)
 	if err != nil {
-		return 0, fmt.Errorf("upload log: %w", err)
+		return 0, false, fmt.Errorf("upload log: %w", err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusAccepted, http.StatusOK, http.StatusRequestedRangeNotSatisfiable:
 		n, ok := logSize(resp)
 		if !ok {
-			return 0, &StatusError{Code: resp.StatusCode, Msg: "no " + jobapi.HeaderLogSize}
+			return 0, false, &StatusError{Code: resp.StatusCode, Msg: "no " + jobapi.HeaderLogSize}
 		}
 		io.Copy(io.Discard, resp.Body)
-		return n, nil
+		return n, resp.Header.Get(jobapi.HeaderLogCut) != "", nil
 	case http.StatusForbidden:
-		return 0, errLeaseLost
+		return 0, false, errLeaseLost
 	}
-	return 0, statusError(resp)
+	return 0, false, statusError(resp)
 }

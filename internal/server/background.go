@@ -40,8 +40,16 @@ func (s *Server) dueSchedules(ctx context.Context) {
 			continue
 		}
 		next, err := nextRun(sc.Cron, sc.Timezone, now)
-		if err != nil {
-			sc.Active = false
+		if err != nil || sc.NextRun.IsZero() {
+			// It can never fire (a schedule stored before schedules were checked): it is
+			// turned off, not run.
+			sc.Active, sc.NextRun = false, time.Time{}
+			if uerr := s.store.UpdateSchedule(ctx, sc); uerr != nil {
+				s.log.Error("update schedule", "schedule_id", sc.ID, "err", uerr)
+				continue
+			}
+			s.log.Warn("schedule turned off: it has no next run", "schedule_id", sc.ID, "cron", sc.Cron, "err", err)
+			continue
 		}
 		sc.NextRun = next
 		if err := s.store.UpdateSchedule(ctx, sc); err != nil {
@@ -69,8 +77,9 @@ func (s *Server) dueSchedules(ctx context.Context) {
 	}
 }
 
-// runRetention deletes expired artifacts hourly, and pipelines (with their logs and
-// artifacts) older than the retention period, then compacts the database.
+// runRetention deletes expired artifacts hourly, pipelines (with their logs and artifacts)
+// older than the retention period and webhook deliveries past Limits.Deliveries and
+// Limits.DeliveryAge, then compacts the database.
 func (s *Server) runRetention(ctx context.Context) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
@@ -102,6 +111,9 @@ func (s *Server) Expire(ctx context.Context) error {
 		return err
 	}
 	paths = append(paths, old...)
+	if _, err := s.store.PruneDeliveries(ctx, 0, s.o.Limits.Deliveries, now.Add(-s.o.Limits.DeliveryAge)); err != nil {
+		return err
+	}
 	for _, p := range paths {
 		if err := os.Remove(filepath.Join(s.o.Data, p)); err != nil && !os.IsNotExist(err) {
 			s.log.Warn("remove artifact file", "path", p, "err", err)

@@ -45,6 +45,9 @@ func (e *errNoPipeline) Error() string { return "no pipeline: " + e.reason }
 // pipelines of the ref are auto-canceled where interruptible allows. A configuration that
 // makes no pipeline returns *errNoPipeline; a configuration error returns pipeline.Errors.
 func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger) (*store.Pipeline, error) {
+	if err := s.checkVariables(t.Vars); err != nil {
+		return nil, err
+	}
 	if err := s.mirrors.Sync(ctx, p.ID, p.CloneURL); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", p.Path, err)
 	}
@@ -88,6 +91,11 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 			return nil, err
 		}
 	}
+	release, err := s.heavy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	protected, err := s.protectedRef(ctx, p, t, sha)
 	if err != nil {
 		return nil, fmt.Errorf("decide whether %s is protected: %w", t.Ref, err)
@@ -96,6 +104,8 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	if err != nil {
 		return nil, err
 	}
+	lim := s.o.Limits
+	pc.MaxJobs, pc.MaxVariableSize = lim.Jobs, lim.VariableSize
 	// An include:project that failed for want of the store or a fetch is no configuration
 	// error: loading goes on (it reads one file at a time) and the failure is returned.
 	var includeErr error
@@ -106,6 +116,8 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		SHA:         sha,
 		Rules:       plan.RuleEnv(pc),
 		ProjectFile: s.projectFile(p, &includeErr),
+		MaxFileSize: lim.ConfigSize, MaxDepth: lim.ConfigDepth, MaxIncludes: lim.Includes,
+		MaxJobs: lim.Jobs, MaxVariableSize: lim.VariableSize,
 	}
 	cfg, err := pipeline.Load(ctx, opts)
 	if includeErr != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +33,18 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 		return err
 	}
 	d := &store.Delivery{ProjectID: p.ID, Forge: forge}
+	// A delivery refused before it is authenticated is only counted: anyone can send them.
+	reject := func(status int, reason, outcome string) error {
+		s.metrics.delivery(forge, status)
+		s.metrics.rejected(p.Path, reason)
+		writeJSON(w, status, map[string]any{"outcome": outcome})
+		return nil
+	}
 	answer := func(status int, outcome string, pipelineID int64) error {
 		d.Status, d.Outcome, d.PipelineID = status, outcome, pipelineID
 		var err error
 		if d.ID == 0 {
-			err = s.store.RecordDelivery(r.Context(), d)
+			err = s.recordDelivery(r.Context(), d)
 		} else {
 			err = s.store.UpdateDelivery(r.Context(), d)
 		}
@@ -58,14 +66,14 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return answer(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", webhook.MaxBody), 0)
+			return reject(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body larger than %d bytes", webhook.MaxBody))
 		}
 		return errStatus(http.StatusBadRequest, "read body: %v", err)
 	}
 	ev, err := webhook.Parse(forge, r.Header, body, p.WebhookSecret)
 	switch {
 	case errors.Is(err, webhook.ErrSignature):
-		return answer(http.StatusUnauthorized, "signature or token does not match the project's webhook secret", 0)
+		return reject(http.StatusUnauthorized, "signature", "signature or token does not match the project's webhook secret")
 	case err != nil:
 		return answer(http.StatusBadRequest, err.Error(), 0)
 	}
@@ -81,7 +89,7 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	// Record first: the unique delivery id makes a redelivery answer without a second
 	// pipeline, even when two arrive at once.
 	d.GUID, d.Status, d.Outcome = ev.DeliveryID, http.StatusAccepted, "creating pipeline"
-	if err := s.store.RecordDelivery(r.Context(), d); errors.Is(err, store.ErrConflict) {
+	if err := s.recordDelivery(r.Context(), d); errors.Is(err, store.ErrConflict) {
 		// Logged and counted like any delivery, without the id that the first one holds.
 		d.ID, d.GUID = 0, ""
 		return answer(http.StatusOK, "duplicate delivery "+ev.DeliveryID+": already handled", 0)
@@ -110,6 +118,19 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 		return answer(http.StatusInternalServerError, "could not create the pipeline: "+err.Error(), 0)
 	}
 	return answer(http.StatusCreated, "pipeline created", pl.ID)
+}
+
+// recordDelivery stores d and prunes the project's deliveries to Limits.Deliveries and
+// Limits.DeliveryAge.
+func (s *Server) recordDelivery(ctx context.Context, d *store.Delivery) error {
+	d.Created = s.now()
+	if err := s.store.RecordDelivery(ctx, d); err != nil {
+		return err
+	}
+	if _, err := s.store.PruneDeliveries(ctx, d.ProjectID, s.o.Limits.Deliveries, s.now().Add(-s.o.Limits.DeliveryAge)); err != nil {
+		s.log.Warn("prune webhook deliveries", "project_id", d.ProjectID, "err", err)
+	}
+	return nil
 }
 
 // triggerPipeline is POST /api/v1/projects/{id}/pipelines: a pipeline for the head of a ref,

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/slipway/slipway/internal/webhook"
 )
@@ -220,7 +222,14 @@ func TestWebhooks(t *testing.T) {
 				want = append(want, a)
 			}
 
-			// Every delivery is in the project's hook log, newest first, with its answer.
+			// Every delivery is in the project's hook log, newest first, with its answer, but
+			// those refused before they were authenticated: those are only counted.
+			var logged []int
+			for i, tc := range tests {
+				if tc.status != http.StatusUnauthorized && tc.status != http.StatusRequestEntityTooLarge {
+					logged = append(logged, i)
+				}
+			}
 			var got []struct {
 				Forge      string `json:"forge"`
 				GUID       string `json:"delivery_id"`
@@ -230,11 +239,12 @@ func TestWebhooks(t *testing.T) {
 				PipelineID int64  `json:"pipeline_id"`
 			}
 			e.api("GET", fmt.Sprintf("/api/v1/projects/%d/hooks", pid), nil, http.StatusOK, &got)
-			if len(got) != len(tests) {
-				t.Fatalf("hook log has %d deliveries, want %d: %+v", len(got), len(tests), got)
+			if len(got) != len(logged) {
+				t.Fatalf("hook log has %d deliveries, want %d: %+v", len(got), len(logged), got)
 			}
-			for i, tc := range tests {
-				d := got[len(got)-1-i]
+			for k, i := range logged {
+				tc := tests[i]
+				d := got[len(got)-1-k]
 				if d.Forge != f.forge || d.Status != tc.status || d.Outcome != want[i].Outcome || d.PipelineID != want[i].PipelineID {
 					t.Errorf("delivery %d (%s) logged as %+v; want %s, %d, %q, pipeline %d",
 						i, tc.name, d, f.forge, tc.status, want[i].Outcome, want[i].PipelineID)
@@ -291,5 +301,75 @@ test:
 	}
 	if p2 := e.pipeline(a2.PipelineID); p2.Status != "pending" || p2.SHA != second {
 		t.Errorf("second pipeline %+v, want pending at %s", p2, second)
+	}
+}
+
+// TestAttackUnsignedWebhooks: 1,000 unsigned webhook posts grew the deliveries table for ever.
+// Now a project with a secret stores none of them, only counts them (a metric by project and
+// reason); one without a secret, which takes unsigned deliveries, keeps its newest
+// Limits.Deliveries; and deliveries older than Limits.DeliveryAge go when the next arrives.
+func TestAttackUnsignedWebhooks(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 24, 5, 30, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newEnv(t, oneJob, func(o *Options) { o.Limits.Deliveries = 50; o.Now = clock })
+	signed := e.project("signed", hookSecret)
+	open := e.project("open", "")
+	f := forges[0]
+	ping := []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`)
+
+	var wg sync.WaitGroup
+	statuses := make(chan int, 2000)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < 1000; i += 8 {
+				for _, pid := range []int64{signed, open} {
+					h := http.Header{"Content-Type": {"application/json"}, "X-GitHub-Event": {"ping"}, "X-GitHub-Delivery": {fmt.Sprintf("d-%d", i)}}
+					r, err := e.send("POST", fmt.Sprintf("/hooks/%s/%d", f.forge, pid), "", ping, h)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					statuses <- r.status
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	if count[http.StatusUnauthorized] != 1000 || count[http.StatusAccepted] != 1000 {
+		t.Fatalf("answers %v, want 1000 × 401 (signed project) and 1000 × 202 (ping, open project)", count)
+	}
+	stored := func(pid int64) int {
+		ds, err := e.srv.store.ListDeliveries(t.Context(), pid, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	if n := stored(signed); n != 0 {
+		t.Errorf("the project with a secret stored %d unsigned deliveries, want none", n)
+	}
+	if n := stored(open); n != 50 {
+		t.Errorf("the project without a secret stored %d deliveries, want its newest 50", n)
+	}
+	metrics := string(e.do("GET", "/metrics", "", nil, nil).body)
+	if want := `slipway_webhook_rejected_total{project="slipway/signed",reason="signature"} 1000`; !strings.Contains(metrics, want) {
+		t.Errorf("metrics lack %s", want)
+	}
+
+	// A month later, one more delivery: the old ones go.
+	mu.Lock()
+	now = now.Add(31 * 24 * time.Hour)
+	mu.Unlock()
+	h := http.Header{"Content-Type": {"application/json"}, "X-GitHub-Event": {"ping"}, "X-GitHub-Delivery": {"late"}}
+	e.do("POST", fmt.Sprintf("/hooks/%s/%d", f.forge, open), "", ping, h)
+	if n := stored(open); n != 1 {
+		t.Errorf("%d deliveries after a month, want the new one only", n)
 	}
 }

@@ -1,8 +1,12 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -49,23 +53,87 @@ func (h *logHub) publish(jobID int64) {
 	}
 }
 
-// jobLog is GET /api/v1/jobs/{id}/log: the log as text, from ?offset= when given.
+// logBlock is how much of a log a reader takes from the store at a time: reading a log
+// costs about this much memory, whatever its size.
+const logBlock = 256 << 10
+
+// jobLog is GET (and HEAD) /api/v1/jobs/{id}/log: the log as text, from ?offset= when given,
+// read from the store a block at a time. Range requests are served (on the log from offset),
+// over the bytes stored when the request came.
 func (s *Server) jobLog(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	j, err := s.job(r)
 	if err != nil {
 		return err
 	}
 	offset, _ := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
-	data, size, err := s.store.ReadLog(r.Context(), j.ID, max(offset, 0), 0)
+	size, err := s.logSize(r.Context(), j.ID)
 	if err != nil {
 		return err
 	}
+	base := min(max(offset, 0), size)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set(jobapi.HeaderLogSize, itoa(size))
 	w.Header().Set("X-Job-Status", j.Status)
-	_, _ = w.Write(data)
+	http.ServeContent(w, r, "", time.Time{}, &logReader{ctx: r.Context(), logs: s.store, job: j.ID, base: base, size: size - base})
 	return nil
 }
+
+// logSize is the size of a job's log, read without its bytes.
+func (s *Server) logSize(ctx context.Context, jobID int64) (int64, error) {
+	_, size, err := s.store.ReadLog(ctx, jobID, math.MaxInt64, 0)
+	return size, err
+}
+
+// logReader is the bytes [base, base+size) of a job's log as an io.ReadSeeker (positions
+// count from base), read from the store a logBlock at a time.
+type logReader struct {
+	ctx        context.Context
+	logs       store.Logs
+	job        int64
+	base, size int64
+	// pos is where the next Read starts; buf holds the bytes read from there on.
+	pos int64
+	buf []byte
+}
+
+func (r *logReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		if r.pos >= r.size {
+			return 0, io.EOF
+		}
+		data, _, err := r.logs.ReadLog(r.ctx, r.job, r.base+r.pos, int(min(logBlock, r.size-r.pos)))
+		if err != nil {
+			return 0, err
+		}
+		if len(data) == 0 {
+			return 0, io.ErrUnexpectedEOF // deleted meanwhile
+		}
+		r.buf = data
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	r.pos += int64(n)
+	return n, nil
+}
+
+func (r *logReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.size
+	}
+	if offset < 0 {
+		return 0, errors.New("seek log: negative position")
+	}
+	if offset != r.pos {
+		r.pos, r.buf = offset, nil
+	}
+	return offset, nil
+}
+
+// streamKeepalive is how often an idle log stream gets a comment.
+const streamKeepalive = 15 * time.Second
 
 // logEvent is the data of a "log" event of the stream.
 type logEvent struct {
@@ -87,10 +155,7 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 		offset, _ = strconv.ParseInt(id, 10, 64)
 	}
 	offset = max(offset, 0)
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		return fmt.Errorf("log stream: response cannot flush")
-	}
+	rc := http.NewResponseController(w)
 	wake, unsubscribe := s.logs.subscribe(j.ID)
 	defer unsubscribe()
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -98,28 +163,35 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 1000\n\n")
-	flusher.Flush()
+	if err := rc.Flush(); err != nil {
+		return fmt.Errorf("log stream: %w", err)
+	}
 	ctx := r.Context()
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := time.NewTicker(streamKeepalive)
 	defer keepalive.Stop()
 	poll := time.NewTicker(time.Second) // writes through other servers sharing the database
 	defer poll.Stop()
 	for {
+		// The stream lives as long as the job: its deadlines move while it goes on.
+		s.extend(w, streamKeepalive)
 		// Read the status before the log: a job final before the read has all its log in it.
 		cur, err := s.store.Job(ctx, j.ID)
 		if err != nil {
 			return nil
 		}
 		for {
-			data, size, err := s.store.ReadLog(ctx, j.ID, offset, 256<<10)
+			data, size, err := s.store.ReadLog(ctx, j.ID, offset, logBlock)
 			if err != nil {
 				return nil
 			}
 			if len(data) > 0 {
 				next := offset + int64(len(data))
 				b, _ := json.Marshal(logEvent{Offset: offset, Text: string(data)})
-				fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", next, b)
+				if _, err := fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", next, b); err != nil {
+					return nil // the client left
+				}
 				offset = next
+				s.extend(w, streamKeepalive)
 			}
 			if offset >= size {
 				break
@@ -128,10 +200,10 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 		if store.Final(cur.Status) {
 			b, _ := json.Marshal(map[string]any{"status": cur.Status, "size": offset})
 			fmt.Fprintf(w, "id: %d\nevent: end\ndata: %s\n\n", offset, b)
-			flusher.Flush()
+			_ = rc.Flush()
 			return nil
 		}
-		flusher.Flush()
+		_ = rc.Flush()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -139,7 +211,7 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 		case <-poll.C:
 		case <-keepalive.C:
 			fmt.Fprintf(w, ": keepalive\n\n")
-			flusher.Flush()
+			_ = rc.Flush()
 		}
 	}
 }

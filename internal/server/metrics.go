@@ -21,6 +21,7 @@ type metrics struct {
 	queueWait  prometheus.Histogram
 	pipelines  prometheus.Counter
 	deliveries *prometheus.CounterVec
+	rejections *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -37,9 +38,13 @@ func newMetrics(s *Server) *metrics {
 	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipway_webhook_deliveries_total", Help: "Webhook deliveries by forge and answer.",
 	}, []string{"forge", "code"})
+	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipway_webhook_rejected_total",
+		Help: "Webhook deliveries refused before they were authenticated (a bad signature, a body too large), which are not stored, by project and reason.",
+	}, []string{"project", "reason"})
 	jobs := prometheus.NewDesc("slipway_jobs", "Jobs by status (the queue depth is status=\"pending\").", []string{"status"}, nil)
 	runners := prometheus.NewDesc("slipway_runners", "Registered runners, and those seen in the last minute (online=\"true\").", []string{"online"}, nil)
-	m.reg.MustRegister(m.durations, m.queueWait, m.pipelines, m.deliveries,
+	m.reg.MustRegister(m.durations, m.queueWait, m.pipelines, m.deliveries, m.rejections,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{s: s, jobs: jobs, runners: runners})
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -62,6 +67,10 @@ func (m *metrics) pipelineCreated() { m.pipelines.Inc() }
 
 func (m *metrics) delivery(forge string, code int) {
 	m.deliveries.WithLabelValues(forge, strconv.Itoa(code)).Inc()
+}
+
+func (m *metrics) rejected(project, reason string) {
+	m.rejections.WithLabelValues(project, reason).Inc()
 }
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *caller) error {

@@ -89,7 +89,13 @@ func (s *Server) cancelPipeline(w http.ResponseWriter, r *http.Request, _ *calle
 	if err != nil {
 		return err
 	}
-	if err := s.sched.Cancel(r.Context(), id); err != nil {
+	release, err := s.heavy(r.Context())
+	if err != nil {
+		return err
+	}
+	err = s.sched.Cancel(r.Context(), id)
+	release()
+	if err != nil {
 		return err
 	}
 	pl, err := s.store.Pipeline(r.Context(), id)

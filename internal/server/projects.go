@@ -251,6 +251,9 @@ func (s *Server) setVariable(w http.ResponseWriter, r *http.Request, _ *caller) 
 	if v.Masked && len(v.Value) < 8 {
 		return errStatus(http.StatusBadRequest, "a masked variable's value needs at least 8 characters")
 	}
+	if err := s.checkVariables(map[string]string{v.Key: v.Value}); err != nil {
+		return err
+	}
 	if err := s.store.SetVariable(r.Context(), v); err != nil {
 		return err
 	}
@@ -287,21 +290,33 @@ func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request, _ *caller
 	return nil
 }
 
-// nextRun is when a cron expression fires next after t, in its time zone.
+// nextRun is when a cron expression fires next after t, in its time zone (an IANA name; ""
+// is UTC). The expression is 5 fields, minute hour day-of-month month day-of-week, as GitLab
+// takes them; descriptors such as @daily or @every, and time zones written into the
+// expression, are refused. One that no time in the next five years matches (0 0 30 2 *) is
+// refused too: it would never fire.
 func nextRun(expr, tz string, t time.Time) (time.Time, error) {
 	loc := time.UTC
 	if tz != "" {
 		l, err := time.LoadLocation(tz)
 		if err != nil {
-			return time.Time{}, errStatus(http.StatusBadRequest, "cron_timezone %q: %v", tz, err)
+			return time.Time{}, errStatus(http.StatusBadRequest, "cron_timezone %q: not a time zone (want an IANA name such as Europe/Paris)", tz)
 		}
 		loc = l
+	}
+	if n := len(strings.Fields(expr)); n != 5 {
+		return time.Time{}, errStatus(http.StatusBadRequest,
+			"cron %q: want 5 fields, minute hour day-of-month month day-of-week (e.g. \"0 3 * * *\": every day at 03:00); descriptors such as @every are not taken", expr)
 	}
 	sched, err := cron.ParseStandard(expr)
 	if err != nil {
 		return time.Time{}, errStatus(http.StatusBadRequest, "cron %q: %v", expr, err)
 	}
-	return sched.Next(t.In(loc)).UTC(), nil
+	next := sched.Next(t.In(loc))
+	if next.IsZero() {
+		return time.Time{}, errStatus(http.StatusBadRequest, "cron %q never fires: no time in the next five years matches it", expr)
+	}
+	return next.UTC(), nil
 }
 
 func (s *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *caller) error {
@@ -314,6 +329,9 @@ func (s *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *calle
 		return err
 	}
 	sc.ID, sc.ProjectID = 0, p.ID
+	if err := s.checkVariables(sc.Vars); err != nil {
+		return err
+	}
 	if sc.Ref == "" {
 		sc.Ref = p.DefaultBranch
 	}

@@ -98,7 +98,7 @@ func (s *Server) routeTable() http.Handler {
 	}
 	// Git over HTTP for runners (job tokens, basic auth), under /api/v1 so that it cannot
 	// overlap the badge routes.
-	mux.Handle("/api/v1/git/", http.StripPrefix("/api/v1", s.mirrors.Handler(s.allowGit)))
+	mux.Handle("/api/v1/git/", http.StripPrefix("/api/v1", s.progressHandler(s.mirrors.Handler(s.allowGit))))
 	return mux
 }
 
@@ -120,6 +120,9 @@ func (s *Server) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.authenticate(r, rt.auth)
 		if err == nil {
+			if rt.auth != authPublic && rt.auth != authRegister {
+				w, r = s.progress(w, r) // transfers of authenticated callers may be long
+			}
 			err = rt.handle(w, r, c)
 		}
 		if err == nil {

@@ -68,6 +68,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 	if in.Wait > 0 && in.Wait < wait {
 		wait = in.Wait
 	}
+	s.extend(w, wait)
 	ctx := r.Context()
 	// The contact time says whether the runner is online (metrics, the runner list): a write
 	// every few seconds is precise enough, one per request would cost a commit per job.
@@ -298,7 +299,9 @@ func jobOfToken(r *http.Request, c *caller) (*store.Job, error) {
 	return c.job, nil
 }
 
-// appendLog is PATCH /api/v1/jobs/{id}/log: a chunk of the log at a byte offset.
+// appendLog is PATCH /api/v1/jobs/{id}/log: a chunk of the log at a byte offset. The log
+// is kept up to Limits.LogSize bytes, then cut: the bytes past the limit are dropped, the log
+// ends with a line that says so, and the answer carries jobapi.HeaderLogCut.
 func (s *Server) appendLog(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := jobOfToken(r, c)
 	if err != nil {
@@ -318,7 +321,18 @@ func (s *Server) appendLog(w http.ResponseWriter, r *http.Request, c *caller) er
 	if int64(len(buf)) != n {
 		return errStatus(http.StatusBadRequest, "body has %d bytes, Content-Range says %d", len(buf), n)
 	}
-	size, err := s.store.AppendLog(r.Context(), j.ID, start, buf)
+	// Past the limit, the chunk is stored up to it, then the notice at the limit: the same
+	// bytes at the same offsets whoever sends them, so that the appends stay idempotent.
+	limit := s.o.Limits.LogSize
+	cut := start+n > limit
+	at := start
+	if cut {
+		at, buf = min(start, limit), buf[:max(0, limit-start)]
+	}
+	size, err := s.store.AppendLog(r.Context(), j.ID, at, buf)
+	if err == nil && cut {
+		size, err = s.store.AppendLog(r.Context(), j.ID, limit, logCutNotice(limit))
+	}
 	w.Header().Set(jobapi.HeaderLogSize, itoa(size))
 	if errors.Is(err, store.ErrLogOffset) {
 		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
@@ -327,9 +341,19 @@ func (s *Server) appendLog(w http.ResponseWriter, r *http.Request, c *caller) er
 	if err != nil {
 		return err
 	}
+	if cut {
+		// The runner's log goes on after what it sent; the server keeps none of it.
+		w.Header().Set(jobapi.HeaderLogSize, itoa(start+n))
+		w.Header().Set(jobapi.HeaderLogCut, itoa(limit))
+	}
 	s.logs.publish(j.ID)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// logCutNotice ends a log cut at limit bytes.
+func logCutNotice(limit int64) []byte {
+	return fmt.Appendf(nil, "\n\nThe log reached its limit of %d bytes and was cut here: the job goes on, but no more of its output is kept.\n", limit)
 }
 
 // updateJob is PUT /api/v1/jobs/{id}: a heartbeat, or the job's end.
@@ -350,11 +374,11 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, c *caller) er
 		writeJSON(w, http.StatusOK, jobapi.UpdateResponse{Cancel: cancel})
 		return nil
 	}
-	_, size, err := s.store.ReadLog(r.Context(), j.ID, 0, 1)
+	size, err := s.logSize(r.Context(), j.ID)
 	if err != nil {
 		return err
 	}
-	if size < u.LogSize {
+	if size < u.LogSize && size < s.o.Limits.LogSize { // a cut log has all it will have
 		w.Header().Set(jobapi.HeaderLogSize, itoa(size))
 		return errStatus(http.StatusConflict, "the log has %d of %d bytes: send the rest first", size, u.LogSize)
 	}

@@ -3,9 +3,12 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/internal/store"
 )
 
 // TestSchedules runs a cron schedule's pipeline once it is due, in the schedule's time zone,
@@ -47,5 +50,49 @@ func TestSchedules(t *testing.T) {
 	e.srv.dueSchedules(t.Context()) // not due again until tomorrow
 	if n := len(e.pipelines(id)); n != 1 {
 		t.Errorf("%d pipelines after a second look, want 1", n)
+	}
+}
+
+// TestAttackImpossibleCron: a cron that never matches (0 0 30 2 *) fired every 15 s; now it
+// is refused when created, and one already stored is turned off without running.
+func TestAttackImpossibleCron(t *testing.T) {
+	e := newEnv(t, "job:\n  script: [true]\n")
+	id := e.project("cron", "")
+	path := fmt.Sprintf("/api/v1/projects/%d/schedules", id)
+	for _, c := range []struct{ cron, tz, want string }{
+		{cron: "0 0 30 2 *", want: `cron \"0 0 30 2 *\" never fires`},
+		{cron: "0 0 31 4,6,9,11 *", want: "never fires"},
+		{cron: "@every 1h", want: "want 5 fields"},
+		{cron: "@daily", want: "want 5 fields"},
+		{cron: "CRON_TZ=Asia/Tokyo 0 6 * * *", want: "want 5 fields"},
+		{cron: "0 0 * * * *", want: "want 5 fields"},
+		{cron: "61 * * * *", want: "cron \\\"61 * * * *\\\": "},
+		{cron: "0 3 * * *", tz: "Mars/Olympus", want: `cron_timezone \"Mars/Olympus\": not a time zone`},
+	} {
+		r := e.do("POST", path, adminToken, map[string]any{"cron": c.cron, "cron_timezone": c.tz}, nil)
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), c.want) {
+			t.Errorf("cron %q zone %q: got %s, want 400 saying %s", c.cron, c.tz, r, c.want)
+		}
+	}
+	var scs []struct{ ID int64 }
+	e.api("GET", path, nil, http.StatusOK, &scs)
+	if len(scs) != 0 {
+		t.Fatalf("%d schedules stored, want none", len(scs))
+	}
+
+	// One stored before schedules were checked: never due, yet it came round every tick.
+	sc := &store.Schedule{ProjectID: id, Cron: "0 0 30 2 *", Ref: "main", Active: true}
+	if err := e.srv.store.CreateSchedule(t.Context(), sc); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		e.srv.dueSchedules(t.Context())
+	}
+	if n := len(e.pipelines(id)); n != 0 {
+		t.Errorf("the impossible schedule made %d pipelines", n)
+	}
+	all, err := e.srv.store.Schedules(t.Context(), id)
+	if err != nil || len(all) != 1 || all[0].Active {
+		t.Errorf("schedules after the loop: %+v, %v; want it turned off", all, err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway/slipway/internal/gitmirror"
@@ -54,6 +55,9 @@ type Options struct {
 	// HTTPClient makes outgoing calls (forge statuses, hooks); nil means one with a 30 s
 	// timeout.
 	HTTPClient *http.Client
+	// Limits bound what clients and pipelines may make the server do; zero fields mean
+	// their defaults.
+	Limits Limits
 }
 
 // Server serves Slipway's HTTP API. Make it with New, serve Handler, and call Run for the
@@ -71,6 +75,8 @@ type Server struct {
 	now     func() time.Time
 	bg      sync.WaitGroup // notifications in flight
 	outbox  outbox
+	// heavyWork holds a token per pipeline being created or canceled (Limits.Pipelines).
+	heavyWork chan struct{}
 }
 
 // New makes a Server on an open store.
@@ -93,6 +99,7 @@ func New(o Options) (*Server, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	o.Limits = o.Limits.withDefaults()
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -107,7 +114,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("open git mirrors: %w", err)
 	}
 	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now,
-		outbox: outbox{queues: map[int64][]change{}}}
+		outbox: outbox{queues: map[int64][]change{}}, heavyWork: make(chan struct{}, o.Limits.Pipelines)}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,
@@ -142,16 +149,22 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve serves the API on l until ctx ends, then shuts down gracefully: it stops accepting,
-// ends long polls and lets requests in flight finish (up to 10 s).
+// ends long polls and lets requests in flight finish (up to 10 s). Connections are held to
+// the timeouts of Limits, and at most Limits.Connections are open at once (more wait to be
+// accepted).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	lim := s.o.Limits
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
+	go func() { errc <- hs.Serve(netutil.LimitListener(l, lim.Connections)) }()
 	select {
 	case err := <-errc:
 		return err

@@ -419,6 +419,10 @@ type Deliveries interface {
 	UpdateDelivery(ctx context.Context, d *Delivery) error
 	// ListDeliveries lists a project's deliveries, newest first, at most limit (0: 100).
 	ListDeliveries(ctx context.Context, projectID int64, limit int) ([]*Delivery, error)
+	// PruneDeliveries deletes the deliveries of a project (of every project when projectID is
+	// 0) created before before, and those past its newest keep (keep 0: none for that), and
+	// returns how many it deleted.
+	PruneDeliveries(ctx context.Context, projectID int64, keep int, before time.Time) (int64, error)
 }
 
 // Artifacts keeps artifact metadata.

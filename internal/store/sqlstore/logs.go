@@ -9,6 +9,10 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
+// maxLogRow bounds the bytes of one log_chunks row: a chunk is stored in rows of at most
+// this, so that reading any part of a log costs at most about that much more than the part.
+const maxLogRow = 64 << 10
+
 // AppendLog implements store.Logs. The job's row keeps the log's size and is locked while
 // a chunk is added, so concurrent appends of the same bytes store them once.
 func (s *Store) AppendLog(ctx context.Context, jobID, offset int64, data []byte) (int64, error) {
@@ -24,11 +28,14 @@ func (s *Store) AppendLog(ctx context.Context, jobID, offset int64, data []byte)
 		if skip >= int64(len(data)) {
 			return nil
 		}
-		rest := data[skip:]
-		if _, err := s.exec(ctx, tx, `INSERT INTO log_chunks (job_id, off, data) VALUES (?, ?, ?)`, jobID, size, rest); err != nil {
-			return err
+		for rest := data[skip:]; len(rest) > 0; {
+			row := rest[:min(len(rest), maxLogRow)]
+			if _, err := s.exec(ctx, tx, `INSERT INTO log_chunks (job_id, off, data) VALUES (?, ?, ?)`, jobID, size, row); err != nil {
+				return err
+			}
+			size += int64(len(row))
+			rest = rest[len(row):]
 		}
-		size += int64(len(rest))
 		_, err := s.exec(ctx, tx, `UPDATE jobs SET log_size = ? WHERE id = ?`, size, jobID)
 		return err
 	})

@@ -165,6 +165,39 @@ func (s *Store) ListDeliveries(ctx context.Context, projectID int64, limit int) 
 	return ds, nil
 }
 
+// PruneDeliveries implements store.Deliveries.
+func (s *Store) PruneDeliveries(ctx context.Context, projectID int64, keep int, before time.Time) (int64, error) {
+	var total int64
+	del := func(query string, args ...any) error {
+		res, err := s.exec(ctx, s.w, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		total += n
+		return err
+	}
+	var err error
+	switch {
+	case projectID != 0:
+		err = del(`DELETE FROM deliveries WHERE project_id = ? AND created < ?`, projectID, nanos(before))
+		if err == nil && keep > 0 {
+			err = del(`DELETE FROM deliveries WHERE project_id = ? AND id <=
+	(SELECT id FROM deliveries WHERE project_id = ? ORDER BY id DESC LIMIT 1 OFFSET `+strconv.Itoa(keep)+`)`, projectID, projectID)
+		}
+	default:
+		err = del(`DELETE FROM deliveries WHERE created < ?`, nanos(before))
+		if err == nil && keep > 0 {
+			err = del(`DELETE FROM deliveries WHERE id IN (SELECT id FROM
+	(SELECT id, ROW_NUMBER() OVER (PARTITION BY project_id ORDER BY id DESC) AS n FROM deliveries) ranked WHERE n > ?)`, keep)
+		}
+	}
+	if err != nil {
+		return total, fmt.Errorf("prune deliveries: %w", err)
+	}
+	return total, nil
+}
+
 const artifactCols = `job_id, kind, name, size, sha256, path, expire_at, created`
 
 func scanArtifact(r scanner) (*store.Artifact, error) {

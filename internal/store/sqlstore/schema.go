@@ -178,6 +178,11 @@ CREATE TABLE resource_groups (
 	{2, `
 ALTER TABLE jobs ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 `},
+	// Deliveries are pruned by age across projects (and by count within each, on
+	// deliveries_project).
+	{3, `
+CREATE INDEX deliveries_created ON deliveries (created);
+`},
 	// Protected branches and the job token allowlist of projects; whether a pipeline gets
 	// protected variables, decided at its creation. Pipelines created before are not
 	// protected: their protection was decided by a rule that did not check the commit.

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Runners", testRunners},
 		{"Tokens", testTokens},
 		{"Deliveries", testDeliveries},
+		{"PruneDeliveries", testPruneDeliveries},
 		{"Artifacts", testArtifacts},
 		{"DeletePipelines", testDeletePipelines},
 		{"Resources", testResources},
@@ -891,6 +892,47 @@ func testDeliveries(t *testing.T, s store.Store) {
 	got, err = s.ListDeliveries(ctx, 1, 2)
 	must(t, err)
 	equal(t, "limit", len(got), 2)
+}
+
+func testPruneDeliveries(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Projects 1 and 2 get deliveries an hour apart: i hours after t0 for the i-th.
+	for i := range 6 {
+		for _, p := range []int64{1, 2} {
+			must(t, s.RecordDelivery(ctx, &store.Delivery{ProjectID: p, Forge: "github", GUID: fmt.Sprint(i), Created: t0.Add(time.Duration(i) * time.Hour)}))
+		}
+	}
+	guids := func(p int64) []string {
+		t.Helper()
+		ds, err := s.ListDeliveries(ctx, p, 0)
+		must(t, err)
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.GUID)
+		}
+		return out
+	}
+	n, err := s.PruneDeliveries(ctx, 1, 4, t0)
+	must(t, err)
+	equal(t, "deleted keeping 4", n, int64(2))
+	equal(t, "project 1 keeping 4", guids(1), []string{"5", "4", "3", "2"})
+	equal(t, "project 2 untouched", len(guids(2)), 6)
+	n, err = s.PruneDeliveries(ctx, 1, 0, t0.Add(4*time.Hour))
+	must(t, err)
+	equal(t, "deleted by age", n, int64(2))
+	equal(t, "project 1 after 4 h", guids(1), []string{"5", "4"})
+	n, err = s.PruneDeliveries(ctx, 1, 10, t0)
+	must(t, err)
+	equal(t, "deleted within the limits", n, int64(0))
+
+	// Every project: by age, then the newest keep of each.
+	must(t, s.RecordDelivery(ctx, &store.Delivery{ProjectID: 3, Forge: "github", GUID: "old", Created: t0}))
+	n, err = s.PruneDeliveries(ctx, 0, 3, t0.Add(time.Hour))
+	must(t, err)
+	equal(t, "deleted from every project", n, int64(4)) // project 2's 0 by age, its 1 and 2 by count, project 3's
+	equal(t, "project 1", guids(1), []string{"5", "4"})
+	equal(t, "project 2", guids(2), []string{"5", "4", "3"})
+	equal(t, "project 3", len(guids(3)), 0)
 }
 
 func testArtifacts(t *testing.T, s store.Store) {

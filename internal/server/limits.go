@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/slipway/slipway/internal/pipeline"
+)
+
+// Limits bound what clients, runners and the pipelines of projects may make the server hold
+// or do. A zero field means its default: GitLab's where GitLab has one. Going past a limit is
+// an error that says which limit (413 for a size, 400 for a configuration), never a 500.
+type Limits struct {
+	// ConfigSize bounds each file of a pipeline's configuration, in bytes; a larger one is
+	// refused before it is read. Zero means pipeline.DefaultMaxFileSize (2 MiB, GitLab's
+	// max_yaml_size_bytes).
+	ConfigSize int64
+	// ConfigDepth bounds how deeply a configuration file nests collections; zero means
+	// pipeline.DefaultMaxDepth (100, GitLab's max_yaml_depth).
+	ConfigDepth int
+	// Includes bounds the files one configuration includes; zero means
+	// pipeline.DefaultMaxIncludes (150, GitLab's ci_max_includes).
+	Includes int
+	// Jobs bounds the jobs of a pipeline, parallel instances and child pipelines counted;
+	// zero means pipeline.DefaultMaxJobs (2,000).
+	Jobs int
+	// VariableSize bounds a variable's value, in bytes: in configurations, set through the
+	// API (project, pipeline and schedule variables), and once its $references are expanded
+	// in a plan. Zero means pipeline.DefaultMaxVariableSize (128 KiB, GitLab.com's
+	// ci_variable_value_size).
+	VariableSize int
+	// LogSize bounds a job's log, in bytes: the bytes past it are dropped, the log says it
+	// was cut there and the runner stops sending (the job goes on). Zero means 100 MiB
+	// (GitLab's default maximum job log size).
+	LogSize int64
+	// Pipelines bounds the pipeline-wide work done at once: pipelines being created
+	// (configurations read and planned, jobs stored and started) or canceled through the
+	// API; more wait their turn. Zero means 1: each writes every job of its pipeline, and
+	// heartbeats and claims of every project wait for the store meanwhile.
+	Pipelines int
+	// Deliveries is how many webhook deliveries are kept per project, and DeliveryAge how
+	// long; zero means 1,000 and 30 days. Deliveries refused before they are authenticated
+	// (a bad signature, a body too large) are only counted.
+	Deliveries  int
+	DeliveryAge time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout the whole request
+	// and WriteTimeout writing the answer; IdleTimeout is how long a keep-alive connection
+	// waits for its next request. Zero means 10 s, 1 min, 1 min and 2 min. Authenticated
+	// transfers (logs, artifacts, caches, git) and streams (long polls, SSE) get their
+	// deadlines moved forward while they make progress.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Connections bounds the client connections open at once; more wait to be accepted.
+	// Zero means 1,024.
+	Connections int
+}
+
+// DefaultLogSize is Limits.LogSize's default.
+const DefaultLogSize = 100 << 20
+
+// DefaultLimits are the limits a server with zero Limits has.
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
+
+// withDefaults fills in the zero fields.
+func (l Limits) withDefaults() Limits {
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setDuration := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	if l.ConfigSize <= 0 {
+		l.ConfigSize = pipeline.DefaultMaxFileSize
+	}
+	if l.LogSize <= 0 {
+		l.LogSize = DefaultLogSize
+	}
+	setInt(&l.ConfigDepth, pipeline.DefaultMaxDepth)
+	setInt(&l.Includes, pipeline.DefaultMaxIncludes)
+	setInt(&l.Jobs, pipeline.DefaultMaxJobs)
+	setInt(&l.VariableSize, pipeline.DefaultMaxVariableSize)
+	setInt(&l.Pipelines, 1)
+	setInt(&l.Deliveries, 1000)
+	setInt(&l.Connections, 1024)
+	setDuration(&l.DeliveryAge, 30*24*time.Hour)
+	setDuration(&l.ReadHeaderTimeout, 10*time.Second)
+	setDuration(&l.ReadTimeout, time.Minute)
+	setDuration(&l.WriteTimeout, time.Minute)
+	setDuration(&l.IdleTimeout, 2*time.Minute)
+	return l
+}
+
+// checkVariables refuses (413) variables given through the API whose values are over
+// Limits.VariableSize.
+func (s *Server) checkVariables(vars map[string]string) error {
+	for k, v := range vars {
+		if len(v) > s.o.Limits.VariableSize {
+			return errStatus(http.StatusRequestEntityTooLarge, "variable %s: the value has %d bytes, more than the limit of %d", k, len(v), s.o.Limits.VariableSize)
+		}
+	}
+	return nil
+}
+
+// heavy waits for a turn at pipeline-wide work (Limits.Pipelines at once): creating a
+// pipeline (planning it, storing, starting and auto-canceling) or canceling one writes every
+// job of it, and a burst of them must leave the store room for heartbeats and claims. The
+// caller calls release when done.
+func (s *Server) heavy(ctx context.Context) (release func(), err error) {
+	select {
+	case s.heavyWork <- struct{}{}:
+		return func() { <-s.heavyWork }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
