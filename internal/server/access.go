@@ -52,10 +52,11 @@ func protectedBranch(p *store.Project, branch string) bool {
 // protectedRef decides whether a pipeline of t running commit sha gets protected variables:
 // t is a protected branch of p whose head in the mirror is sha or has it as an ancestor, or
 // a tag of the mirror that points at sha. Merge request pipelines never do (they run a ref
-// of the merge request, from a branch anybody who can push may have made). The mirror is
-// the one createPipeline just synced.
+// of the merge request, from a branch anybody who can push may have made), nor those of a
+// trigger that had no protected variables to give (t.Unprotected). The mirror is the one
+// createPipeline just synced.
 func (s *Server) protectedRef(ctx context.Context, p *store.Project, t trigger, sha string) (bool, error) {
-	if t.MR != nil {
+	if t.MR != nil || t.Unprotected {
 		return false, nil
 	}
 	if t.Tag {
