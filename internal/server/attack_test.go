@@ -211,6 +211,40 @@ func TestAttackTriggerVariablesFromFeatureBranch(t *testing.T) {
 	}
 }
 
+// TestAttackTagOnFeatureCommit: anybody who can push a branch can push a tag, on any commit;
+// a tag on a feature commit must not run it with the protected variables. A tag on a commit
+// of main (a protected branch) does.
+func TestAttackTagOnFeatureCommit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "deploy:\n  script: echo\n")
+	pid := e.project("app", "")
+	e.api("PUT", fmt.Sprintf("/api/v1/projects/%d/variables/DEPLOY_KEY", pid),
+		map[string]any{"value": "main-only-secret", "protected": true}, http.StatusNoContent, nil)
+	mainSHA := e.head()
+	e.git("checkout", "-q", "-b", "feature")
+	feature := e.commit(map[string]string{"evil.sh": "env"}, "feature")
+	e.git("tag", "v6.6.6", feature)
+	e.git("checkout", "-q", "main")
+	e.git("tag", "v1.0.0", mainSHA)
+	runner := e.mustRegister("r")
+	for _, tc := range []struct {
+		tag, sha string
+		want     bool
+	}{
+		{"v6.6.6", feature, false},
+		{"v1.0.0", mainSHA, true},
+	} {
+		body := gitlabPushBody(push{ref: "refs/tags/" + tc.tag, before: zeroSHA, after: tc.sha, message: "tag"})
+		if r := e.deliver(forges[1], pid, "Tag Push Hook", tc.tag, body, ""); r.status != http.StatusCreated {
+			t.Fatalf("push tag %s: %s", tc.tag, r)
+		}
+		v := vars(e.claim(runner, "deploy"))
+		if got := v["DEPLOY_KEY"] == "main-only-secret"; got != tc.want || v["CI_COMMIT_REF_PROTECTED"] != fmt.Sprint(tc.want) {
+			t.Errorf("tag %s: DEPLOY_KEY %q, CI_COMMIT_REF_PROTECTED %q; want protected %v", tc.tag, v["DEPLOY_KEY"], v["CI_COMMIT_REF_PROTECTED"], tc.want)
+		}
+	}
+}
+
 // TestAttackJobTokenOtherProject: a job token of one project triggers pipelines of, and
 // downloads artifacts from, projects that do not allow it; it learns nothing about them,
 // not even whether they exist.
