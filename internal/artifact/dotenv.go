@@ -46,14 +46,22 @@ func (l DotenvLimits) withDefaults() DotenvLimits {
 // ReadDotenv reads the dotenv report name (a path relative to buildDir) as ParseDotenv does,
 // with limits l. The file is opened beneath an os.Root of buildDir: a name with "..", an
 // absolute name or a symbolic link that leaves buildDir is an error, as is anything but a
-// regular file, and no more than the size limit (plus one byte) is ever read.
+// regular file, which is not even opened (opening a device can act: a Docker job, root in
+// its container, can make one of the host's, such as a watchdog, in its build dir), and no
+// more than the size limit (plus one byte) is ever read.
 func ReadDotenv(buildDir, name string, l DotenvLimits) ([]plan.Var, error) {
 	r, err := os.OpenRoot(buildDir)
 	if err != nil {
 		return nil, fmt.Errorf("read dotenv: %w", err)
 	}
 	defer r.Close()
-	f, err := openIn(r, filepath.FromSlash(name))
+	local := filepath.FromSlash(name)
+	if fi, err := r.Stat(local); err != nil {
+		return nil, fmt.Errorf("read dotenv: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read dotenv: %s: not a regular file", name)
+	}
+	f, err := openIn(r, local)
 	if err != nil {
 		return nil, fmt.Errorf("read dotenv: %w", err)
 	}

@@ -328,3 +328,33 @@ func TestIsAncestor(t *testing.T) {
 		}
 	}
 }
+
+func TestBranchesContaining(t *testing.T) {
+	t.Parallel()
+	src := newSource(t)
+	one := src.commit("one", map[string]string{"a": "1"})
+	two := src.commit("two", map[string]string{"a": "2"})
+	src.git("checkout", "-q", "-b", "side", one)
+	side := src.commit("side", map[string]string{"b": "1"})
+	m := newMirrors(t)
+	mustSync(t, m, 1, src.dir)
+	ctx := t.Context()
+	for _, tt := range []struct {
+		sha  string
+		want string
+	}{
+		{one, "main side"},
+		{two, "main"},
+		{side, "side"},
+	} {
+		got, err := m.BranchesContaining(ctx, 1, tt.sha)
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("BranchesContaining(%.8s) = %q, %v; want %q", tt.sha, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{strings.Repeat("1", 40), "main", two + "~1"} {
+		if _, err := m.BranchesContaining(ctx, 1, bad); !errors.Is(err, ErrUnknownRevision) {
+			t.Errorf("BranchesContaining(%q): err %v, want ErrUnknownRevision", bad, err)
+		}
+	}
+}

@@ -139,6 +139,24 @@ func (m *Mirrors) isAncestor(ctx context.Context, projectID int64, ancestor, des
 	return false, m.failure(ctx, projectID, err, ancestor, descendant)
 }
 
+// BranchesContaining lists the branches whose head is commit sha or has it as an ancestor
+// (git for-each-ref --contains), by name without refs/heads/. A sha the mirror does not have
+// gives an error wrapping ErrUnknownRevision.
+func (m *Mirrors) BranchesContaining(ctx context.Context, projectID int64, sha string) ([]string, error) {
+	if !gitcmd.IsOID(sha) {
+		return nil, fmt.Errorf("branches containing %q in project %d: %w", sha, projectID, ErrUnknownRevision)
+	}
+	// for-each-ref says that it does not have the commit only in words: ask first.
+	if _, err := m.resolve(ctx, projectID, sha); err != nil {
+		return nil, fmt.Errorf("branches containing %q in project %d: %w", sha, projectID, err)
+	}
+	out, err := git(ctx, m.path(projectID), "for-each-ref", "--format=%(refname:strip=2)", "--contains", sha, "refs/heads/")
+	if err != nil {
+		return nil, fmt.Errorf("branches containing %q in project %d: %w", sha, projectID, err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
 // Changed lists the files that differ between the trees of commits base and sha (slash paths,
 // sorted; a rename lists both names, a deletion the removed path), as rules:changes sees a
 // push. A base of "" or all zeros (a new branch: there is nothing to compare with) gives nil

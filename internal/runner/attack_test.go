@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway/slipway/internal/executor"
 	"github.com/slipway/slipway/internal/executor/docker"
+	"github.com/slipway/slipway/internal/executor/shell"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
@@ -666,5 +667,92 @@ func TestOutageDuringJob(t *testing.T) {
 	}
 	if _, ok := f.caches["3/k"]; !ok {
 		t.Error("the cache was not saved")
+	}
+}
+
+// asNobody adjusts a runner's Options for the attacks between projects on one root runner:
+// builds in a directory every user can search, shell jobs as nobody (as on a root runner by
+// default), jobs with image: on dk (when set).
+func asNobody(t *testing.T, dk executor.Executor) func(*Options) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	sh, err := shell.New(shell.Options{User: "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	builds := t.TempDir()
+	for d := builds; d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func(o *Options) {
+		o.Config.BuildsDir = builds
+		o.Config.Executor = ExecutorAuto
+		o.Executors = func(name string) (executor.Executor, error) {
+			if name == ExecutorDocker && dk != nil {
+				return dk, nil
+			}
+			return sh, nil
+		}
+	}
+}
+
+// otherProjectsJob queues job id of project, whose script gets in $OTHER the build dir of
+// project 3 in slot 0 of the runner's builds dir.
+func (f *fake) otherProjectsJob(id, project int64, sha string, p *plan.Job) {
+	j := f.job(id, sha, p)
+	j.Project = jobapi.Project{ID: project, Path: fmt.Sprintf("team/p%d", project)}
+}
+
+// TestAttackReadOtherProjectsBuildDir: a shell job of project A leaves a file in its build
+// dir; a later shell job of project B, run as the same user (nobody), must not read it.
+func TestAttackReadOtherProjectsBuildDir(t *testing.T) {
+	t.Parallel()
+	adjust := asNobody(t, nil)
+	f := newFake(t)
+	sha := f.repo("app", map[string]string{"README": "source of project A\n"})
+	f.otherProjectsJob(1, 3, sha, shellJob("a", "echo secret-of-A > out.txt"))
+	f.otherProjectsJob(2, 4, sha, shellJob("b",
+		`for p in "$CI_BUILDS_DIR"/../../../*/3/team/p3/*; do cat "$p" 2>/dev/null || true; done; echo done`))
+	f.startWith(t, adjust)
+	for id := int64(1); id <= 2; id++ {
+		if u := f.final(t, id); u.State != jobapi.StateSuccess {
+			t.Fatalf("job %d: %+v\n%s", id, u, f.logOf(id))
+		}
+	}
+	if log := f.logOf(2); strings.Contains(log, "secret-of-A") || strings.Contains(log, "source of project A") {
+		t.Errorf("project B read project A's build dir:\n%s", log)
+	}
+}
+
+// TestAttackSetuidFromDockerJob: a Docker job, root in its container, makes a set-user-ID
+// copy of a program in its bind-mounted build dir. A shell job (nobody) of another project
+// must not reach it: run, it would be root on the host.
+func TestAttackSetuidFromDockerJob(t *testing.T) {
+	t.Parallel()
+	cli := testenv.RequireDocker(t)
+	img := testenv.BusyboxImage(t, cli)
+	dk, err := docker.New(docker.Options{Client: cli, PullPolicy: docker.PullNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adjust := asNobody(t, dk)
+	f := newFake(t)
+	sha := f.repo("app", map[string]string{"README": "x\n"})
+	plant := shellJob("plant", "mkdir bin && cp /bin/busybox bin/busybox && chmod 4755 bin/busybox && ls -l bin/busybox")
+	plant.Image = &pipeline.Image{Name: img}
+	f.otherProjectsJob(1, 3, sha, plant)
+	f.otherProjectsJob(2, 4, sha, shellJob("use",
+		`for p in "$CI_BUILDS_DIR"/../../../*/3/team/p3/bin/busybox; do if test -u "$p" && "$p" true; then echo "ran $p"; fi; done; echo done`))
+	f.startWith(t, adjust)
+	if u := f.final(t, 1); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(1), "rws") {
+		t.Fatalf("planting job: %+v\n%s", u, f.logOf(1))
+	}
+	if u := f.final(t, 2); u.State != jobapi.StateSuccess {
+		t.Fatalf("job of project B: %+v\n%s", u, f.logOf(2))
+	}
+	if log := f.logOf(2); strings.Contains(log, "\nran ") {
+		t.Errorf("a shell job ran a set-user-ID root program of a Docker job:\n%s", log)
 	}
 }

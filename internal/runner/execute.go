@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,7 +47,8 @@ func (t *task) execute(ctx context.Context, slot int) (run.Result, bool) {
 	// builds/SLOT/PROJECT_ID/PATH: one directory per slot (one job at a time) and project, and
 	// never one inside another's, so no job sees or reaches another project's files.
 	slotDir := filepath.Join(t.r.builds, strconv.Itoa(slot))
-	buildDir := filepath.Join(slotDir, strconv.FormatInt(j.Project.ID, 10), safeRel(j.Project.Path))
+	projectRoot := filepath.Join(slotDir, strconv.FormatInt(j.Project.ID, 10))
+	buildDir := filepath.Join(projectRoot, safeRel(j.Project.Path))
 	projectDir := buildDir
 	if ex.Name() == "docker" {
 		projectDir = "/builds/" + filepath.ToSlash(safeRel(j.Project.Path))
@@ -58,9 +60,18 @@ func (t *task) execute(ctx context.Context, slot int) (run.Result, bool) {
 	t.buildDir = buildDir
 	t.lookup = lookupIn(append(append([]plan.Var(nil), p.Variables...), vars...))
 
+	if err := closeBuildDirs(slotDir, projectRoot); err != nil {
+		return fail(err)
+	}
 	fmt.Fprintf(t.out, "\x1b[36;1mGetting source from Git repository\x1b[0;m\n")
 	if t.tracked, err = t.getSources(ctx, slotDir, buildDir); err != nil {
 		return fail(err)
+	}
+	if ex.Name() == ExecutorShell {
+		// The shell job's user, who may not be the runner's, must reach its build dir.
+		if err := os.Chmod(projectRoot, 0o755); err != nil {
+			return fail(fmt.Errorf("open the build dir: %w", err))
+		}
 	}
 	for _, d := range j.Dependencies {
 		if !d.HasArtifacts {
@@ -73,10 +84,46 @@ func (t *task) execute(ctx context.Context, slot int) (run.Result, bool) {
 	}
 	t.keys = t.pullCaches(ctx, buildDir)
 
-	return run.Run(ctx, ex, run.Job{
+	res := run.Run(ctx, ex, run.Job{
 		Plan: p, Project: j.Project.Path, BuildDir: buildDir, ProjectDir: projectDir,
 		Vars: vars, Log: t.out,
-	}, t.r.o.Run), true
+	}, t.r.o.Run)
+	if err := closeBuildDirs(slotDir, ""); err != nil {
+		fmt.Fprintf(t.out, "WARNING: %v\n", err)
+	}
+	return res, true
+}
+
+// closeBuildDirs makes every project directory of a slot (builds/SLOT/PROJECT_ID) the
+// runner's alone (0700). Only a shell job's own, while it runs, is opened (0755), for the
+// job's user: a build directory outlives its job until the next job of its project in its
+// slot, and no other host user — the shell jobs of other projects, which all run as the same
+// user — may reach it, neither to read another project's files nor to run a set-user-ID
+// program that a Docker job, root in its container, made in its bind-mounted build directory.
+// Closing the whole slot also closes what a runner that died during a job left open. make,
+// when set, is a project directory to make (closed) if it does not exist.
+func closeBuildDirs(slotDir, make string) error {
+	if err := os.MkdirAll(slotDir, 0o755); err != nil {
+		return fmt.Errorf("close build dirs: %w", err)
+	}
+	if make != "" {
+		if err := os.Mkdir(make, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("close build dirs: %w", err)
+		}
+	}
+	list, err := os.ReadDir(slotDir)
+	if err != nil {
+		return fmt.Errorf("close build dirs: %w", err)
+	}
+	for _, d := range list {
+		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		if err := os.Chmod(filepath.Join(slotDir, d.Name()), 0o700); err != nil {
+			return fmt.Errorf("close build dirs: %w", err)
+		}
+	}
+	return nil
 }
 
 // collect saves what the job left, as it ended (ok: it succeeded): its caches, its artifacts,

@@ -49,10 +49,7 @@ func checkout(ctx context.Context, stage, dir string, g jobapi.Git, token string
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	defer removeAll(work) // gone already once renamed
-	if err := os.Chmod(work, 0o755); err != nil {
-		return nil, fmt.Errorf("checkout: %w", err)
-	}
+	defer removeAll(work) // gone already once renamed; the runner's alone (0700) until then
 	fmt.Fprintf(log, "Created fresh repository.\n")
 	if _, err := git(ctx, work, nil, log, "init", "-q", "--template=", "--initial-branch=main"); err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
@@ -78,6 +75,11 @@ func checkout(ctx context.Context, stage, dir string, g jobapi.Git, token string
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
 	if err := os.Rename(work, dir); err != nil {
+		return nil, fmt.Errorf("checkout: %w", err)
+	}
+	// Readable by a container's user, whatever its uid: the directories above say who
+	// reaches it on the host (see closeBuildDirs).
+	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
 	return tracked, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/slipway/slipway/internal/gitmirror"
@@ -51,19 +52,29 @@ func protectedBranch(p *store.Project, branch string) bool {
 
 // protectedRef decides whether a pipeline of t running commit sha gets protected variables:
 // t is a protected branch of p whose head in the mirror is sha or has it as an ancestor, or
-// a tag of the mirror that points at sha. Merge request pipelines never do (they run a ref
-// of the merge request, from a branch anybody who can push may have made). The mirror is
-// the one createPipeline just synced.
+// a tag of the mirror that points at sha when sha is on a protected branch (anybody who can
+// push a branch can push a tag, on any commit: GitLab protects no tag unless told). Merge
+// request pipelines never do (they run a ref
+// of the merge request, from a branch anybody who can push may have made), nor those of a
+// trigger that had no protected variables to give (t.Unprotected). The mirror is the one
+// createPipeline just synced.
 func (s *Server) protectedRef(ctx context.Context, p *store.Project, t trigger, sha string) (bool, error) {
-	if t.MR != nil {
+	if t.MR != nil || t.Unprotected {
 		return false, nil
 	}
 	if t.Tag {
 		tip, err := s.mirrors.Resolve(ctx, p.ID, "refs/tags/"+t.Ref)
-		if errors.Is(err, gitmirror.ErrUnknownRevision) {
+		if errors.Is(err, gitmirror.ErrUnknownRevision) || err == nil && tip != sha {
 			return false, nil
 		}
-		return err == nil && tip == sha, err
+		if err != nil {
+			return false, err
+		}
+		branches, err := s.mirrors.BranchesContaining(ctx, p.ID, sha)
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(branches, func(b string) bool { return protectedBranch(p, b) }), nil
 	}
 	if !protectedBranch(p, t.Ref) {
 		return false, nil

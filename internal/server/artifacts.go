@@ -148,24 +148,34 @@ func (s *Server) downloadArtifacts(w http.ResponseWriter, r *http.Request, c *ca
 	return errStatus(http.StatusNotFound, "job %d has no %s artifacts", j.ID, kind)
 }
 
-// cachePath is where a project's cache key is kept.
-func (s *Server) cachePath(r *http.Request, c *caller) (string, error) {
+// cachePath is where a project's cache key is kept for the caller's job, and whether that is
+// the protected one. As on GitLab, pipelines with protected variables and those without have
+// caches of their own: a feature branch job that wrote a cache main's pipeline restores would
+// run its code there, next to the protected variables (and read what main's jobs cache).
+func (s *Server) cachePath(r *http.Request, c *caller) (string, bool, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if c.job == nil || c.job.ProjectID != id {
-		return "", errStatus(http.StatusForbidden, "a job token reads and writes its own project's cache only")
+		return "", false, errStatus(http.StatusForbidden, "a job token reads and writes its own project's cache only")
 	}
 	key, err := artifact.SanitizeKey(r.PathValue("key"))
 	if err != nil {
-		return "", errStatus(http.StatusBadRequest, "cache key: %v", err)
+		return "", false, errStatus(http.StatusBadRequest, "cache key: %v", err)
 	}
-	return filepath.Join("cache", itoa(id), key+".tar.gz"), nil
+	pl, err := s.store.Pipeline(r.Context(), c.job.PipelineID)
+	if err != nil {
+		return "", false, fmt.Errorf("pipeline of the job token: %w", err)
+	}
+	if pl.Protected {
+		return filepath.Join("cache", itoa(id), "protected", key+".tar.gz"), true, nil
+	}
+	return filepath.Join("cache", itoa(id), key+".tar.gz"), false, nil
 }
 
 func (s *Server) getCache(w http.ResponseWriter, r *http.Request, c *caller) error {
-	rel, err := s.cachePath(r, c)
+	rel, protected, err := s.cachePath(r, c)
 	if err != nil {
 		return err
 	}
@@ -182,7 +192,7 @@ func (s *Server) getCache(w http.ResponseWriter, r *http.Request, c *caller) err
 		return fmt.Errorf("stat cache: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/gzip")
-	w.Header().Set("ETag", cacheETag(st))
+	w.Header().Set("ETag", cacheETag(st, protected))
 	// ServeContent answers 304 to an If-None-Match with that ETag: a runner's copy is current.
 	http.ServeContent(w, r, "cache.tar.gz", st.ModTime(), f)
 	return nil
@@ -191,7 +201,7 @@ func (s *Server) getCache(w http.ResponseWriter, r *http.Request, c *caller) err
 // putCache is PUT /api/v1/projects/{id}/cache/{key}: the cache's archive. The answer's ETag is
 // the one a GET gives while this upload is the key's current version.
 func (s *Server) putCache(w http.ResponseWriter, r *http.Request, c *caller) error {
-	rel, err := s.cachePath(r, c)
+	rel, protected, err := s.cachePath(r, c)
 	if err != nil {
 		return err
 	}
@@ -199,13 +209,18 @@ func (s *Server) putCache(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", cacheETag(fi))
+	w.Header().Set("ETag", cacheETag(fi, protected))
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
 
 // cacheETag identifies a stored cache archive: each upload is a new file, written and renamed
-// into place, with its own size and modification time (to the nanosecond).
-func cacheETag(fi os.FileInfo) string {
-	return fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+// into place, with its own size and modification time (to the nanosecond). Those of protected
+// caches differ in form, so a runner's local copy of one never passes for the other's.
+func cacheETag(fi os.FileInfo, protected bool) string {
+	p := ""
+	if protected {
+		p = "p-"
+	}
+	return fmt.Sprintf(`"%s%x-%x"`, p, fi.Size(), fi.ModTime().UnixNano())
 }

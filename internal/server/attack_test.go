@@ -104,14 +104,27 @@ func TestAttackProtectedVariablesViaTriggerAPI(t *testing.T) {
 		t.Fatalf("the attacks made %d pipelines", n-before)
 	}
 
-	// What the job token may do: run main as it is, with main's variables.
+	// What the job token may do: run main as it is, without the protected variables its own
+	// pipeline did not have (see TestAttackTriggerVariablesFromFeatureBranch).
 	var p pipelineJSON
 	r := e.do("POST", trigger, attacker.Token, map[string]any{"ref": "main"}, nil)
 	if r.status != http.StatusCreated || json.Unmarshal(r.body, &p) != nil || p.SHA != mainSHA || p.Source != "pipeline" {
 		t.Fatalf("trigger main with a job token: %s", r)
 	}
+	if protected(e.claim(runner, "deploy")) {
+		t.Error("a feature branch job's token made a pipeline with the protected variables")
+	}
+	// The token of a job of main's pipeline makes one with them.
+	e.trigger(pid, "main", nil)
+	mainJob := e.claim(runner, "deploy")
+	if !protected(mainJob) {
+		t.Fatal("main's own pipeline lacks the protected variables")
+	}
+	if r := e.do("POST", trigger, mainJob.Token, map[string]any{"ref": "main"}, nil); r.status != http.StatusCreated {
+		t.Fatalf("trigger main with a job token of main: %s", r)
+	}
 	if !protected(e.claim(runner, "deploy")) {
-		t.Error("main's own pipeline lacks the protected variables")
+		t.Error("a pipeline triggered by a job of main lacks the protected variables")
 	}
 
 	// A push delivery (the project has no webhook secret) that names main with the feature
@@ -166,6 +179,70 @@ func TestAttackProtectedVariablesViaTriggerAPI(t *testing.T) {
 		t.Error("main, no longer protected, got the protected variables")
 	}
 	e.api("PATCH", fmt.Sprintf("/api/v1/projects/%d", pid), map[string]any{"protected_branches": []string{"bad name"}}, http.StatusBadRequest, nil)
+}
+
+// TestAttackTriggerVariablesFromFeatureBranch: a feature branch job triggers main with its
+// job token and variables of its choosing: BASH_ENV, which bash expands (command substitution
+// included) before the job's script runs, would run the attacker's code in main's pipeline,
+// next to the protected variables.
+func TestAttackTriggerVariablesFromFeatureBranch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "deploy:\n  script: echo deploying\n")
+	pid := e.project("app", "")
+	e.api("PUT", fmt.Sprintf("/api/v1/projects/%d/variables/DEPLOY_KEY", pid),
+		map[string]any{"value": "main-only-secret", "protected": true, "masked": true}, http.StatusNoContent, nil)
+	e.git("checkout", "-q", "-b", "feature")
+	e.commit(map[string]string{"evil.sh": "env"}, "feature")
+	e.git("checkout", "-q", "main")
+	runner := e.mustRegister("r")
+	e.trigger(pid, "feature", nil)
+	attacker := e.claim(runner, "deploy")
+	body := map[string]any{"ref": "main", "variables": map[string]any{"BASH_ENV": "$(echo $DEPLOY_KEY >&2)"}}
+	if r := e.do("POST", fmt.Sprintf("/api/v1/projects/%d/pipelines", pid), attacker.Token, body, nil); r.status != http.StatusCreated {
+		t.Fatalf("trigger: %s", r)
+	}
+	v := vars(e.claim(runner, "deploy"))
+	if v["BASH_ENV"] == "" {
+		t.Fatal("the triggered job lacks the trigger's variable")
+	}
+	if v["DEPLOY_KEY"] != "" || v["CI_COMMIT_REF_PROTECTED"] != "false" {
+		t.Errorf("main's pipeline, triggered by a feature branch job with variables of its choosing, got the protected variables (DEPLOY_KEY %q, CI_COMMIT_REF_PROTECTED %q)",
+			v["DEPLOY_KEY"], v["CI_COMMIT_REF_PROTECTED"])
+	}
+}
+
+// TestAttackTagOnFeatureCommit: anybody who can push a branch can push a tag, on any commit;
+// a tag on a feature commit must not run it with the protected variables. A tag on a commit
+// of main (a protected branch) does.
+func TestAttackTagOnFeatureCommit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "deploy:\n  script: echo\n")
+	pid := e.project("app", "")
+	e.api("PUT", fmt.Sprintf("/api/v1/projects/%d/variables/DEPLOY_KEY", pid),
+		map[string]any{"value": "main-only-secret", "protected": true}, http.StatusNoContent, nil)
+	mainSHA := e.head()
+	e.git("checkout", "-q", "-b", "feature")
+	feature := e.commit(map[string]string{"evil.sh": "env"}, "feature")
+	e.git("tag", "v6.6.6", feature)
+	e.git("checkout", "-q", "main")
+	e.git("tag", "v1.0.0", mainSHA)
+	runner := e.mustRegister("r")
+	for _, tc := range []struct {
+		tag, sha string
+		want     bool
+	}{
+		{"v6.6.6", feature, false},
+		{"v1.0.0", mainSHA, true},
+	} {
+		body := gitlabPushBody(push{ref: "refs/tags/" + tc.tag, before: zeroSHA, after: tc.sha, message: "tag"})
+		if r := e.deliver(forges[1], pid, "Tag Push Hook", tc.tag, body, ""); r.status != http.StatusCreated {
+			t.Fatalf("push tag %s: %s", tc.tag, r)
+		}
+		v := vars(e.claim(runner, "deploy"))
+		if got := v["DEPLOY_KEY"] == "main-only-secret"; got != tc.want || v["CI_COMMIT_REF_PROTECTED"] != fmt.Sprint(tc.want) {
+			t.Errorf("tag %s: DEPLOY_KEY %q, CI_COMMIT_REF_PROTECTED %q; want protected %v", tc.tag, v["DEPLOY_KEY"], v["CI_COMMIT_REF_PROTECTED"], tc.want)
+		}
+	}
 }
 
 // TestAttackJobTokenOtherProject: a job token of one project triggers pipelines of, and

@@ -48,3 +48,37 @@ func TestCacheETag(t *testing.T) {
 		t.Errorf("another project's cache: %s", r)
 	}
 }
+
+// TestAttackCachePoisonFromFeatureBranch: a feature branch job writes the cache key main's
+// pipeline uses (its runner would, or the job itself with its token and curl); main's
+// protected pipeline must not restore it, nor may the feature job read main's cache.
+func TestAttackCachePoisonFromFeatureBranch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "build:\n  script: [make]\n")
+	pid := e.project("app", "")
+	e.git("checkout", "-q", "-b", "feature")
+	e.commit(map[string]string{"evil.sh": "env"}, "feature")
+	e.git("checkout", "-q", "main")
+	runner := e.mustRegister("r")
+	e.trigger(pid, "main", nil)
+	mainJob := e.claim(runner, "build")
+	e.trigger(pid, "feature", nil)
+	feature := e.claim(runner, "build")
+	path := jobapi.PathCache(pid, "deps")
+	gz := http.Header{"Content-Type": {"application/gzip"}}
+	if r := e.do(http.MethodPut, path, mainJob.Token, "main's cache", gz); r.status != http.StatusCreated {
+		t.Fatalf("PUT from main: %s", r)
+	}
+	if r := e.do(http.MethodGet, path, feature.Token, nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("the feature branch job read main's cache: %s", r)
+	}
+	if r := e.do(http.MethodPut, path, feature.Token, "poison", gz); r.status != http.StatusCreated {
+		t.Fatalf("PUT from the feature branch: %s", r)
+	}
+	if r := e.do(http.MethodGet, path, mainJob.Token, nil, nil); r.status != http.StatusOK || string(r.body) != "main's cache" {
+		t.Errorf("main's pipeline got the feature branch's cache: %s", r)
+	}
+	if r := e.do(http.MethodGet, path, feature.Token, nil, nil); r.status != http.StatusOK || string(r.body) != "poison" {
+		t.Errorf("the feature branch's own cache: %s", r)
+	}
+}

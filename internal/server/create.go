@@ -31,6 +31,9 @@ type trigger struct {
 	SHA, Before string
 	Vars        map[string]string
 	MR          *webhook.MergeRequest
+	// Unprotected withholds protected variables whatever the ref: the caller had none to
+	// give (a job token of a pipeline that was not protected).
+	Unprotected bool
 	// Message and author, when the trigger knows them; else read from the commit.
 	Message, AuthorName, AuthorEmail string
 }

@@ -136,18 +136,27 @@ func (s *Server) recordDelivery(ctx context.Context, d *store.Delivery) error {
 // triggerPipeline is POST /api/v1/projects/{id}/pipelines: a pipeline for the head of a ref,
 // with variables, from an API token or a job token of a project p allows (see allows); to
 // any other job token, p does not exist. As GitLab's API, it takes a ref and no commit: a
-// pipeline runs what its ref holds.
+// pipeline runs what its ref holds. A job token gives no more than its own pipeline had: from
+// a pipeline without protected variables, the new one gets none either (as on GitLab, where
+// the job's user must be allowed to run pipelines of the protected ref), or the token's holder
+// would run the protected ref with variables of their choosing (BASH_ENV, LD_PRELOAD, …).
 func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := s.project(r)
 	if err != nil {
 		return err
 	}
 	source := plan.SourceAPI
+	unprotected := false
 	if c.job != nil {
 		if err := s.jobReaches(r.Context(), c.job, p); err != nil {
 			return err
 		}
 		source = plan.SourcePipeline
+		from, err := s.store.Pipeline(r.Context(), c.job.PipelineID)
+		if err != nil {
+			return fmt.Errorf("pipeline of the job token: %w", err)
+		}
+		unprotected = !from.Protected
 	}
 	var in struct {
 		Ref       string         `json:"ref"`
@@ -178,7 +187,7 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 			return errStatus(http.StatusBadRequest, "variable %s: want a string", k)
 		}
 	}
-	pl, err := s.createPipeline(r.Context(), p, trigger{Source: source, Ref: in.Ref, Tag: in.Tag, Vars: vars})
+	pl, err := s.createPipeline(r.Context(), p, trigger{Source: source, Ref: in.Ref, Tag: in.Tag, Vars: vars, Unprotected: unprotected})
 	var none *errNoPipeline
 	var cfgErr pipeline.Errors
 	switch {
