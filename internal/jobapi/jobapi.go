@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Paths of the runner protocol.
@@ -133,29 +134,13 @@ type Dependency struct {
 	HasArtifacts bool `json:"has_artifacts"`
 }
 
-// Job states a runner reports.
-const (
-	StateRunning  = "running"
-	StateSuccess  = "success"
-	StateFailed   = "failed"
-	StateCanceled = "canceled"
-)
-
-// Failure reasons, as GitLab names them.
-const (
-	ReasonScript        = "script_failure"
-	ReasonTimeout       = "job_execution_timeout"
-	ReasonSystem        = "runner_system_failure"
-	ReasonStuck         = "stuck_or_timeout_failure"
-	ReasonUnknown       = "unknown_failure"
-	ReasonDataIntegrity = "data_integrity_failure"
-)
-
 // Update reports a job's state.
 type Update struct {
-	State         string `json:"state"`
-	FailureReason string `json:"failure_reason,omitempty"`
-	ExitCode      int    `json:"exit_code,omitempty"`
+	// State is running (a heartbeat), or the job's end: success, failed or canceled.
+	State status.Status `json:"state"`
+	// FailureReason says why a failed job failed.
+	FailureReason status.Reason `json:"failure_reason,omitempty"`
+	ExitCode      int           `json:"exit_code,omitempty"`
 	// LogSize is the full size of the log the runner produced; a final update is refused
 	// (409, with X-Log-Size) until the server has all of it, so no byte is lost.
 	LogSize int64 `json:"log_size"`

@@ -22,6 +22,7 @@ import (
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/testenv"
 )
 
@@ -64,10 +65,10 @@ func plantAndCheck(t *testing.T, adjust func(*Options), plant *plan.Job, marker 
 	f.job(1, sha, plant)
 	f.job(2, sha, shellJob("next", `test ! -e planted.txt && echo "fresh checkout"`))
 	f.startWith(t, adjust)
-	if u := f.final(t, 1); u.State != jobapi.StateSuccess {
+	if u := f.final(t, 1); u.State != status.Success {
 		t.Fatalf("planting job: %+v\n%s", u, f.logOf(1))
 	}
-	if u := f.final(t, 2); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(2), "\nfresh checkout\n") {
+	if u := f.final(t, 2); u.State != status.Success || !strings.Contains(f.logOf(2), "\nfresh checkout\n") {
 		t.Errorf("second job: %+v\n%s", u, f.logOf(2))
 	}
 	if b, err := os.ReadFile(marker); err == nil {
@@ -147,7 +148,7 @@ func dotenvAttack(t *testing.T, script string, reports []string, secret string) 
 	f.job(1, sha, p)
 	f.start(t)
 	u := f.final(t, 1)
-	if u.State != jobapi.StateSuccess {
+	if u.State != status.Success {
 		t.Fatalf("job: %+v\n%s", u, f.logOf(1))
 	}
 	for _, v := range u.Dotenv {
@@ -208,7 +209,7 @@ func TestAttackArtifactSymlinkEscape(t *testing.T) {
 	p.Artifacts = &pipeline.Artifacts{Paths: []string{"out/secret.env", "out/", "file.env", "dist/", "out/*"}}
 	f.job(1, sha, p)
 	f.start(t)
-	if u := f.final(t, 1); u.State != jobapi.StateSuccess {
+	if u := f.final(t, 1); u.State != status.Success {
 		t.Fatalf("job: %+v\n%s", u, f.logOf(1))
 	}
 	var files map[string]string
@@ -363,7 +364,7 @@ func TestAttackRestoreThroughCheckoutLink(t *testing.T) {
 	j := f.job(1, sha, shellJob("use", "cat dist/app.js; test ! -L dist"))
 	j.Dependencies = []jobapi.Dependency{{JobID: 99, Name: "build", HasArtifacts: true}}
 	f.start(t)
-	if u := f.final(t, 1); u.State != jobapi.StateSuccess {
+	if u := f.final(t, 1); u.State != status.Success {
 		t.Errorf("job: %+v\n%s", u, f.logOf(1))
 	}
 	if got := listAll(t, outside); len(got) != 1 {
@@ -398,7 +399,7 @@ func TestAttackCrossProjectCache(t *testing.T) {
 	job(3, 3, "cat vendor/lib")
 	f.start(t)
 	for id := int64(1); id <= 3; id++ {
-		if u := f.final(t, id); u.State != jobapi.StateSuccess {
+		if u := f.final(t, id); u.State != status.Success {
 			t.Fatalf("job %d: %+v\n%s", id, u, f.logOf(id))
 		}
 	}
@@ -428,7 +429,7 @@ func TestCacheLocalCopy(t *testing.T) {
 	job(2, "cat vendor/lib")
 	f.start(t)
 	f.final(t, 1)
-	if u := f.final(t, 2); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(2), "\nv1\n") {
+	if u := f.final(t, 2); u.State != status.Success || !strings.Contains(f.logOf(2), "\nv1\n") {
 		t.Fatalf("job 2: %+v\n%s", u, f.logOf(2))
 	}
 	f.locked(func() {
@@ -439,7 +440,7 @@ func TestCacheLocalCopy(t *testing.T) {
 		f.caches["3/deps"] = targz(t, map[string]string{"vendor/lib": "v2\n"})
 	})
 	job(3, "cat vendor/lib")
-	if u := f.final(t, 3); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(3), "\nv2\n") {
+	if u := f.final(t, 3); u.State != status.Success || !strings.Contains(f.logOf(3), "\nv2\n") {
 		t.Errorf("job 3 did not get the server's new version: %+v\n%s", u, f.logOf(3))
 	}
 }
@@ -510,8 +511,8 @@ func TestUndecodableJobFails(t *testing.T) {
 	f.raw[1] = fmt.Sprintf(`{"id":1,"token":%q,"plan":{"name":"x","script":"touch %s"},"project":{"id":3,"path":"team/app"},"heartbeat":100000000}`, j.Token, marker)
 	f.start(t)
 	u := f.final(t, 1)
-	if u.State != jobapi.StateFailed || u.FailureReason != jobapi.ReasonDataIntegrity {
-		t.Errorf("final %+v, want failed with %s", u, jobapi.ReasonDataIntegrity)
+	if u.State != status.Failed || u.FailureReason != status.DataIntegrityFailure {
+		t.Errorf("final %+v, want failed with %s", u, status.DataIntegrityFailure)
 	}
 	if log := f.logOf(1); !strings.Contains(log, "cannot read the job's specification") {
 		t.Errorf("log:\n%s", log)
@@ -586,7 +587,7 @@ func TestExecutorPerJob(t *testing.T) {
 		}
 	})
 	f.final(t, 1)
-	if u := f.final(t, 2); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(2), "\non the shell\n") {
+	if u := f.final(t, 2); u.State != status.Success || !strings.Contains(f.logOf(2), "\non the shell\n") {
 		t.Errorf("plain job: %+v\n%s", u, f.logOf(2))
 	}
 	dk.mu.Lock()
@@ -604,7 +605,7 @@ func TestDockerRunnerWithoutImage(t *testing.T) {
 	f.job(1, sha, shellJob("plain", "true"))
 	f.startWith(t, func(o *Options) { o.Config.Executor = ExecutorDocker })
 	u := f.final(t, 1)
-	if u.State != jobapi.StateFailed || !strings.Contains(f.logOf(1), "--docker-image IMAGE") {
+	if u.State != status.Failed || !strings.Contains(f.logOf(1), "--docker-image IMAGE") {
 		t.Errorf("final %+v\n%s", u, f.logOf(1))
 	}
 }
@@ -646,7 +647,7 @@ func TestOutageDuringJob(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	log := string(f.logs[1])
-	if u.State != jobapi.StateFailed || u.FailureReason != jobapi.ReasonScript || u.ExitCode != 3 {
+	if u.State != status.Failed || u.FailureReason != status.ScriptFailure || u.ExitCode != 3 {
 		t.Errorf("final %+v: want the script's failure, exit code 3", u)
 	}
 	var seq strings.Builder

@@ -19,6 +19,7 @@ import (
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // execute prepares the build directory and runs the job; it returns how the job ended and
@@ -27,9 +28,9 @@ import (
 func (t *task) execute(ctx context.Context, slot int) (run.Result, bool) {
 	j, p := t.job, t.job.Plan
 	fail := func(err error) (run.Result, bool) {
-		res := run.Result{Status: run.StatusFailed, Reason: run.ReasonSystem, Err: err}
+		res := run.Result{Status: status.Failed, Reason: status.RunnerSystemFailure, Err: err}
 		if ctx.Err() != nil {
-			res = run.Result{Status: run.StatusCanceled, Reason: run.StatusCanceled, Err: context.Cause(ctx)}
+			res = run.Result{Status: status.Canceled, Err: context.Cause(ctx)}
 		}
 		fmt.Fprintf(t.out, "\x1b[31;1mERROR: Job failed (system failure): %v\x1b[0;m\n", err)
 		return res, false

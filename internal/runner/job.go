@@ -18,6 +18,7 @@ import (
 	"github.com/slipway/slipway/internal/mask"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Causes of a job's cancellation.
@@ -101,7 +102,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 	if t.bad != nil {
 		t.log.Error("job spec unreadable: job failed", "err", t.bad)
 		fmt.Fprintf(t.out, "\x1b[31;1mERROR: Job failed: the runner cannot read the job's specification: %v\x1b[0;m\n", t.bad)
-		res = run.Result{Status: run.StatusFailed, Err: t.bad}
+		res = run.Result{Status: status.Failed, Reason: status.DataIntegrityFailure, Err: t.bad}
 	} else {
 		res, ran = t.execute(jobCtx, slot)
 	}
@@ -115,7 +116,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 	defer timer.Stop()
 	var dotenv []plan.Var
 	if ran && !t.dropped() {
-		dotenv = t.collect(reportCtx, res.Status == run.StatusSuccess)
+		dotenv = t.collect(reportCtx, res.Status == status.Success)
 	}
 	mw.Flush()
 	if t.dropped() {
@@ -123,18 +124,9 @@ func (t *task) run(ctx context.Context, slot int) error {
 		stopReport(errLeaseLost)
 		return nil
 	}
-	u := jobapi.Update{State: res.Status, ExitCode: res.ExitCode, Dotenv: dotenv}
-	switch res.Status {
-	case run.StatusSuccess:
-		u.State = jobapi.StateSuccess
-	case run.StatusCanceled:
-		u.State = jobapi.StateCanceled
-	default:
-		u.State = jobapi.StateFailed
-		u.FailureReason = failureReason(res.Reason)
-		if t.bad != nil {
-			u.FailureReason = jobapi.ReasonDataIntegrity
-		}
+	u := jobapi.Update{State: res.Status, FailureReason: res.Reason, ExitCode: res.ExitCode, Dotenv: dotenv}
+	if u.State == status.Failed && u.FailureReason == "" {
+		u.FailureReason = status.UnknownFailure
 	}
 	u.Coverage = t.coverage()
 	u.LogSize = t.sp.Close()
@@ -145,19 +137,6 @@ func (t *task) run(ctx context.Context, slot int) error {
 	}
 	t.log.Info("job finished", "state", u.State, "failure_reason", u.FailureReason, "duration", res.Duration.Round(time.Millisecond))
 	return nil
-}
-
-// failureReason maps package run's reasons to the protocol's.
-func failureReason(r string) string {
-	switch r {
-	case run.ReasonScript:
-		return jobapi.ReasonScript
-	case run.ReasonTimeout:
-		return jobapi.ReasonTimeout
-	case run.ReasonSystem:
-		return jobapi.ReasonSystem
-	}
-	return jobapi.ReasonUnknown
 }
 
 // leaseLost cancels the job and marks it dropped.
@@ -184,7 +163,7 @@ func (t *task) heartbeat(ctx context.Context, cancelJob, stopReport context.Canc
 		case <-tick.C:
 		}
 		hctx, cancel := context.WithTimeout(ctx, max(every, 10*time.Second))
-		ur, err := t.update(hctx, jobapi.Update{State: jobapi.StateRunning, LogSize: t.sp.Size()})
+		ur, err := t.update(hctx, jobapi.Update{State: status.Running, LogSize: t.sp.Size()})
 		cancel()
 		switch {
 		case errors.Is(err, errLeaseLost):

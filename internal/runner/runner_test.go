@@ -32,6 +32,7 @@ import (
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // fake is an in-memory server of the jobapi protocol with fault injection.
@@ -259,7 +260,7 @@ func (f *fake) update(w http.ResponseWriter, r *http.Request, j *jobapi.Job) {
 		http.Error(w, "bad update", http.StatusBadRequest)
 		return
 	}
-	if u.State == jobapi.StateRunning {
+	if u.State == status.Running {
 		f.heartbeats++
 		status, cancel := http.StatusOK, false
 		if f.heartbeat != nil {
@@ -595,7 +596,7 @@ func TestJobRunsAndReports(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	log := string(f.logs[1])
-	if final.State != jobapi.StateSuccess {
+	if final.State != status.Success {
 		t.Fatalf("state %q (%s), log:\n%s", final.State, final.FailureReason, log)
 	}
 	if strings.Contains(log, "instead") {
@@ -685,7 +686,7 @@ func TestCancelFromHeartbeat(t *testing.T) {
 	})
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if final.State != jobapi.StateCanceled {
+	if final.State != status.Canceled {
 		t.Fatalf("state %q, want canceled; log:\n%s", final.State, f.logs[1])
 	}
 	d := time.Since(canceledAt)
@@ -861,7 +862,7 @@ func TestCacheThroughServer(t *testing.T) {
 		return u
 	}
 	stop, _ := f.start(t)
-	if u := final(1); u.State != jobapi.StateSuccess {
+	if u := final(1); u.State != status.Success {
 		t.Fatalf("job 1: %+v\n%s", u, f.logs[1])
 	}
 	stop()
@@ -889,7 +890,7 @@ func TestCacheThroughServer(t *testing.T) {
 	})
 	f2.mu.Lock()
 	defer f2.mu.Unlock()
-	if log := string(f2.logs[2]); u.State != jobapi.StateSuccess || !strings.Contains(log, "\ncached-bytes\n") || !strings.Contains(log, "Downloaded cache deps-deps") {
+	if log := string(f2.logs[2]); u.State != status.Success || !strings.Contains(log, "\ncached-bytes\n") || !strings.Contains(log, "Downloaded cache deps-deps") {
 		t.Errorf("job 2: %+v\n%s", u, log)
 	}
 }
@@ -912,7 +913,7 @@ func TestAbortCancelsRunningJob(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if u := f.finals[1]; u.State != jobapi.StateCanceled {
+	if u := f.finals[1]; u.State != status.Canceled {
 		t.Errorf("final %+v, want canceled\n%s", u, f.logs[1])
 	}
 }

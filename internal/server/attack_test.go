@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -180,7 +181,7 @@ func TestAttackJobTokenOtherProject(t *testing.T) {
 	runner := e.mustRegister("r")
 	e.trigger(secret, "main", nil)
 	secretJob := e.claim(runner, "build")
-	e.finish(secretJob, jobapi.StateSuccess)
+	e.finish(secretJob, status.Success)
 	e.trigger(app, "main", nil)
 	tok := e.claim(runner, "build").Token
 
@@ -406,7 +407,7 @@ func TestFaultStoreUnavailable(t *testing.T) {
 		{"API token", "GET", "/api/v1/projects", adminToken, nil, nil, http.StatusOK},
 		{"unknown token", "GET", "/api/v1/projects", "slp_unknown", nil, nil, http.StatusUnauthorized},
 		{"runner token", "POST", jobapi.PathRequest, runner, jobapi.JobRequest{Key: "k", Wait: 1}, nil, http.StatusNoContent},
-		{"job token", "PUT", jobapi.PathJob(j.ID), j.Token, jobapi.Update{State: jobapi.StateRunning}, nil, http.StatusOK},
+		{"job token", "PUT", jobapi.PathJob(j.ID), j.Token, jobapi.Update{State: status.Running}, nil, http.StatusOK},
 		{"job token, log", "PATCH", jobapi.PathLog(j.ID), j.Token, "x", http.Header{"Content-Range": {jobapi.ContentRange(0, 1)}}, http.StatusAccepted},
 		{"registration", "POST", "/api/v1/runners", "", jobapi.RegisterRequest{Token: regToken, Name: "r2"}, nil, http.StatusCreated},
 		{"webhook", "POST", fmt.Sprintf("/hooks/gitlab/%d", pid), "", hook, http.Header{"X-Gitlab-Event": {"Push Hook"}}, http.StatusCreated},

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/slipway/slipway/internal/scheduler"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -209,7 +210,7 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 			}
 		case authJob:
 			j, err := s.store.JobByTokenHash(ctx, hash)
-			if err == nil && j.Status == store.StatusRunning {
+			if err == nil && j.Status == status.Running {
 				c.job = j
 				return c, nil
 			}
@@ -248,7 +249,7 @@ func (s *Server) endedJob(r *http.Request, hash string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return j.Status != store.StatusRunning && j.TokenHash != "" &&
+	return j.Status != status.Running && j.TokenHash != "" &&
 		subtle.ConstantTimeCompare([]byte(j.TokenHash), []byte(hash)) == 1, nil
 }
 

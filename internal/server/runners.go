@@ -15,6 +15,7 @@ import (
 	"github.com/slipway/slipway/internal/flow"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -94,7 +95,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 				err = s.resumeClaim(ctx, j, c.runner.ID, hash)
 			}
 			var payload *jobapi.Job
-			var pipelineStatus string
+			var pipelineStatus status.Status
 			if err == nil {
 				payload, pipelineStatus, err = s.payload(r, j, c.runner, tok)
 			}
@@ -110,7 +111,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 			}
 			s.metrics.jobStarted(j, now)
 			writeJSON(w, http.StatusCreated, payload)
-			if pipelineStatus == store.StatusPending {
+			if pipelineStatus == status.Pending {
 				s.sched.Started(j.PipelineID)
 			}
 			return nil
@@ -137,7 +138,7 @@ func (s *Server) resumeClaim(ctx context.Context, j *store.Job, runnerID int64, 
 	err := s.store.UpdatePipeline(ctx, j.PipelineID, func(_ *store.Pipeline, jobs *[]*store.Job) error {
 		for _, x := range *jobs {
 			if x.ID == j.ID {
-				if x.Status != store.StatusRunning || x.RunnerID != runnerID {
+				if x.Status != status.Running || x.RunnerID != runnerID {
 					return store.ErrLeaseLost
 				}
 				x.TokenHash = hash
@@ -155,7 +156,7 @@ func (s *Server) resumeClaim(ctx context.Context, j *store.Job, runnerID int64, 
 
 // payload is what the runner needs to run j: the plan with every variable, the git source,
 // the jobs whose artifacts it gets; and the status of j's pipeline.
-func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token string) (*jobapi.Job, string, error) {
+func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token string) (*jobapi.Job, status.Status, error) {
 	ctx := r.Context()
 	p, err := s.store.Project(ctx, j.ProjectID)
 	if err != nil {
@@ -200,7 +201,7 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 	var dotenv []plan.Var
 	for _, i := range flow.ArtifactSources(self, specs) {
 		src := cur[i]
-		if !store.Final(src.Status) {
+		if !src.Status.Final() {
 			continue
 		}
 		arts, err := s.store.ListArtifacts(ctx, src.ID)
@@ -366,7 +367,7 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, c *caller) er
 	if err := readJSON(w, r, &u); err != nil {
 		return err
 	}
-	if u.State == jobapi.StateRunning {
+	if u.State == status.Running {
 		cancel, err := s.store.Heartbeat(r.Context(), j.ID, j.RunnerID, s.now().Add(s.sched.Lease()))
 		if err != nil {
 			return err
@@ -404,5 +405,5 @@ func (s *Server) allowGit(r *http.Request, projectID int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return j.Status == store.StatusRunning && j.ProjectID == projectID, nil
+	return j.Status == status.Running && j.ProjectID == projectID, nil
 }
