@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -501,24 +502,86 @@ func TestUntrackedWithoutGit(t *testing.T) {
 	}
 }
 
-// TestUndecodableJobFails: a job whose plan the runner cannot decode is failed with a reason
-// and a log line, and nothing runs.
+// TestUndecodableJobFails: a job the runner cannot read — a spec that does not decode, a
+// version above the runner's, a heartbeat no clock has — is failed with
+// data_integrity_failure and a log line that says why, and nothing runs.
 func TestUndecodableJobFails(t *testing.T) {
 	t.Parallel()
+	tests := []struct {
+		name string
+		// job is the answer to the claim; %[1]q is the job token and %[2]s the marker the
+		// job's script would touch.
+		job, log string
+	}{
+		{"a script that is not a list",
+			`{"version":1,"id":1,"token":%[1]q,"spec":{"version":1,"name":"x","script":"touch %[2]s"},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"cannot unmarshal string"},
+		{"a payload of a newer version",
+			`{"version":99,"id":1,"token":%[1]q,"spec":{"version":1,"name":"x","script":["touch %[2]s"]},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"the server sent version 99 and this runner reads up to 1: upgrade the runner"},
+		{"a spec of a newer version",
+			`{"version":1,"id":1,"token":%[1]q,"spec":{"version":2,"name":"x","script":["touch %[2]s"]},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"version 2 (this program reads 0 to 1)"},
+		{"a negative heartbeat",
+			`{"version":1,"id":1,"token":%[1]q,"spec":{"version":1,"name":"x","script":["touch %[2]s"]},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":-1}`,
+			"heartbeat_seconds"},
+		{"a payload that is not an object",
+			`{"version":1,"id":1,"token":%[1]q,"spec":[],"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"not a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			marker := filepath.Join(t.TempDir(), "ran")
+			j := f.job(1, "0000000000000000000000000000000000000000", shellJob("x", "touch "+marker))
+			f.raw[1] = fmt.Sprintf(tt.job, j.Token, marker)
+			f.start(t)
+			u := f.final(t, 1)
+			if u.State != status.Failed || u.FailureReason != status.DataIntegrityFailure {
+				t.Errorf("final %+v, want failed with %s", u, status.DataIntegrityFailure)
+			}
+			if log := f.logOf(1); !strings.Contains(log, "cannot read the job's specification") || !strings.Contains(log, tt.log) {
+				t.Errorf("log does not say %q:\n%s", tt.log, log)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("the job ran")
+			}
+		})
+	}
+}
+
+// TestFutureFieldsIgnored: a payload with fields this runner does not know, in the job and
+// in its spec, as a newer server may add them, runs as if they were not there.
+func TestFutureFieldsIgnored(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
-	marker := filepath.Join(t.TempDir(), "ran")
-	j := f.job(1, "0000000000000000000000000000000000000000", shellJob("x", "touch "+marker))
-	f.raw[1] = fmt.Sprintf(`{"id":1,"token":%q,"plan":{"name":"x","script":"touch %s"},"project":{"id":3,"path":"team/app"},"heartbeat":100000000}`, j.Token, marker)
+	sha := f.repo("app", map[string]string{"README": "hi\n"})
+	j := f.job(1, sha, shellJob("x", "echo ran-$GREETING"))
+	j.Spec.Variables = append(j.Spec.Variables, jobapi.Var{Key: "GREETING", Value: "hello"})
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["sandbox"] = map[string]any{"profile": "strict", "seccomp": []string{"a", "b"}}
+	spec := m["spec"].(map[string]any)
+	spec["secrets"] = []any{map[string]any{"name": "vault", "path": "x"}}
+	spec["variables"].([]any)[0].(map[string]any)["scope"] = "job"
+	b, err = json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.raw[1] = string(b)
 	f.start(t)
-	u := f.final(t, 1)
-	if u.State != status.Failed || u.FailureReason != status.DataIntegrityFailure {
-		t.Errorf("final %+v, want failed with %s", u, status.DataIntegrityFailure)
+	if u := f.final(t, 1); u.State != status.Success {
+		t.Fatalf("final %+v, want success\n%s", u, f.logOf(1))
 	}
-	if log := f.logOf(1); !strings.Contains(log, "cannot read the job's specification") {
+	if log := f.logOf(1); !strings.Contains(log, "ran-hello") {
 		t.Errorf("log:\n%s", log)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Error("the job ran")
 	}
 }
 

@@ -34,12 +34,15 @@ const defaultHeartbeat = time.Second
 type task struct {
 	r    *agent
 	job  *jobapi.Job
-	log  *slog.Logger
-	tmp  string
-	sp   *spool
-	out  io.Writer // the spool, masked: the runner's own lines go here
-	lost chan struct{}
-	once sync.Once
+	plan *plan.Job // the job, as its spec says
+	// every is how often a heartbeat is sent (the server's, or defaultHeartbeat).
+	every time.Duration
+	log   *slog.Logger
+	tmp   string
+	sp    *spool
+	out   io.Writer // the spool, masked: the runner's own lines go here
+	lost  chan struct{}
+	once  sync.Once
 
 	// bad is why the job's spec could not be read: the job is failed without running.
 	bad error
@@ -54,11 +57,14 @@ type task struct {
 
 // runJob runs one job and reports it. It returns when the job has been reported (or
 // dropped after a lost lease, or its report ran out of retries).
-// A job whose spec could not be read (bad) is failed with a log line saying why.
-func (r *agent) runJob(ctx context.Context, slot int, job *jobapi.Job, bad error) {
-	log := r.log.With("job_id", job.ID, "job", job.Plan.Name, "project", job.Project.Path)
+// A job the runner could not read (c.bad) is failed with a log line saying why.
+func (r *agent) runJob(ctx context.Context, slot int, c *claim) {
+	log := r.log.With("job_id", c.job.ID, "job", c.plan.Name, "project", c.job.Project.Path)
 	log.Info("job received")
-	t := &task{r: r, job: job, log: log, lost: make(chan struct{}), bad: bad}
+	t := &task{r: r, job: c.job, plan: c.plan, every: c.heartbeat, log: log, lost: make(chan struct{}), bad: c.bad}
+	if t.every <= 0 {
+		t.every = defaultHeartbeat
+	}
 	if err := t.run(ctx, slot); err != nil {
 		log.Error("job not reported", "err", err)
 		return
@@ -77,7 +83,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 	}
 	defer t.sp.Remove()
 	secrets := []string{j.Token}
-	for _, v := range j.Plan.Variables {
+	for _, v := range t.plan.Variables {
 		if v.Masked && v.Value != "" {
 			secrets = append(secrets, v.Value)
 		}
@@ -124,7 +130,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 		stopReport(errLeaseLost)
 		return nil
 	}
-	u := jobapi.Update{State: res.Status, FailureReason: res.Reason, ExitCode: res.ExitCode, Dotenv: dotenv}
+	u := jobapi.Update{State: res.Status, FailureReason: res.Reason, ExitCode: res.ExitCode, Dotenv: jobapi.Vars(dotenv)}
 	if u.State == status.Failed && u.FailureReason == "" {
 		u.FailureReason = status.UnknownFailure
 	}
@@ -147,13 +153,10 @@ func (t *task) leaseLost(cancelJob context.CancelCauseFunc) {
 	})
 }
 
-// heartbeat sends state running every Job.Heartbeat until ctx ends: an answer with cancel
+// heartbeat sends state running every t.every until ctx ends: an answer with cancel
 // cancels the job; a 403 means the lease is lost. Other failures are only retried.
 func (t *task) heartbeat(ctx context.Context, cancelJob, stopReport context.CancelCauseFunc) {
-	every := t.job.Heartbeat
-	if every <= 0 {
-		every = defaultHeartbeat
-	}
+	every := t.every
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

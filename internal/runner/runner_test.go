@@ -126,11 +126,12 @@ func (f *fake) request(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req jobapi.JobRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Key == "" {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Key == "" || req.Version != jobapi.Version {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
-	deadline := time.Now().Add(min(req.Wait, 100*time.Millisecond))
+	wait, _ := jobapi.Duration(req.WaitSeconds)
+	deadline := time.Now().Add(min(wait, 100*time.Millisecond))
 	for {
 		if r.Context().Err() != nil {
 			return // as a real server: no claim for a request whose runner left
@@ -434,10 +435,10 @@ func (f *fake) repoFrom(name, work string) string {
 // job queues a job of project "team/app" in repository app.
 func (f *fake) job(id int64, sha string, p *plan.Job) *jobapi.Job {
 	j := &jobapi.Job{
-		ID: id, Token: fmt.Sprintf("job-token-%d", id), Plan: p,
-		Project:   jobapi.Project{ID: 3, Path: "team/app"},
-		Git:       jobapi.Git{URL: f.srv.URL + "/git/app.git", Ref: "main", SHA: sha, Depth: 1},
-		Heartbeat: 100 * time.Millisecond,
+		Version: jobapi.Version, ID: id, Token: fmt.Sprintf("job-token-%d", id), Spec: jobapi.NewSpec(p),
+		Project:          jobapi.Project{ID: 3, Path: "team/app"},
+		Git:              jobapi.Git{URL: f.srv.URL + "/git/app.git", Ref: "main", SHA: sha, Depth: 1},
+		HeartbeatSeconds: 0.1,
 	}
 	f.mu.Lock()
 	f.queue = append(f.queue, j)
@@ -654,7 +655,7 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 	}
 }
 
-func dotenvKV(vs []plan.Var) []plan.Var {
+func dotenvKV(vs []jobapi.Var) []plan.Var {
 	var out []plan.Var
 	for _, v := range vs {
 		out = append(out, plan.Var{Key: v.Key, Value: v.Value})

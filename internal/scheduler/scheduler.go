@@ -794,9 +794,9 @@ type decoded struct {
 	err error
 }
 
-// spec decodes (once) the plan of a job. A spec that cannot be decoded gives a plan with the
-// job's name and stage only; such a job is failed before it is queued (see advance), never
-// run.
+// spec decodes (once) the plan of a job from its stored spec (jobapi.DecodeSpec: any
+// version from 0). A spec that cannot be decoded gives a plan with the job's name and stage
+// only; such a job is failed before it is queued (see advance), never run.
 func (s *Scheduler) spec(j *store.Job) *plan.Job { return s.decode(j).p }
 
 func (s *Scheduler) decode(j *store.Job) decoded {
@@ -807,10 +807,11 @@ func (s *Scheduler) decode(j *store.Job) decoded {
 			return d
 		}
 	}
-	d := decoded{p: &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}}
-	if err := json.Unmarshal(j.Spec, d.p); err != nil {
-		d = decoded{p: &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}, err: err}
+	p, err := jobapi.DecodeSpec(j.Spec)
+	if err != nil {
+		p = &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}
 	}
+	d := decoded{p: p, err: err}
 	if j.ID != 0 {
 		s.specs[j.ID] = d
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway/slipway/internal/gitcmd"
 	"github.com/slipway/slipway/internal/gitmirror"
+	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/status"
@@ -156,7 +157,7 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	}
 	jobs := make([]*store.Job, 0, len(pl.Jobs))
 	for i, j := range pl.Jobs {
-		spec, err := json.Marshal(j)
+		spec, err := json.Marshal(jobapi.NewSpec(j))
 		if err != nil {
 			return nil, fmt.Errorf("encode job %s: %w", j.Name, err)
 		}

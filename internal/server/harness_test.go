@@ -272,7 +272,7 @@ func (p pipelineJSON) job(name string) jobJSON {
 
 // register registers a runner with the registration token and returns its token.
 func (e *env) register(name string) (string, error) {
-	r, err := e.send("POST", "/api/v1/runners", "", jobapi.RegisterRequest{Token: regToken, Name: name}, nil)
+	r, err := e.send("POST", "/api/v1/runners", "", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: name}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -295,7 +295,7 @@ func (e *env) mustRegister(name string) string {
 // request asks for a job with a short long poll: nil when none came (204).
 func (e *env) request(runnerToken string) (*jobapi.Job, error) {
 	key := fmt.Sprintf("req-%d", e.keys.Add(1))
-	r, err := e.send("POST", jobapi.PathRequest, runnerToken, jobapi.JobRequest{Key: key, Wait: 200 * time.Millisecond}, nil)
+	r, err := e.send("POST", jobapi.PathRequest, runnerToken, jobapi.JobRequest{Version: jobapi.Version, Key: key, WaitSeconds: 0.2}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -324,8 +324,8 @@ func (e *env) claim(runnerToken, name string) *jobapi.Job {
 		if j == nil {
 			continue
 		}
-		if j.Plan == nil || j.Plan.Name != name {
-			e.t.Fatalf("claimed job %d %q, want %q", j.ID, j.Plan.Name, name)
+		if j.Spec == nil || j.Spec.Name != name {
+			e.t.Fatalf("claimed job %d %q, want %q", j.ID, j.Spec.Name, name)
 		}
 		return j
 	}

@@ -71,7 +71,7 @@ func TestAttackLogWithoutLimitRunner(t *testing.T) {
 	p := e.trigger(id, "main", nil)
 
 	var reg jobapi.RegisterResponse
-	e.api("POST", "/api/v1/runners", jobapi.RegisterRequest{Token: regToken, Name: "real"}, http.StatusCreated, &reg)
+	e.api("POST", "/api/v1/runners", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: "real"}, http.StatusCreated, &reg)
 	var patches atomic.Int64
 	hc := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
 		if r.Method == http.MethodPatch {

@@ -75,7 +75,7 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Fatalf("claimed %d with token %q, want job %d", build.ID, build.Token, p.job("build").ID)
 	}
 	vars := map[string]string{}
-	for _, v := range build.Plan.Variables {
+	for _, v := range build.Spec.Variables {
 		vars[v.Key] = v.Value
 	}
 	if vars["GREETING"] != "hello" || vars["CI_JOB_TOKEN"] != build.Token || vars["CI_COMMIT_SHA"] != e.head() {
@@ -363,7 +363,7 @@ func TestRepeatedClaim(t *testing.T) {
 	pid := e.project("demo", "")
 	e.trigger(pid, "main", nil)
 	runner := e.mustRegister("r1")
-	req := jobapi.JobRequest{Key: "same", Wait: 200 * time.Millisecond}
+	req := jobapi.JobRequest{Version: jobapi.Version, Key: "same", WaitSeconds: 0.2}
 	var jobs []jobapi.Job
 	for range 2 {
 		var j jobapi.Job

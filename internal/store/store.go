@@ -138,7 +138,8 @@ type Job struct {
 	// Position is the job's index in the plan, for stable ordering.
 	Position int           `json:"-"`
 	Status   status.Status `json:"status"`
-	// Spec is the plan.Job as JSON: what the runner executes.
+	// Spec is the job as the runner executes it: a jobapi.Spec as JSON (jobapi.DecodeSpec
+	// reads every version of it).
 	Spec []byte `json:"-"`
 	// Tags a runner must all have to take the job (the job's and the project's).
 	Tags          []string `json:"tags,omitempty"`
