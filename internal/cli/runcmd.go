@@ -15,7 +15,7 @@ import (
 	"github.com/slipway/slipway/internal/gitrepo"
 	"github.com/slipway/slipway/internal/local"
 	"github.com/slipway/slipway/internal/plan"
-	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Exit code of a run stopped by the user (128 + SIGINT), as shells report it.
@@ -100,9 +100,9 @@ func runRun(ctx context.Context, io IO, args []string) int {
 		return exitFail
 	}
 	switch sum.Status {
-	case run.StatusSuccess:
+	case status.Success:
 		return exitOK
-	case run.StatusCanceled:
+	case status.Canceled:
 		return exitCanceled
 	}
 	return exitFail

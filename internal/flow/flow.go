@@ -1,6 +1,6 @@
 // Package flow decides the order of a pipeline's jobs as GitLab does: which jobs a job waits
 // for (its needs, else every job of earlier stages), and what becomes of a job once they are
-// final (start, skip, wait for play, cancel), and the pipeline's status from its jobs'. It is
+// settled (start, skip, wait for play, cancel), and the pipeline's status from its jobs'. It is
 // pure: `slipway run` (package local) and the server's scheduler both call it with the
 // statuses they keep. It does not run jobs or keep state.
 package flow
@@ -9,31 +9,15 @@ import (
 	"slices"
 
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 )
 
-// Job statuses, as GitLab names them.
-const (
-	Created  = "created"
-	Pending  = "pending"
-	Running  = "running"
-	Success  = "success"
-	Failed   = "failed"
-	Warning  = "warning" // failed, failure allowed
-	Canceled = "canceled"
-	Skipped  = "skipped"
-	Manual   = "manual" // a manual job waiting to be played
-	// Start is Decide's answer for a job that may start now.
-	Start = "start"
-)
-
-// Final reports whether a job status lets the jobs after it decide. A manual job is final
-// for this purpose: it either blocks what follows or lets it run.
-func Final(s string) bool {
-	switch s {
-	case Success, Failed, Warning, Canceled, Skipped, Manual:
-		return true
-	}
-	return false
+// Settled reports whether a job in status s lets the jobs that wait for it be decided: it
+// is final, or it is manual. A manual job is not final (it may still be played), but until
+// it is played it decides for the jobs after it: it holds them (a blocking manual job) or
+// lets them run (see Decide).
+func Settled(s status.Status) bool {
+	return s.Final() || s == status.Manual
 }
 
 // Prereqs returns, for each job of jobs (a plan's jobs, or a chosen subset in plan order),
@@ -66,7 +50,7 @@ func Prereqs(jobs []*plan.Job) [][]int {
 // Prereq is a job waited for and its status.
 type Prereq struct {
 	Job    *plan.Job
-	Status string
+	Status status.Status
 }
 
 // Options tune Decide.
@@ -81,44 +65,45 @@ type Options struct {
 }
 
 // Decide says what becomes of a created job j given the jobs it waits for: ok is false
-// while one of them is not final (or, with Hold, while a blocking manual job holds j).
-// Otherwise status is Start or the final status to give j (Manual for a manual job that
-// waits to be played).
-func Decide(j *plan.Job, prereqs []Prereq, o Options) (status string, ok bool) {
+// while one of them is not settled (or, with Hold, while a blocking manual job holds j).
+// Otherwise next is status.Pending when j may start now (the caller queues it, or delays
+// it, or waits for its resource group), else the status to give j: Manual for a manual job
+// that waits to be played, or a final one (skipped, canceled).
+func Decide(j *plan.Job, prereqs []Prereq, o Options) (next status.Status, ok bool) {
 	failed, blocked := false, false
 	for _, p := range prereqs {
-		if !Final(p.Status) {
+		if !Settled(p.Status) {
 			return "", false
 		}
-		failed = failed || p.Status == Failed || p.Status == Canceled
+		failed = failed || p.Status == status.Failed || p.Status == status.Canceled
 		// A manual job that may not fail (manual in rules) blocks the jobs after it; one a
 		// job needs holds that job either way.
-		blocked = blocked || p.Status == Manual && (!p.Job.AllowFailure || j.Needs != nil)
+		blocked = blocked || p.Status == status.Manual && (!p.Job.AllowFailure || j.Needs != nil)
 	}
 	switch {
 	case o.Canceled:
-		return Canceled, true
+		return status.Canceled, true
 	case blocked && o.Hold:
 		return "", false
 	case blocked:
-		return Skipped, true
+		return status.Skipped, true
 	case j.When == "manual" && !o.Play:
-		return Manual, true
+		return status.Manual, true
 	case j.When == "on_failure" && !failed:
-		return Skipped, true
+		return status.Skipped, true
 	case j.When != "always" && j.When != "on_failure" && failed:
-		return Skipped, true
+		return status.Skipped, true
 	}
-	return Start, true
+	return status.Pending, true
 }
 
 // FailedStatus says the status of a job that failed with exit code: Warning when its failure is
 // allowed (allow_failure, limited to exit_codes when set), else Failed.
-func FailedStatus(j *plan.Job, code int) string {
+func FailedStatus(j *plan.Job, code int) status.Status {
 	if j.AllowFailure && (len(j.ExitCodes) == 0 || slices.Contains(j.ExitCodes, code)) {
-		return Warning
+		return status.Warning
 	}
-	return Failed
+	return status.Failed
 }
 
 // PipelineStatus is a pipeline's status from its (current, not retried) jobs' statuses:
@@ -127,55 +112,55 @@ func FailedStatus(j *plan.Job, code int) string {
 // else failed if any job failed, canceled if any was canceled, success otherwise (warnings,
 // skipped and non-blocking manual jobs allowed). blocking reports whether the manual job at
 // an index blocks (allow_failure false); created reports jobs still waiting.
-func PipelineStatus(statuses []string, blocking func(i int) bool) string {
+func PipelineStatus(statuses []status.Status, blocking func(i int) bool) status.Status {
 	active, manual, failed, canceled, success := false, false, false, false, false
 	// As GitLab, skipped jobs and allowed failures do not count as started.
 	queued, notStarted := false, true
 	for i, s := range statuses {
 		switch s {
-		case Pending, Created, Skipped, Warning:
-			queued = queued || s == Pending
+		case status.Pending, status.Created, status.Skipped, status.Warning:
+			queued = queued || s == status.Pending
 		default:
 			notStarted = false
 		}
 		switch s {
-		case Pending, Running, "waiting_for_resource", "scheduled":
+		case status.Pending, status.Running, status.WaitingForResource, status.Scheduled:
 			active = true
-		case Created:
+		case status.Created:
 			// Waiting for earlier jobs: the pipeline runs, unless a manual job holds it.
 			active = true
-		case Manual:
+		case status.Manual:
 			if blocking(i) {
 				manual = true
 			}
-		case Failed:
+		case status.Failed:
 			failed = true
-		case Canceled:
+		case status.Canceled:
 			canceled = true
-		case Success, Warning:
+		case status.Success, status.Warning:
 			success = true
 		}
 	}
 	switch {
 	case manual && !anyRunning(statuses):
-		return Manual
+		return status.Manual
 	case queued && notStarted:
-		return Pending
+		return status.Pending
 	case active:
-		return Running
+		return status.Running
 	case failed:
-		return Failed
+		return status.Failed
 	case canceled:
-		return Canceled
+		return status.Canceled
 	case success || len(statuses) == 0:
-		return Success
+		return status.Success
 	}
-	return Skipped
+	return status.Skipped
 }
 
-func anyRunning(statuses []string) bool {
+func anyRunning(statuses []status.Status) bool {
 	for _, s := range statuses {
-		if s == Pending || s == Running {
+		if s == status.Pending || s == status.Running {
 			return true
 		}
 	}
@@ -185,7 +170,7 @@ func anyRunning(statuses []string) bool {
 // Retry reports whether a job that failed on its attempt-th try (from 0) with reason (a
 // GitLab failure reason: script_failure, runner_system_failure, …) and exit code is tried
 // again, per retry: max, when and exit_codes.
-func Retry(j *plan.Job, attempt int, reason string, code int) bool {
+func Retry(j *plan.Job, attempt int, reason status.Reason, code int) bool {
 	rt := j.Retry
 	if attempt >= rt.Max {
 		return false
@@ -196,8 +181,8 @@ func Retry(j *plan.Job, attempt int, reason string, code int) bool {
 	if len(rt.When) == 0 || slices.Contains(rt.When, "always") {
 		return true
 	}
-	return slices.Contains(rt.When, reason) ||
-		(reason == "runner_system_failure" && slices.Contains(rt.When, "unknown_failure"))
+	return slices.Contains(rt.When, string(reason)) ||
+		(reason == status.RunnerSystemFailure && slices.Contains(rt.When, string(status.UnknownFailure)))
 }
 
 // ArtifactSources returns the indexes of the jobs (of jobs) whose artifacts j receives, as

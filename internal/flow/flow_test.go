@@ -6,6 +6,7 @@ import (
 
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 )
 
 func TestPrereqs(t *testing.T) {
@@ -30,31 +31,31 @@ func TestDecide(t *testing.T) {
 	manualOptional := &plan.Job{Name: "opt", When: "manual", AllowFailure: true} // does not
 	job := func(when string) *plan.Job { return &plan.Job{Name: "j", When: when} }
 	needing := &plan.Job{Name: "n", When: "on_success", Needs: []plan.Need{{Job: "opt"}}}
-	ok := func(s string) Prereq { return Prereq{Job: &plan.Job{Name: "p"}, Status: s} }
+	ok := func(s status.Status) Prereq { return Prereq{Job: &plan.Job{Name: "p"}, Status: s} }
 	tests := []struct {
 		name    string
 		job     *plan.Job
 		prereqs []Prereq
 		o       Options
-		want    string
+		want    status.Status
 		ready   bool
 	}{
-		{name: "no prereqs", job: job("on_success"), want: Start, ready: true},
-		{name: "prereq running", job: job("on_success"), prereqs: []Prereq{ok(Running)}},
-		{name: "prereq created", job: job("always"), prereqs: []Prereq{ok(Created)}},
-		{name: "after success", job: job("on_success"), prereqs: []Prereq{ok(Success), ok(Warning)}, want: Start, ready: true},
-		{name: "after failure", job: job("on_success"), prereqs: []Prereq{ok(Failed)}, want: Skipped, ready: true},
-		{name: "after cancel", job: job("on_success"), prereqs: []Prereq{ok(Canceled)}, want: Skipped, ready: true},
-		{name: "on_failure after failure", job: job("on_failure"), prereqs: []Prereq{ok(Failed)}, want: Start, ready: true},
-		{name: "on_failure after success", job: job("on_failure"), prereqs: []Prereq{ok(Success)}, want: Skipped, ready: true},
-		{name: "always after failure", job: job("always"), prereqs: []Prereq{ok(Failed)}, want: Start, ready: true},
-		{name: "manual waits", job: job("manual"), want: Manual, ready: true},
-		{name: "manual played", job: job("manual"), o: Options{Play: true}, want: Start, ready: true},
-		{name: "canceled", job: job("always"), o: Options{Canceled: true}, want: Canceled, ready: true},
-		{name: "blocked locally", job: job("on_success"), prereqs: []Prereq{{Job: manualRule, Status: Manual}}, want: Skipped, ready: true},
-		{name: "blocked on a server", job: job("on_success"), prereqs: []Prereq{{Job: manualRule, Status: Manual}}, o: Options{Hold: true}},
-		{name: "optional manual does not block", job: job("on_success"), prereqs: []Prereq{{Job: manualOptional, Status: Manual}}, want: Start, ready: true},
-		{name: "a needed manual job holds", job: needing, prereqs: []Prereq{{Job: manualOptional, Status: Manual}}, o: Options{Hold: true}},
+		{name: "no prereqs", job: job("on_success"), want: status.Pending, ready: true},
+		{name: "prereq running", job: job("on_success"), prereqs: []Prereq{ok(status.Running)}},
+		{name: "prereq created", job: job("always"), prereqs: []Prereq{ok(status.Created)}},
+		{name: "after success", job: job("on_success"), prereqs: []Prereq{ok(status.Success), ok(status.Warning)}, want: status.Pending, ready: true},
+		{name: "after failure", job: job("on_success"), prereqs: []Prereq{ok(status.Failed)}, want: status.Skipped, ready: true},
+		{name: "after cancel", job: job("on_success"), prereqs: []Prereq{ok(status.Canceled)}, want: status.Skipped, ready: true},
+		{name: "on_failure after failure", job: job("on_failure"), prereqs: []Prereq{ok(status.Failed)}, want: status.Pending, ready: true},
+		{name: "on_failure after success", job: job("on_failure"), prereqs: []Prereq{ok(status.Success)}, want: status.Skipped, ready: true},
+		{name: "always after failure", job: job("always"), prereqs: []Prereq{ok(status.Failed)}, want: status.Pending, ready: true},
+		{name: "manual waits", job: job("manual"), want: status.Manual, ready: true},
+		{name: "manual played", job: job("manual"), o: Options{Play: true}, want: status.Pending, ready: true},
+		{name: "canceled", job: job("always"), o: Options{Canceled: true}, want: status.Canceled, ready: true},
+		{name: "blocked locally", job: job("on_success"), prereqs: []Prereq{{Job: manualRule, Status: status.Manual}}, want: status.Skipped, ready: true},
+		{name: "blocked on a server", job: job("on_success"), prereqs: []Prereq{{Job: manualRule, Status: status.Manual}}, o: Options{Hold: true}},
+		{name: "optional manual does not block", job: job("on_success"), prereqs: []Prereq{{Job: manualOptional, Status: status.Manual}}, want: status.Pending, ready: true},
+		{name: "a needed manual job holds", job: needing, prereqs: []Prereq{{Job: manualOptional, Status: status.Manual}}, o: Options{Hold: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,12 +73,12 @@ func TestFailedStatus(t *testing.T) {
 		name string
 		job  plan.Job
 		code int
-		want string
+		want status.Status
 	}{
-		{name: "not allowed", job: plan.Job{}, code: 1, want: Failed},
-		{name: "allowed", job: plan.Job{AllowFailure: true}, code: 1, want: Warning},
-		{name: "allowed code", job: plan.Job{AllowFailure: true, ExitCodes: []int{3}}, code: 3, want: Warning},
-		{name: "other code", job: plan.Job{AllowFailure: true, ExitCodes: []int{3}}, code: 1, want: Failed},
+		{name: "not allowed", job: plan.Job{}, code: 1, want: status.Failed},
+		{name: "allowed", job: plan.Job{AllowFailure: true}, code: 1, want: status.Warning},
+		{name: "allowed code", job: plan.Job{AllowFailure: true, ExitCodes: []int{3}}, code: 3, want: status.Warning},
+		{name: "other code", job: plan.Job{AllowFailure: true, ExitCodes: []int{3}}, code: 1, want: status.Failed},
 	}
 	for _, tt := range tests {
 		if got := FailedStatus(&tt.job, tt.code); got != tt.want {
@@ -89,23 +90,23 @@ func TestFailedStatus(t *testing.T) {
 func TestPipelineStatus(t *testing.T) {
 	tests := []struct {
 		name     string
-		statuses []string
+		statuses []status.Status
 		blocking []bool
-		want     string
+		want     status.Status
 	}{
-		{name: "empty", want: Success},
-		{name: "all success", statuses: []string{Success, Warning, Skipped}, want: Success},
-		{name: "running", statuses: []string{Success, Running, Created}, want: Running},
-		{name: "pending", statuses: []string{Pending, Created, Skipped}, want: Pending},
-		{name: "pending after an allowed failure", statuses: []string{Warning, Pending}, want: Pending},
-		{name: "pending after a success", statuses: []string{Success, Pending}, want: Running},
-		{name: "created only", statuses: []string{Created}, want: Running},
-		{name: "failed", statuses: []string{Success, Failed, Skipped}, want: Failed},
-		{name: "canceled", statuses: []string{Success, Canceled}, want: Canceled},
-		{name: "blocked by manual", statuses: []string{Success, Manual, Created}, blocking: []bool{false, true, false}, want: Manual},
-		{name: "optional manual", statuses: []string{Success, Manual}, blocking: []bool{false, false}, want: Success},
-		{name: "manual while running", statuses: []string{Running, Manual}, blocking: []bool{false, true}, want: Running},
-		{name: "all skipped", statuses: []string{Skipped}, want: Skipped},
+		{name: "empty", want: status.Success},
+		{name: "all success", statuses: []status.Status{status.Success, status.Warning, status.Skipped}, want: status.Success},
+		{name: "running", statuses: []status.Status{status.Success, status.Running, status.Created}, want: status.Running},
+		{name: "pending", statuses: []status.Status{status.Pending, status.Created, status.Skipped}, want: status.Pending},
+		{name: "pending after an allowed failure", statuses: []status.Status{status.Warning, status.Pending}, want: status.Pending},
+		{name: "pending after a success", statuses: []status.Status{status.Success, status.Pending}, want: status.Running},
+		{name: "created only", statuses: []status.Status{status.Created}, want: status.Running},
+		{name: "failed", statuses: []status.Status{status.Success, status.Failed, status.Skipped}, want: status.Failed},
+		{name: "canceled", statuses: []status.Status{status.Success, status.Canceled}, want: status.Canceled},
+		{name: "blocked by manual", statuses: []status.Status{status.Success, status.Manual, status.Created}, blocking: []bool{false, true, false}, want: status.Manual},
+		{name: "optional manual", statuses: []status.Status{status.Success, status.Manual}, blocking: []bool{false, false}, want: status.Success},
+		{name: "manual while running", statuses: []status.Status{status.Running, status.Manual}, blocking: []bool{false, true}, want: status.Running},
+		{name: "all skipped", statuses: []status.Status{status.Skipped}, want: status.Skipped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +123,7 @@ func TestRetry(t *testing.T) {
 		name    string
 		retry   pipeline.Retry
 		attempt int
-		reason  string
+		reason  status.Reason
 		code    int
 		want    bool
 	}{
@@ -161,5 +162,19 @@ func TestArtifactSources(t *testing.T) {
 		if got := ArtifactSources(tt.job, jobs); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestSettled checks the one difference between settled and final: a manual job lets the
+// jobs after it be decided, but it is not final.
+func TestSettled(t *testing.T) {
+	for _, s := range status.All() {
+		want := s.Final() || s == status.Manual
+		if got := Settled(s); got != want {
+			t.Errorf("Settled(%q) = %v, want %v", s, got, want)
+		}
+	}
+	if !Settled(status.Manual) || status.Manual.Final() {
+		t.Error("manual must be settled and not final")
 	}
 }

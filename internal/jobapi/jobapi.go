@@ -1,7 +1,8 @@
 // Package jobapi is the wire contract between the server and runners: HTTP+JSON request and
 // response bodies, the paths, and the rules both sides follow. The server (package server)
-// answers it; runners (package runner) call it. It holds no behaviour beyond small helpers for
-// the Content-Range header.
+// answers it; runners (package runner) call it. The same Spec is what the server keeps of a
+// job in its database. It holds no behaviour beyond conversions to and from package plan's
+// types and small helpers for versions, durations and the Content-Range header.
 //
 // The protocol:
 //
@@ -32,16 +33,68 @@
 //     the current version (which GET and PUT answer with).
 //   - Git: the job's Git.URL is a smart-HTTP URL of the server's mirror; the runner
 //     authenticates with user "slipway-ci-token" and the job token as password.
+//
+// # Versions and compatibility
+//
+// Every body has explicit snake_case names; durations are seconds, with the unit in the
+// name (heartbeat_seconds). A runner says the protocol version it speaks (Version) in
+// RegisterRequest and JobRequest; a Job says the version it is written in, and so does a
+// Spec, which the server also stores. A body without a version is version 0: a runner, or a
+// stored spec, from before versions existed (plan.Job's JSON, with Go's field names).
+//
+// The rules, for every change to come:
+//
+//   - Readers skip the fields they do not know, on both sides: the server reads runner
+//     bodies without refusing unknown fields, and runners read Job and Spec the same way.
+//     So a field may be added without a new version when an older reader may ignore it.
+//   - A change that an older reader cannot ignore (a field renamed, removed, retyped, or
+//     one that changes how a job runs) makes a new Version. The server answers each runner
+//     in the version it asked for (Negotiate: the lower of the runner's and its own), so a
+//     newer server keeps writing every version from MinVersion up: it never sends a runner
+//     a field the runner's version does not have to run the job as written, and it keeps
+//     reading Updates of every such version. A runner newer than the server gets the
+//     server's version, and must read it.
+//   - A server refuses a runner older than MinVersion with 400 and a message that says to
+//     upgrade the runner. Version 0 runners are refused: they read Go's field names, and
+//     they are the runners of before issue 9 (a job could take over their host).
+//   - A runner that gets a Job or Spec it cannot read (a version above its own, or a body
+//     that does not decode) fails the job with data_integrity_failure and says why in the
+//     job's log; it never runs a job it read only in part.
+//   - Stored specs of every version from 0 up stay readable (DecodeSpec): a server started
+//     on an older database runs the jobs it finds.
 package jobapi
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 )
+
+// Protocol versions.
+const (
+	// Version is the version this program speaks and writes.
+	Version = 1
+	// MinVersion is the oldest runner version a server serves.
+	MinVersion = 1
+)
+
+// ErrVersion: a body is of a version the reader cannot read.
+var ErrVersion = errors.New("unsupported protocol version")
+
+// Negotiate returns the version a server answers a runner of version v in: v, or Version
+// when v is newer. A runner older than MinVersion gets an error that says to upgrade it.
+func Negotiate(v int) (int, error) {
+	if v < MinVersion {
+		return 0, fmt.Errorf("%w: this runner speaks version %d of the runner protocol and this server "+
+			"needs %d to %d: upgrade the runner (slipway runner) to this server's release", ErrVersion, v, MinVersion, Version)
+	}
+	return min(v, Version), nil
+}
 
 // Paths of the runner protocol.
 const (
@@ -69,6 +122,8 @@ const GitUser = "slipway-ci-token"
 
 // RegisterRequest registers a runner.
 type RegisterRequest struct {
+	// Version is the runner's protocol version (see Negotiate).
+	Version int `json:"version"`
 	// Token is the server's registration token.
 	Token       string   `json:"token"`
 	Name        string   `json:"name"`
@@ -80,32 +135,39 @@ type RegisterRequest struct {
 
 // RegisterResponse is a registered runner's identity.
 type RegisterResponse struct {
-	ID    int64  `json:"id"`
-	Token string `json:"token"`
+	// Version is the version the server answers this runner in.
+	Version int    `json:"version"`
+	ID      int64  `json:"id"`
+	Token   string `json:"token"`
 }
 
 // JobRequest asks for a job.
 type JobRequest struct {
+	// Version is the runner's protocol version (see Negotiate).
+	Version int `json:"version"`
 	// Key identifies this request: a runner repeats it with the same Key until it gets an
 	// answer, and makes a new one after.
 	Key string `json:"key"`
-	// Wait bounds the long poll; zero means the server's default (~30 s).
-	Wait time.Duration `json:"wait,omitempty"`
+	// WaitSeconds bounds the long poll; zero means the server's default (~30 s).
+	WaitSeconds float64 `json:"wait_seconds,omitempty"`
 }
 
 // Job is what a runner gets to run one job.
 type Job struct {
-	ID    int64  `json:"id"`
-	Token string `json:"token"`
-	// Plan is the job as planned, Variables complete: predefined, pipeline, project (masked
-	// and file-type as configured), and dotenv variables of the jobs it depends on.
-	Plan    *plan.Job `json:"plan"`
-	Project Project   `json:"project"`
-	Git     Git       `json:"git"`
+	// Version is the version the Job (and its Spec) is written in.
+	Version int    `json:"version"`
+	ID      int64  `json:"id"`
+	Token   string `json:"token"`
+	// Spec is the job, Variables complete: predefined, pipeline, project (masked and
+	// file-type as configured), and dotenv variables of the jobs it depends on.
+	Spec    *Spec   `json:"spec"`
+	Project Project `json:"project"`
+	Git     Git     `json:"git"`
 	// Dependencies are the jobs whose artifacts the runner downloads before the scripts.
 	Dependencies []Dependency `json:"dependencies,omitempty"`
-	// Heartbeat is how often the runner sends a heartbeat; the lease lasts three of them.
-	Heartbeat time.Duration `json:"heartbeat"`
+	// HeartbeatSeconds is how often the runner sends a heartbeat; the lease lasts three of
+	// them.
+	HeartbeatSeconds float64 `json:"heartbeat_seconds"`
 	// LogOffset is where the log continues (non-zero only if the same claim is resumed).
 	LogOffset int64 `json:"log_offset,omitempty"`
 }
@@ -133,34 +195,19 @@ type Dependency struct {
 	HasArtifacts bool `json:"has_artifacts"`
 }
 
-// Job states a runner reports.
-const (
-	StateRunning  = "running"
-	StateSuccess  = "success"
-	StateFailed   = "failed"
-	StateCanceled = "canceled"
-)
-
-// Failure reasons, as GitLab names them.
-const (
-	ReasonScript        = "script_failure"
-	ReasonTimeout       = "job_execution_timeout"
-	ReasonSystem        = "runner_system_failure"
-	ReasonStuck         = "stuck_or_timeout_failure"
-	ReasonUnknown       = "unknown_failure"
-	ReasonDataIntegrity = "data_integrity_failure"
-)
-
 // Update reports a job's state.
 type Update struct {
-	State         string `json:"state"`
-	FailureReason string `json:"failure_reason,omitempty"`
-	ExitCode      int    `json:"exit_code,omitempty"`
+	// State is running (a heartbeat), or the job's end: success, failed or canceled.
+	State status.Status `json:"state"`
+	// FailureReason says why a failed job failed; a reason the server does not know is
+	// kept as unknown_failure.
+	FailureReason status.Reason `json:"failure_reason,omitempty"`
+	ExitCode      int           `json:"exit_code,omitempty"`
 	// LogSize is the full size of the log the runner produced; a final update is refused
 	// (409, with X-Log-Size) until the server has all of it, so no byte is lost.
 	LogSize int64 `json:"log_size"`
 	// Dotenv are the variables of reports:dotenv.
-	Dotenv []plan.Var `json:"dotenv,omitempty"`
+	Dotenv []Var `json:"dotenv,omitempty"`
 	// Coverage is the value the job's coverage regexp found in the log, if any.
 	Coverage *float64 `json:"coverage,omitempty"`
 }
@@ -169,6 +216,21 @@ type Update struct {
 type UpdateResponse struct {
 	// Cancel asks the runner to cancel the job.
 	Cancel bool `json:"cancel"`
+}
+
+// Seconds is d in seconds, as durations go on the wire.
+func Seconds(d time.Duration) float64 { return d.Seconds() }
+
+// maxSeconds bounds durations read from the wire: about 146 years, well inside a
+// time.Duration.
+const maxSeconds = float64(1<<62) / float64(time.Second)
+
+// Duration reads a duration in seconds from the wire: a number from 0 to about 146 years.
+func Duration(s float64) (time.Duration, error) {
+	if math.IsNaN(s) || s < 0 || s > maxSeconds {
+		return 0, fmt.Errorf("%v seconds: want a duration from 0 to %.0f", s, maxSeconds)
+	}
+	return time.Duration(math.Round(s * float64(time.Second))), nil
 }
 
 // ContentRange formats the Content-Range of a chunk of n bytes at start.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/testenv"
 )
 
@@ -50,7 +50,7 @@ test:
 `,
 	})
 	sum, out := runPipeline(t, dir, nil)
-	if sum.Status != run.StatusSuccess {
+	if sum.Status != status.Success {
 		t.Fatalf("pipeline %s\n%s", sum.Status, out)
 	}
 	for _, want := range []string{"app: db:migrate against db", "app: rspec against db"} {

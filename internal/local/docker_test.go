@@ -11,7 +11,7 @@ import (
 	"github.com/slipway/slipway/internal/executor"
 	"github.com/slipway/slipway/internal/executor/docker"
 	"github.com/slipway/slipway/internal/plan"
-	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/testenv"
 )
 
@@ -79,7 +79,7 @@ deploy:
 `})
 	sum, out := dockerRun(t, context.Background(), dir, nil)
 	got := statuses(sum)
-	if sum.Status != run.StatusSuccess || got["build"] != run.StatusSuccess || got["test"] != StatusWarning || got["deploy"] != run.StatusSuccess {
+	if sum.Status != status.Success || got["build"] != status.Success || got["test"] != status.Warning || got["deploy"] != status.Success {
 		t.Fatalf("pipeline %s %v\n%s", sum.Status, got, out)
 	}
 	if !strings.Contains(out, "hello from service") || !strings.Contains(out, "deploying a page of 3 words") {
@@ -112,7 +112,7 @@ func TestDockerCancelLeavesNothing(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if sum.Status != run.StatusCanceled {
+	if sum.Status != status.Canceled {
 		t.Errorf("status %s, want canceled\n%s", sum.Status, out)
 	}
 	assertNoLeftovers(t, cli)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // event reports a job's new status: a line for people, an object for --json-events.
@@ -14,11 +14,11 @@ func (r *runner) event(n *node) {
 	j := n.job
 	ev := map[string]any{"type": "job", "job": j.Name, "stage": j.Stage, "status": n.status}
 	switch n.status {
-	case statusRunning:
+	case status.Running:
 		r.out.note("%s: started (%s)", j.Name, j.Stage)
-	case run.StatusSuccess, run.StatusFailed, StatusWarning, run.StatusCanceled:
+	case status.Success, status.Failed, status.Warning, status.Canceled:
 		ev["duration_s"] = n.result.Duration.Seconds()
-		if n.result.Reason != "" && n.status != run.StatusSuccess {
+		if n.result.Reason != "" && n.status != status.Success {
 			ev["failure_reason"] = n.result.Reason
 			ev["exit_code"] = n.result.ExitCode
 		}
@@ -34,24 +34,24 @@ func (r *runner) event(n *node) {
 
 // summary decides the pipeline's status, prints the final table and the last event.
 func (r *runner) summary(ctx context.Context) *Summary {
-	s := &Summary{Status: run.StatusSuccess}
+	s := &Summary{Status: status.Success}
 	for _, n := range r.nodes {
-		status := n.status
-		if !done(status) {
-			status = StatusSkipped
+		st := n.status
+		if !done(st) {
+			st = status.Skipped
 		}
-		jr := JobResult{Name: n.job.Name, Stage: n.job.Stage, Status: status, Duration: n.result.Duration,
+		jr := JobResult{Name: n.job.Name, Stage: n.job.Stage, Status: st, Duration: n.result.Duration,
 			Seconds: n.result.Duration.Seconds(), ExitCode: n.result.ExitCode, Attempts: n.tries}
-		if status == run.StatusFailed || status == StatusWarning {
+		if st == status.Failed || st == status.Warning {
 			jr.Reason = n.result.Reason
 		}
 		s.Jobs = append(s.Jobs, jr)
-		if status == run.StatusFailed && s.Status == run.StatusSuccess {
-			s.Status = run.StatusFailed
+		if st == status.Failed && s.Status == status.Success {
+			s.Status = status.Failed
 		}
 	}
 	if ctx.Err() != nil {
-		s.Status = run.StatusCanceled
+		s.Status = status.Canceled
 	}
 	if r.o.Events {
 		jobs := make([]map[string]any, len(s.Jobs))
@@ -73,7 +73,7 @@ func (r *runner) table(s *Summary) {
 		if jr.Duration > 0 {
 			d = jr.Duration.Round(10 * time.Millisecond).String()
 		}
-		rows = append(rows, []string{jr.Name, jr.Stage, jr.Status, d})
+		rows = append(rows, []string{jr.Name, jr.Stage, string(jr.Status), d})
 	}
 	widths := make([]int, 4)
 	for _, row := range rows {
@@ -87,7 +87,7 @@ func (r *runner) table(s *Summary) {
 		for i, c := range row {
 			cell := c + strings.Repeat(" ", widths[i]-len(c))
 			if i == 2 && r.o.Color {
-				cell = statusColor(c) + cell + "\x1b[0m"
+				cell = statusColor(status.Status(c)) + cell + "\x1b[0m"
 			}
 			b.WriteString(cell)
 			if i < 3 {
@@ -102,13 +102,13 @@ func (r *runner) table(s *Summary) {
 	r.out.w.Write([]byte(b.String()))
 }
 
-func statusColor(s string) string {
+func statusColor(s status.Status) string {
 	switch s {
-	case run.StatusSuccess:
+	case status.Success:
 		return "\x1b[32m"
-	case run.StatusFailed, run.StatusCanceled:
+	case status.Failed, status.Canceled:
 		return "\x1b[31m"
-	case StatusWarning:
+	case status.Warning:
 		return "\x1b[33m"
 	}
 	return "\x1b[2m"

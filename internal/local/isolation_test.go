@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/testenv"
 )
 
@@ -81,7 +81,7 @@ func checkIsolated(t *testing.T, dir string, cases []string, sum *Summary, out s
 	if w := got["write"]; w.Attempts != 2 || w.ExitCode != 3 {
 		t.Errorf("write: %d attempts ending with exit code %d, want 2 ending with 3 (exit 1: the retry saw the first attempt's writes)", w.Attempts, w.ExitCode)
 	}
-	if r := got["read"]; r.Status != run.StatusSuccess {
+	if r := got["read"]; r.Status != status.Success {
 		t.Errorf("read: %s, want success: a later job saw the writes", r.Status)
 	}
 	if strings.Contains(out, "LEAKED") || t.Failed() {

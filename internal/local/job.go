@@ -15,6 +15,7 @@ import (
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // runJob prepares a job's build directory, runs it (with retries) and keeps what it leaves
@@ -33,7 +34,7 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 		select {
 		case <-time.After(j.StartIn):
 		case <-ctx.Done():
-			n.result = run.Result{Status: run.StatusCanceled, Reason: run.StatusCanceled}
+			n.result = run.Result{Status: status.Canceled}
 			return
 		}
 	}
@@ -52,7 +53,7 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 		// fresh checkout is on GitLab: nothing a job writes in place, even through a hard link
 		// or a symbolic link of the tree, reaches the snapshot and so a later job or attempt.
 		if err := artifact.Mirror(r.src, buildDir); err != nil {
-			n.result = run.Result{Status: run.StatusFailed, Reason: run.ReasonSystem, Err: err}
+			n.result = run.Result{Status: status.Failed, Reason: status.RunnerSystemFailure, Err: err}
 			fmt.Fprintf(log, "ERROR: prepare build dir: %v\n", err)
 			return
 		}
@@ -64,7 +65,7 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 			Plan: j, Project: r.o.Project, BuildDir: buildDir, ProjectDir: projectDir,
 			Vars: append(append([]plan.Var(nil), dotenv...), vars...), Log: log,
 		}, r.o.Run)
-		r.pushCaches(j, buildDir, cacheKeys, n.result.Status == run.StatusSuccess, lookup, log)
+		r.pushCaches(j, buildDir, cacheKeys, n.result.Status == status.Success, lookup, log)
 		r.keep(n, buildDir, lookup, log)
 		if !r.retry(n, attempt) || ctx.Err() != nil {
 			return
@@ -76,7 +77,7 @@ func (r *runner) runJob(ctx context.Context, n *node) {
 // retry reports whether a failed job is tried again, per retry: max, when and exit_codes.
 func (r *runner) retry(n *node, attempt int) bool {
 	res := n.result
-	return res.Status == run.StatusFailed && flow.Retry(n.job, attempt, res.Reason, res.ExitCode)
+	return res.Status == status.Failed && flow.Retry(n.job, attempt, res.Reason, res.ExitCode)
 }
 
 func (r *runner) group(name string) *sync.Mutex {
@@ -133,7 +134,7 @@ func (r *runner) keep(n *node, buildDir string, vars func(string) (string, bool)
 	if a == nil {
 		return
 	}
-	ok := n.result.Status == run.StatusSuccess
+	ok := n.result.Status == status.Success
 	if !(a.When == "always" || a.When == "on_failure" && !ok || (a.When == "on_success" || a.When == "") && ok) {
 		return
 	}

@@ -22,15 +22,7 @@ import (
 	"github.com/slipway/slipway/internal/flow"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
-)
-
-// Job statuses of a local run, beyond run's success, failed and canceled.
-const (
-	StatusWarning = flow.Warning // failed, failure allowed
-	StatusSkipped = flow.Skipped
-	StatusManual  = flow.Manual // a manual job that was not played
-	statusCreated = flow.Created
-	statusRunning = flow.Running
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Options describe a local run.
@@ -71,25 +63,25 @@ type Options struct {
 type JobResult struct {
 	Name     string        `json:"name"`
 	Stage    string        `json:"stage"`
-	Status   string        `json:"status"`
+	Status   status.Status `json:"status"`
 	Duration time.Duration `json:"-"`
 	Seconds  float64       `json:"duration_s"`
-	Reason   string        `json:"failure_reason,omitempty"`
+	Reason   status.Reason `json:"failure_reason,omitempty"`
 	ExitCode int           `json:"exit_code,omitempty"`
 	Attempts int           `json:"attempts,omitempty"`
 }
 
 // Summary is how the pipeline ended: success (warnings allowed), failed or canceled.
 type Summary struct {
-	Status string      `json:"status"`
-	Jobs   []JobResult `json:"jobs"`
+	Status status.Status `json:"status"`
+	Jobs   []JobResult   `json:"jobs"`
 }
 
 // node is one job of the run.
 type node struct {
 	job     *plan.Job
 	prereqs []*node
-	status  string
+	status  status.Status
 	result  run.Result
 	tries   int
 	dotenv  []plan.Var
@@ -135,7 +127,7 @@ func selectJobs(o Options) ([]*node, error) {
 	byName := map[string]*node{}
 	var all []*node
 	for i, j := range o.Plan.Jobs {
-		n := &node{job: j, status: statusCreated, index: i}
+		n := &node{job: j, status: status.Created, index: i}
 		byName[j.Name] = n
 		all = append(all, n)
 	}
@@ -221,8 +213,9 @@ func (r *runner) prepareState() error {
 	return nil
 }
 
-// done reports whether a status is final.
-func done(s string) bool { return s != statusCreated && s != statusRunning }
+// done reports whether a job in status s is done with in a local run: final, or manual
+// (nobody plays it here).
+func done(s status.Status) bool { return s != status.Created && s != status.Running }
 
 // loop starts jobs as their prerequisites finish until every job is final. Only the loop's
 // goroutine reads or writes node statuses.
@@ -231,19 +224,19 @@ func (r *runner) loop(ctx context.Context) {
 	running := 0
 	for {
 		for _, n := range r.nodes {
-			if n.status != statusCreated {
+			if n.status != status.Created {
 				continue
 			}
 			decision, ok := r.decide(ctx, n)
 			if !ok {
 				continue
 			}
-			if decision == flow.Start {
+			if decision == status.Pending {
 				if running >= r.o.Concurrency {
 					continue
 				}
 				running++
-				n.status = statusRunning
+				n.status = status.Running
 				r.event(n)
 				go func(n *node) { r.runJob(ctx, n); finished <- n }(n)
 				continue
@@ -260,7 +253,7 @@ func (r *runner) loop(ctx context.Context) {
 		n := <-finished
 		running--
 		n.status = n.result.Status
-		if n.status == run.StatusFailed {
+		if n.status == status.Failed {
 			n.status = flow.FailedStatus(n.job, n.result.ExitCode)
 		}
 		r.event(n)
@@ -268,8 +261,8 @@ func (r *runner) loop(ctx context.Context) {
 }
 
 // decide says what becomes of a job whose prerequisites are final (ok false: not yet):
-// flow.Start to start it, or a final status.
-func (r *runner) decide(ctx context.Context, n *node) (string, bool) {
+// status.Pending to start it, or the status to give it.
+func (r *runner) decide(ctx context.Context, n *node) (status.Status, bool) {
 	prereqs := make([]flow.Prereq, len(n.prereqs))
 	for i, p := range n.prereqs {
 		prereqs[i] = flow.Prereq{Job: p.job, Status: p.status}
@@ -285,7 +278,7 @@ func (r *runner) progress() {
 	doneCount := 0
 	for _, n := range r.nodes {
 		switch {
-		case n.status == statusRunning:
+		case n.status == status.Running:
 			runningNames = append(runningNames, n.job.Name)
 		case done(n.status):
 			doneCount++

@@ -15,7 +15,7 @@ import (
 	"github.com/slipway/slipway/internal/gitrepo"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
-	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // repo makes a committed git repository with files.
@@ -77,8 +77,8 @@ func runPipelineCtx(t *testing.T, ctx context.Context, dir string, mod func(*Opt
 	return sum, out.String()
 }
 
-func statuses(s *Summary) map[string]string {
-	m := map[string]string{}
+func statuses(s *Summary) map[string]status.Status {
+	m := map[string]status.Status{}
 	for _, j := range s.Jobs {
 		m[j.Name] = j.Status
 	}
@@ -113,7 +113,7 @@ deploy:
     - echo "deploying $VERSION"
 `})
 	sum, out := runPipeline(t, dir, nil)
-	if sum.Status != run.StatusSuccess {
+	if sum.Status != status.Success {
 		t.Fatalf("pipeline %s\n%s", sum.Status, out)
 	}
 	if !strings.Contains(out, "deploying 1.2.3") {
@@ -148,14 +148,14 @@ next:
   script: ["echo never"]
 `})
 	sum, out := runPipeline(t, dir, nil)
-	want := map[string]string{"flaky": StatusWarning, "broken": run.StatusFailed, "cleanup": run.StatusSuccess, "report": run.StatusSuccess, "next": StatusSkipped}
+	want := map[string]status.Status{"flaky": status.Warning, "broken": status.Failed, "cleanup": status.Success, "report": status.Success, "next": status.Skipped}
 	got := statuses(sum)
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s: %s, want %s\n%s", k, got[k], v, out)
 		}
 	}
-	if sum.Status != run.StatusFailed {
+	if sum.Status != status.Failed {
 		t.Errorf("pipeline %s, want failed", sum.Status)
 	}
 	for _, j := range sum.Jobs {
@@ -179,7 +179,7 @@ after-fast:
   script: ["echo after-fast-ran"]
 `})
 	sum, out := runPipeline(t, dir, nil)
-	if sum.Status != run.StatusSuccess {
+	if sum.Status != status.Success {
 		t.Fatalf("%s\n%s", sum.Status, out)
 	}
 	if strings.Index(out, "after-fast-ran") > strings.Index(out, "slow-done") {
@@ -204,15 +204,15 @@ test:
   script: ["echo test"]
 `})
 	sum, _ := runPipeline(t, dir, nil)
-	if got := statuses(sum)["deploy"]; got != StatusManual {
+	if got := statuses(sum)["deploy"]; got != status.Manual {
 		t.Errorf("deploy is %s, want manual", got)
 	}
 	sum, _ = runPipeline(t, dir, func(o *Options) { o.Manual = true })
-	if got := statuses(sum)["deploy"]; got != run.StatusSuccess {
+	if got := statuses(sum)["deploy"]; got != status.Success {
 		t.Errorf("with --manual deploy is %s, want success", got)
 	}
 	sum, _ = runPipeline(t, dir, func(o *Options) { o.Jobs = []string{"test"} })
-	if got := statuses(sum); len(got) != 2 || got["build"] != run.StatusSuccess || got["test"] != run.StatusSuccess {
+	if got := statuses(sum); len(got) != 2 || got["build"] != status.Success || got["test"] != status.Success {
 		t.Errorf("run test: %v, want build and test", got)
 	}
 	sum, _ = runPipeline(t, dir, func(o *Options) { o.Jobs = []string{"test"}; o.NoDeps = true })
@@ -229,7 +229,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 `})
 	start := time.Now()
 	sum, out := runPipeline(t, dir, nil)
-	if s := statuses(sum)["slow"]; s != run.StatusFailed || sum.Jobs[0].Reason != run.ReasonTimeout {
+	if s := statuses(sum)["slow"]; s != status.Failed || sum.Jobs[0].Reason != status.JobExecutionTimeout {
 		t.Errorf("slow: %s (%s), want failed by timeout\n%s", s, sum.Jobs[0].Reason, out)
 	}
 	if !strings.Contains(out, "after-ran") {
@@ -252,7 +252,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := statuses(sum); sum.Status != run.StatusCanceled || got["a"] != run.StatusCanceled || got["b"] != run.StatusCanceled {
+	if got := statuses(sum); sum.Status != status.Canceled || got["a"] != status.Canceled || got["b"] != status.Canceled {
 		t.Errorf("after cancel: %s %v\n%s", sum.Status, got, buf.String())
 	}
 }
@@ -268,7 +268,7 @@ func TestMaskedAndFileVariables(t *testing.T) {
 			plan.Var{Key: "TOKEN", Value: "s3cr3t-value", Masked: true},
 			plan.Var{Key: "CONFIG", Value: "from-a-file", File: true})
 	})
-	if sum.Status != run.StatusSuccess {
+	if sum.Status != status.Success {
 		t.Fatalf("%s\n%s", sum.Status, out)
 	}
 	if strings.Contains(out, "s3cr3t-value") || !strings.Contains(out, "token is [MASKED]") {

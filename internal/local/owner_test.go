@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/testenv"
 )
 
@@ -76,7 +76,7 @@ func TestBuildDirOwnedByInvokingUser(t *testing.T) {
 // ownerChild runs the repository's pipeline (in the re-run test process).
 func ownerChild(t *testing.T, repoDir string) {
 	sum, out := dockerRun(t, t.Context(), repoDir, nil)
-	if sum.Status != run.StatusSuccess {
+	if sum.Status != status.Success {
 		t.Fatalf("pipeline %s\n%s", sum.Status, out)
 	}
 	if !strings.Contains(out, "│ 0\n") {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Forge reports commit statuses to a forge. Its fields are read-only once Status is
@@ -50,7 +52,7 @@ func (f *Forge) Status(ctx context.Context, p Pipeline) error {
 }
 
 func (f *Forge) status(ctx context.Context, p Pipeline) error {
-	if !knownStatus(p.Status) {
+	if !p.Status.Known() {
 		return fmt.Errorf("unknown pipeline status %q", p.Status)
 	}
 	if p.SHA == "" || strings.Trim(p.SHA, "0123456789abcdefABCDEF") != "" {
@@ -150,53 +152,55 @@ func (f *Forge) status(ctx context.Context, p Pipeline) error {
 }
 
 // statusDescription says a pipeline status in words for a commit status.
-func statusDescription(status string) string {
-	switch status {
-	case "created", "pending":
+func statusDescription(s status.Status) string {
+	switch s {
+	case status.Created, status.Pending:
 		return "is pending"
-	case "running":
+	case status.Running:
 		return "is running"
-	case "manual":
+	case status.Manual:
 		return "waits for a manual action"
 	}
-	return statusWords(status)
+	return statusWords(s)
 }
 
-func githubState(status string) string {
-	switch status {
-	case "success", "warning":
+// githubState, gitlabState and giteaState map a pipeline status to the forge's commit
+// states (their vocabularies, not Slipway's).
+func githubState(s status.Status) string {
+	switch s {
+	case status.Success, status.Warning:
 		return "success"
-	case "failed":
+	case status.Failed:
 		return "failure"
-	case "canceled", "skipped":
+	case status.Canceled, status.Skipped:
 		return "error"
 	}
 	return "pending"
 }
 
-func gitlabState(status string) string {
-	switch status {
-	case "running":
+func gitlabState(s status.Status) string {
+	switch s {
+	case status.Running:
 		return "running"
-	case "success", "warning":
+	case status.Success, status.Warning:
 		return "success"
-	case "failed":
+	case status.Failed:
 		return "failed"
-	case "canceled", "skipped":
+	case status.Canceled, status.Skipped:
 		return "canceled"
 	}
 	return "pending"
 }
 
-func giteaState(status string) string {
-	switch status {
-	case "success":
+func giteaState(s status.Status) string {
+	switch s {
+	case status.Success:
 		return "success"
-	case "warning":
+	case status.Warning:
 		return "warning"
-	case "failed":
+	case status.Failed:
 		return "failure"
-	case "canceled", "skipped":
+	case status.Canceled, status.Skipped:
 		return "error"
 	}
 	return "pending"

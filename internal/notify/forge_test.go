@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/slipway/slipway/internal/status"
 )
 
 // forgeRequest is what the fake forge API saw.
@@ -49,7 +51,7 @@ const testSHA = "0123456789abcdef0123456789abcdef01234567"
 
 func TestForgeStatus(t *testing.T) {
 	t.Parallel()
-	statuses := []string{"created", "pending", "running", "manual", "success", "warning", "failed", "canceled", "skipped"}
+	statuses := []status.Status{"created", "pending", "running", "manual", "success", "warning", "failed", "canceled", "skipped"}
 	forges := []struct {
 		name, kind, repo string
 		path             string

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Headers of an outgoing webhook.
@@ -21,30 +23,30 @@ const (
 
 // hookBody is the JSON an outgoing webhook carries.
 type hookBody struct {
-	Event           string    `json:"event"` // "pipeline"
-	Project         string    `json:"project"`
-	ID              int64     `json:"id"`
-	IID             int64     `json:"iid"`
-	Status          string    `json:"status"`
-	Previous        string    `json:"previous_status,omitempty"`
-	Ref             string    `json:"ref"`
-	Tag             bool      `json:"tag"`
-	SHA             string    `json:"sha"`
-	URL             string    `json:"url"`
-	Message         string    `json:"message"`
-	AuthorName      string    `json:"author_name"`
-	AuthorEmail     string    `json:"author_email"`
-	Image           string    `json:"image,omitempty"`
-	DurationSeconds float64   `json:"duration_seconds"`
-	Jobs            []hookJob `json:"jobs"`
+	Event           string        `json:"event"` // "pipeline"
+	Project         string        `json:"project"`
+	ID              int64         `json:"id"`
+	IID             int64         `json:"iid"`
+	Status          status.Status `json:"status"`
+	Previous        status.Status `json:"previous_status,omitempty"`
+	Ref             string        `json:"ref"`
+	Tag             bool          `json:"tag"`
+	SHA             string        `json:"sha"`
+	URL             string        `json:"url"`
+	Message         string        `json:"message"`
+	AuthorName      string        `json:"author_name"`
+	AuthorEmail     string        `json:"author_email"`
+	Image           string        `json:"image,omitempty"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	Jobs            []hookJob     `json:"jobs"`
 }
 
 type hookJob struct {
-	Name          string `json:"name"`
-	Stage         string `json:"stage"`
-	Status        string `json:"status"`
-	FailureReason string `json:"failure_reason,omitempty"`
-	URL           string `json:"url"`
+	Name          string        `json:"name"`
+	Stage         string        `json:"stage"`
+	Status        status.Status `json:"status"`
+	FailureReason status.Reason `json:"failure_reason,omitempty"`
+	URL           string        `json:"url"`
 }
 
 // Hook POSTs the pipeline as JSON to url, an outgoing webhook, with the header

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Mail decides whether a pipeline change is mailed to the commit author (p.AuthorEmail),
@@ -17,20 +19,20 @@ import (
 // It says no when p.AuthorEmail is empty, since there is nobody to tell. The subject holds
 // no line breaks; Mailer.Send encodes it and writes the body with CRLF line endings.
 func Mail(p Pipeline) (subject, body string, ok bool) {
-	if p.AuthorEmail == "" || !finished(p.Status) {
+	if p.AuthorEmail == "" || !p.Status.Final() {
 		return "", "", false
 	}
-	fixed := (p.Status == "success" || p.Status == "warning") &&
-		(p.Previous == "failed" || p.Previous == "canceled")
-	tag := p.Tag && p.Status != "skipped"
-	if p.Status != "failed" && !fixed && !tag {
+	fixed := (p.Status == status.Success || p.Status == status.Warning) &&
+		(p.Previous == status.Failed || p.Previous == status.Canceled)
+	tag := p.Tag && p.Status != status.Skipped
+	if p.Status != status.Failed && !fixed && !tag {
 		return "", "", false
 	}
 
 	outcome := statusWords(p.Status)
 	if fixed && !p.Tag {
 		outcome = "fixed"
-		if p.Status == "warning" {
+		if p.Status == status.Warning {
 			outcome = "fixed, with warnings"
 		}
 	}
@@ -44,20 +46,20 @@ func Mail(p Pipeline) (subject, body string, ok bool) {
 }
 
 // statusWords says a final status in words.
-func statusWords(status string) string {
-	switch status {
-	case "success":
+func statusWords(s status.Status) string {
+	switch s {
+	case status.Success:
 		return "passed"
-	case "warning":
+	case status.Warning:
 		return "passed with warnings"
-	case "failed":
+	case status.Failed:
 		return "failed"
-	case "canceled":
+	case status.Canceled:
 		return "was canceled"
-	case "skipped":
+	case status.Skipped:
 		return "was skipped"
 	}
-	return status
+	return string(s)
 }
 
 // oneLine replaces control characters (line breaks among them) with spaces, so that text
@@ -100,11 +102,11 @@ func mailBody(p Pipeline, outcome string) string {
 		author += " <" + p.AuthorEmail + ">"
 	}
 	field("Author", author)
-	status := p.Status
+	st := string(p.Status)
 	if p.Previous != "" {
-		status += " (previous: " + p.Previous + ")"
+		st += " (previous: " + string(p.Previous) + ")"
 	}
-	field("Status", status)
+	field("Status", st)
 	if p.Duration > 0 {
 		field("Duration", p.Duration.Round(time.Second).String())
 	}
@@ -112,7 +114,7 @@ func mailBody(p Pipeline, outcome string) string {
 
 	var failed []Job
 	for _, j := range p.Jobs {
-		if j.Status == "failed" {
+		if j.Status == status.Failed {
 			failed = append(failed, j)
 		}
 	}
@@ -125,7 +127,7 @@ func mailBody(p Pipeline, outcome string) string {
 			}
 			fmt.Fprintf(&b, "  %s", oneLine(name))
 			if j.FailureReason != "" {
-				fmt.Fprintf(&b, " (%s)", oneLine(j.FailureReason))
+				fmt.Fprintf(&b, " (%s)", oneLine(string(j.FailureReason)))
 			}
 			b.WriteString("\n")
 			if j.URL != "" {

@@ -14,17 +14,17 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Pipeline is what notifications say about a pipeline that changed status.
 type Pipeline struct {
 	Project string // "group/name"
 	ID, IID int64
-	// Status is one of created pending running success failed warning canceled skipped
-	// manual.
-	Status string
+	Status  status.Status
 	// Previous is the status of the previous finished pipeline of the same ref ("" if none).
-	Previous string
+	Previous status.Status
 	Ref      string
 	Tag      bool
 	SHA      string
@@ -40,26 +40,10 @@ type Pipeline struct {
 
 // Job is one job of a pipeline as notifications show it.
 type Job struct {
-	Name, Stage, Status, FailureReason string
-	URL                                string // the job's log
-}
-
-// finished reports whether status is a final pipeline status.
-func finished(status string) bool {
-	switch status {
-	case "success", "failed", "warning", "canceled", "skipped":
-		return true
-	}
-	return false
-}
-
-// knownStatus reports whether status is a pipeline status notifications know.
-func knownStatus(status string) bool {
-	switch status {
-	case "created", "pending", "running", "manual":
-		return true
-	}
-	return finished(status)
+	Name, Stage   string
+	Status        status.Status
+	FailureReason status.Reason
+	URL           string // the job's log
 }
 
 // shortSHA is the first 8 characters of a commit SHA.

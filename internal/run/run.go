@@ -16,17 +16,7 @@ import (
 	"github.com/slipway/slipway/internal/executor"
 	"github.com/slipway/slipway/internal/mask"
 	"github.com/slipway/slipway/internal/plan"
-)
-
-// Job statuses and failure reasons, as GitLab names them.
-const (
-	StatusSuccess  = "success"
-	StatusFailed   = "failed"
-	StatusCanceled = "canceled"
-
-	ReasonScript  = "script_failure"
-	ReasonTimeout = "job_execution_timeout"
-	ReasonSystem  = "runner_system_failure"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Defaults GitLab uses.
@@ -65,8 +55,10 @@ type Options struct {
 
 // Result is how a job ended.
 type Result struct {
-	Status   string
-	Reason   string
+	// Status is success, failed or canceled; Reason says why a failed job failed
+	// (script_failure, job_execution_timeout, runner_system_failure).
+	Status   status.Status
+	Reason   status.Reason
 	ExitCode int
 	// Err is the error that failed the job (nil on success).
 	Err      error
@@ -154,19 +146,19 @@ var errTimeout = errors.New("job timed out")
 func finish(res Result, log *lineEnd, ctx, jobCtx context.Context, timeout time.Duration, err error, system bool) Result {
 	switch {
 	case err == nil:
-		res.Status = StatusSuccess
+		res.Status = status.Success
 		log.Printf("\x1b[32;1mJob succeeded\x1b[0;m\n")
 		return res
 	case ctx.Err() != nil:
-		res.Status, res.Reason, res.Err = StatusCanceled, StatusCanceled, context.Cause(ctx)
+		res.Status, res.Err = status.Canceled, context.Cause(ctx)
 		log.Printf("\x1b[31;1mERROR: Job canceled\x1b[0;m\n")
 		return res
 	case errors.Is(context.Cause(jobCtx), errTimeout):
-		res.Status, res.Reason, res.Err = StatusFailed, ReasonTimeout, fmt.Errorf("execution took longer than %s", timeout)
+		res.Status, res.Reason, res.Err = status.Failed, status.JobExecutionTimeout, fmt.Errorf("execution took longer than %s", timeout)
 	case system:
-		res.Status, res.Reason, res.Err = StatusFailed, ReasonSystem, err
+		res.Status, res.Reason, res.Err = status.Failed, status.RunnerSystemFailure, err
 	default:
-		res.Status, res.Reason, res.Err = StatusFailed, ReasonScript, err
+		res.Status, res.Reason, res.Err = status.Failed, status.ScriptFailure, err
 		if code, ok := executor.ExitCode(err); ok {
 			res.ExitCode = code
 		}
@@ -177,7 +169,7 @@ func finish(res Result, log *lineEnd, ctx, jobCtx context.Context, timeout time.
 
 func system(res Result, w io.Writer, err error) Result {
 	log := &lineEnd{w: w}
-	res.Status, res.Reason, res.Err = StatusFailed, ReasonSystem, err
+	res.Status, res.Reason, res.Err = status.Failed, status.RunnerSystemFailure, err
 	log.Printf("ERROR: Job failed (system failure): %v\n", err)
 	return res
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/testenv"
 )
 
@@ -65,10 +67,10 @@ func plantAndCheck(t *testing.T, adjust func(*Options), plant *plan.Job, marker 
 	f.job(1, sha, plant)
 	f.job(2, sha, shellJob("next", `test ! -e planted.txt && echo "fresh checkout"`))
 	f.startWith(t, adjust)
-	if u := f.final(t, 1); u.State != jobapi.StateSuccess {
+	if u := f.final(t, 1); u.State != status.Success {
 		t.Fatalf("planting job: %+v\n%s", u, f.logOf(1))
 	}
-	if u := f.final(t, 2); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(2), "\nfresh checkout\n") {
+	if u := f.final(t, 2); u.State != status.Success || !strings.Contains(f.logOf(2), "\nfresh checkout\n") {
 		t.Errorf("second job: %+v\n%s", u, f.logOf(2))
 	}
 	if b, err := os.ReadFile(marker); err == nil {
@@ -148,7 +150,7 @@ func dotenvAttack(t *testing.T, script string, reports []string, secret string) 
 	f.job(1, sha, p)
 	f.start(t)
 	u := f.final(t, 1)
-	if u.State != jobapi.StateSuccess {
+	if u.State != status.Success {
 		t.Fatalf("job: %+v\n%s", u, f.logOf(1))
 	}
 	for _, v := range u.Dotenv {
@@ -209,7 +211,7 @@ func TestAttackArtifactSymlinkEscape(t *testing.T) {
 	p.Artifacts = &pipeline.Artifacts{Paths: []string{"out/secret.env", "out/", "file.env", "dist/", "out/*"}}
 	f.job(1, sha, p)
 	f.start(t)
-	if u := f.final(t, 1); u.State != jobapi.StateSuccess {
+	if u := f.final(t, 1); u.State != status.Success {
 		t.Fatalf("job: %+v\n%s", u, f.logOf(1))
 	}
 	var files map[string]string
@@ -364,7 +366,7 @@ func TestAttackRestoreThroughCheckoutLink(t *testing.T) {
 	j := f.job(1, sha, shellJob("use", "cat dist/app.js; test ! -L dist"))
 	j.Dependencies = []jobapi.Dependency{{JobID: 99, Name: "build", HasArtifacts: true}}
 	f.start(t)
-	if u := f.final(t, 1); u.State != jobapi.StateSuccess {
+	if u := f.final(t, 1); u.State != status.Success {
 		t.Errorf("job: %+v\n%s", u, f.logOf(1))
 	}
 	if got := listAll(t, outside); len(got) != 1 {
@@ -399,7 +401,7 @@ func TestAttackCrossProjectCache(t *testing.T) {
 	job(3, 3, "cat vendor/lib")
 	f.start(t)
 	for id := int64(1); id <= 3; id++ {
-		if u := f.final(t, id); u.State != jobapi.StateSuccess {
+		if u := f.final(t, id); u.State != status.Success {
 			t.Fatalf("job %d: %+v\n%s", id, u, f.logOf(id))
 		}
 	}
@@ -429,7 +431,7 @@ func TestCacheLocalCopy(t *testing.T) {
 	job(2, "cat vendor/lib")
 	f.start(t)
 	f.final(t, 1)
-	if u := f.final(t, 2); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(2), "\nv1\n") {
+	if u := f.final(t, 2); u.State != status.Success || !strings.Contains(f.logOf(2), "\nv1\n") {
 		t.Fatalf("job 2: %+v\n%s", u, f.logOf(2))
 	}
 	f.locked(func() {
@@ -440,7 +442,7 @@ func TestCacheLocalCopy(t *testing.T) {
 		f.caches["3/deps"] = targz(t, map[string]string{"vendor/lib": "v2\n"})
 	})
 	job(3, "cat vendor/lib")
-	if u := f.final(t, 3); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(3), "\nv2\n") {
+	if u := f.final(t, 3); u.State != status.Success || !strings.Contains(f.logOf(3), "\nv2\n") {
 		t.Errorf("job 3 did not get the server's new version: %+v\n%s", u, f.logOf(3))
 	}
 }
@@ -501,24 +503,86 @@ func TestUntrackedWithoutGit(t *testing.T) {
 	}
 }
 
-// TestUndecodableJobFails: a job whose plan the runner cannot decode is failed with a reason
-// and a log line, and nothing runs.
+// TestUndecodableJobFails: a job the runner cannot read — a spec that does not decode, a
+// version above the runner's, a heartbeat no clock has — is failed with
+// data_integrity_failure and a log line that says why, and nothing runs.
 func TestUndecodableJobFails(t *testing.T) {
 	t.Parallel()
+	tests := []struct {
+		name string
+		// job is the answer to the claim; %[1]q is the job token and %[2]s the marker the
+		// job's script would touch.
+		job, log string
+	}{
+		{"a script that is not a list",
+			`{"version":1,"id":1,"token":%[1]q,"spec":{"version":1,"name":"x","script":"touch %[2]s"},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"cannot unmarshal string"},
+		{"a payload of a newer version",
+			`{"version":99,"id":1,"token":%[1]q,"spec":{"version":1,"name":"x","script":["touch %[2]s"]},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"the server sent version 99 and this runner reads up to 1: upgrade the runner"},
+		{"a spec of a newer version",
+			`{"version":1,"id":1,"token":%[1]q,"spec":{"version":2,"name":"x","script":["touch %[2]s"]},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"version 2 (this program reads 0 to 1)"},
+		{"a negative heartbeat",
+			`{"version":1,"id":1,"token":%[1]q,"spec":{"version":1,"name":"x","script":["touch %[2]s"]},"project":{"id":3,"path":"team/app"},"heartbeat_seconds":-1}`,
+			"heartbeat_seconds"},
+		{"a payload that is not an object",
+			`{"version":1,"id":1,"token":%[1]q,"spec":[],"project":{"id":3,"path":"team/app"},"heartbeat_seconds":0.1}`,
+			"not a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			marker := filepath.Join(t.TempDir(), "ran")
+			j := f.job(1, "0000000000000000000000000000000000000000", shellJob("x", "touch "+marker))
+			f.raw[1] = fmt.Sprintf(tt.job, j.Token, marker)
+			f.start(t)
+			u := f.final(t, 1)
+			if u.State != status.Failed || u.FailureReason != status.DataIntegrityFailure {
+				t.Errorf("final %+v, want failed with %s", u, status.DataIntegrityFailure)
+			}
+			if log := f.logOf(1); !strings.Contains(log, "cannot read the job's specification") || !strings.Contains(log, tt.log) {
+				t.Errorf("log does not say %q:\n%s", tt.log, log)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("the job ran")
+			}
+		})
+	}
+}
+
+// TestFutureFieldsIgnored: a payload with fields this runner does not know, in the job and
+// in its spec, as a newer server may add them, runs as if they were not there.
+func TestFutureFieldsIgnored(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
-	marker := filepath.Join(t.TempDir(), "ran")
-	j := f.job(1, "0000000000000000000000000000000000000000", shellJob("x", "touch "+marker))
-	f.raw[1] = fmt.Sprintf(`{"id":1,"token":%q,"plan":{"name":"x","script":"touch %s"},"project":{"id":3,"path":"team/app"},"heartbeat":100000000}`, j.Token, marker)
+	sha := f.repo("app", map[string]string{"README": "hi\n"})
+	j := f.job(1, sha, shellJob("x", "echo ran-$GREETING"))
+	j.Spec.Variables = append(j.Spec.Variables, jobapi.Var{Key: "GREETING", Value: "hello"})
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["sandbox"] = map[string]any{"profile": "strict", "seccomp": []string{"a", "b"}}
+	spec := m["spec"].(map[string]any)
+	spec["secrets"] = []any{map[string]any{"name": "vault", "path": "x"}}
+	spec["variables"].([]any)[0].(map[string]any)["scope"] = "job"
+	b, err = json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.raw[1] = string(b)
 	f.start(t)
-	u := f.final(t, 1)
-	if u.State != jobapi.StateFailed || u.FailureReason != jobapi.ReasonDataIntegrity {
-		t.Errorf("final %+v, want failed with %s", u, jobapi.ReasonDataIntegrity)
+	if u := f.final(t, 1); u.State != status.Success {
+		t.Fatalf("final %+v, want success\n%s", u, f.logOf(1))
 	}
-	if log := f.logOf(1); !strings.Contains(log, "cannot read the job's specification") {
+	if log := f.logOf(1); !strings.Contains(log, "ran-hello") {
 		t.Errorf("log:\n%s", log)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Error("the job ran")
 	}
 }
 
@@ -587,7 +651,7 @@ func TestExecutorPerJob(t *testing.T) {
 		}
 	})
 	f.final(t, 1)
-	if u := f.final(t, 2); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(2), "\non the shell\n") {
+	if u := f.final(t, 2); u.State != status.Success || !strings.Contains(f.logOf(2), "\non the shell\n") {
 		t.Errorf("plain job: %+v\n%s", u, f.logOf(2))
 	}
 	dk.mu.Lock()
@@ -605,7 +669,7 @@ func TestDockerRunnerWithoutImage(t *testing.T) {
 	f.job(1, sha, shellJob("plain", "true"))
 	f.startWith(t, func(o *Options) { o.Config.Executor = ExecutorDocker })
 	u := f.final(t, 1)
-	if u.State != jobapi.StateFailed || !strings.Contains(f.logOf(1), "--docker-image IMAGE") {
+	if u.State != status.Failed || !strings.Contains(f.logOf(1), "--docker-image IMAGE") {
 		t.Errorf("final %+v\n%s", u, f.logOf(1))
 	}
 }
@@ -647,7 +711,7 @@ func TestOutageDuringJob(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	log := string(f.logs[1])
-	if u.State != jobapi.StateFailed || u.FailureReason != jobapi.ReasonScript || u.ExitCode != 3 {
+	if u.State != status.Failed || u.FailureReason != status.ScriptFailure || u.ExitCode != 3 {
 		t.Errorf("final %+v: want the script's failure, exit code 3", u)
 	}
 	var seq strings.Builder

@@ -50,7 +50,7 @@ func (t *task) lockKey(ctx context.Context, s string) (unlock func(), err error)
 
 // pullCaches restores the job's caches whose policy pulls and returns each cache's key.
 func (t *task) pullCaches(ctx context.Context, buildDir string) []string {
-	p := t.job.Plan
+	p := t.plan
 	keys := make([]string, len(p.Cache))
 	for i, c := range p.Cache {
 		key, err := artifact.CacheKey(c, buildDir, t.lookup)
@@ -134,7 +134,7 @@ func (t *task) restoreCache(ctx context.Context, key, buildDir string) (bool, er
 // keeps each one the server took in the local store. A cache is "saved" only once the server
 // has it.
 func (t *task) pushCaches(ctx context.Context, ok bool, untracked []string) {
-	for i, c := range t.job.Plan.Cache {
+	for i, c := range t.plan.Cache {
 		key := t.keys[i]
 		if key == "" || expr.Expand(c.Policy, t.lookup) == "pull" || !when(c.When, ok) {
 			continue

@@ -158,7 +158,7 @@ func Register(ctx context.Context, o RegisterOptions) (*Config, error) {
 		hc = http.DefaultClient
 	}
 	body, err := json.Marshal(jobapi.RegisterRequest{
-		Token: o.Token, Name: o.Name, Tags: o.Tags, RunUntagged: o.RunUntagged, Executor: o.Executor,
+		Version: jobapi.Version, Token: o.Token, Name: o.Name, Tags: o.Tags, RunUntagged: o.RunUntagged, Executor: o.Executor,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)

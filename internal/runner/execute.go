@@ -20,17 +20,18 @@ import (
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // execute prepares the build directory and runs the job; it returns how the job ended and
 // whether it ran (a job whose preparation failed has nothing to collect). Everything it says
 // goes to the job's log.
 func (t *task) execute(ctx context.Context, slot int) (run.Result, bool) {
-	j, p := t.job, t.job.Plan
+	j, p := t.job, t.plan
 	fail := func(err error) (run.Result, bool) {
-		res := run.Result{Status: run.StatusFailed, Reason: run.ReasonSystem, Err: err}
+		res := run.Result{Status: status.Failed, Reason: status.RunnerSystemFailure, Err: err}
 		if ctx.Err() != nil {
-			res = run.Result{Status: run.StatusCanceled, Reason: run.StatusCanceled, Err: context.Cause(ctx)}
+			res = run.Result{Status: status.Canceled, Err: context.Cause(ctx)}
 		}
 		fmt.Fprintf(t.out, "\x1b[31;1mERROR: Job failed (system failure): %v\x1b[0;m\n", err)
 		return res, false
@@ -131,7 +132,7 @@ func closeBuildDirs(slotDir, make string) error {
 // process in the build directory, and every file is read beneath it (package artifact).
 func (t *task) collect(ctx context.Context, ok bool) []plan.Var {
 	var files []string
-	if needsUntracked(t.job.Plan) {
+	if needsUntracked(t.plan) {
 		var err error
 		if files, err = untracked(t.buildDir, t.tracked); err != nil {
 			fmt.Fprintf(t.out, "WARNING: %v\n", err)
@@ -295,7 +296,7 @@ func (t *task) put(ctx context.Context, method, path string, body io.Reader, siz
 
 // uploadArtifacts collects artifacts:paths (per artifacts:when) and sends them.
 func (t *task) uploadArtifacts(ctx context.Context, ok bool, untracked []string) {
-	a := t.job.Plan.Artifacts
+	a := t.plan.Artifacts
 	if a == nil || !when(a.When, ok) || len(a.Paths) == 0 && !a.Untracked {
 		return
 	}
@@ -330,7 +331,7 @@ func tooLarge(err error, key string) error {
 // dotenv reads the job's reports:dotenv files, each beneath the build directory and within
 // the runner's dotenv limits.
 func (t *task) dotenv(ok bool) []plan.Var {
-	a := t.job.Plan.Artifacts
+	a := t.plan.Artifacts
 	if a == nil || !when(a.When, ok) {
 		return nil
 	}
@@ -372,7 +373,7 @@ func (t *task) getSources(ctx context.Context, stage, buildDir string) ([]string
 // coverage finds the job's coverage: the last match of its coverage regexp in the log,
 // line by line, and the first number in that match (in its first group when it has one).
 func (t *task) coverage() *float64 {
-	src := strings.TrimSpace(t.job.Plan.Coverage)
+	src := strings.TrimSpace(t.plan.Coverage)
 	if len(src) < 2 || src[0] != '/' || src[len(src)-1] != '/' {
 		return nil
 	}

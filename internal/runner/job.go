@@ -18,6 +18,7 @@ import (
 	"github.com/slipway/slipway/internal/mask"
 	"github.com/slipway/slipway/internal/plan"
 	"github.com/slipway/slipway/internal/run"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Causes of a job's cancellation.
@@ -33,12 +34,15 @@ const defaultHeartbeat = time.Second
 type task struct {
 	r    *agent
 	job  *jobapi.Job
-	log  *slog.Logger
-	tmp  string
-	sp   *spool
-	out  io.Writer // the spool, masked: the runner's own lines go here
-	lost chan struct{}
-	once sync.Once
+	plan *plan.Job // the job, as its spec says
+	// every is how often a heartbeat is sent (the server's, or defaultHeartbeat).
+	every time.Duration
+	log   *slog.Logger
+	tmp   string
+	sp    *spool
+	out   io.Writer // the spool, masked: the runner's own lines go here
+	lost  chan struct{}
+	once  sync.Once
 
 	// bad is why the job's spec could not be read: the job is failed without running.
 	bad error
@@ -53,11 +57,14 @@ type task struct {
 
 // runJob runs one job and reports it. It returns when the job has been reported (or
 // dropped after a lost lease, or its report ran out of retries).
-// A job whose spec could not be read (bad) is failed with a log line saying why.
-func (r *agent) runJob(ctx context.Context, slot int, job *jobapi.Job, bad error) {
-	log := r.log.With("job_id", job.ID, "job", job.Plan.Name, "project", job.Project.Path)
+// A job the runner could not read (c.bad) is failed with a log line saying why.
+func (r *agent) runJob(ctx context.Context, slot int, c *claim) {
+	log := r.log.With("job_id", c.job.ID, "job", c.plan.Name, "project", c.job.Project.Path)
 	log.Info("job received")
-	t := &task{r: r, job: job, log: log, lost: make(chan struct{}), bad: bad}
+	t := &task{r: r, job: c.job, plan: c.plan, every: c.heartbeat, log: log, lost: make(chan struct{}), bad: c.bad}
+	if t.every <= 0 {
+		t.every = defaultHeartbeat
+	}
 	if err := t.run(ctx, slot); err != nil {
 		log.Error("job not reported", "err", err)
 		return
@@ -76,7 +83,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 	}
 	defer t.sp.Remove()
 	secrets := []string{j.Token}
-	for _, v := range j.Plan.Variables {
+	for _, v := range t.plan.Variables {
 		if v.Masked && v.Value != "" {
 			secrets = append(secrets, v.Value)
 		}
@@ -101,7 +108,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 	if t.bad != nil {
 		t.log.Error("job spec unreadable: job failed", "err", t.bad)
 		fmt.Fprintf(t.out, "\x1b[31;1mERROR: Job failed: the runner cannot read the job's specification: %v\x1b[0;m\n", t.bad)
-		res = run.Result{Status: run.StatusFailed, Err: t.bad}
+		res = run.Result{Status: status.Failed, Reason: status.DataIntegrityFailure, Err: t.bad}
 	} else {
 		res, ran = t.execute(jobCtx, slot)
 	}
@@ -115,7 +122,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 	defer timer.Stop()
 	var dotenv []plan.Var
 	if ran && !t.dropped() {
-		dotenv = t.collect(reportCtx, res.Status == run.StatusSuccess)
+		dotenv = t.collect(reportCtx, res.Status == status.Success)
 	}
 	mw.Flush()
 	if t.dropped() {
@@ -123,18 +130,9 @@ func (t *task) run(ctx context.Context, slot int) error {
 		stopReport(errLeaseLost)
 		return nil
 	}
-	u := jobapi.Update{State: res.Status, ExitCode: res.ExitCode, Dotenv: dotenv}
-	switch res.Status {
-	case run.StatusSuccess:
-		u.State = jobapi.StateSuccess
-	case run.StatusCanceled:
-		u.State = jobapi.StateCanceled
-	default:
-		u.State = jobapi.StateFailed
-		u.FailureReason = failureReason(res.Reason)
-		if t.bad != nil {
-			u.FailureReason = jobapi.ReasonDataIntegrity
-		}
+	u := jobapi.Update{State: res.Status, FailureReason: res.Reason, ExitCode: res.ExitCode, Dotenv: jobapi.Vars(dotenv)}
+	if u.State == status.Failed && u.FailureReason == "" {
+		u.FailureReason = status.UnknownFailure
 	}
 	u.Coverage = t.coverage()
 	u.LogSize = t.sp.Close()
@@ -147,19 +145,6 @@ func (t *task) run(ctx context.Context, slot int) error {
 	return nil
 }
 
-// failureReason maps package run's reasons to the protocol's.
-func failureReason(r string) string {
-	switch r {
-	case run.ReasonScript:
-		return jobapi.ReasonScript
-	case run.ReasonTimeout:
-		return jobapi.ReasonTimeout
-	case run.ReasonSystem:
-		return jobapi.ReasonSystem
-	}
-	return jobapi.ReasonUnknown
-}
-
 // leaseLost cancels the job and marks it dropped.
 func (t *task) leaseLost(cancelJob context.CancelCauseFunc) {
 	t.once.Do(func() {
@@ -168,13 +153,10 @@ func (t *task) leaseLost(cancelJob context.CancelCauseFunc) {
 	})
 }
 
-// heartbeat sends state running every Job.Heartbeat until ctx ends: an answer with cancel
+// heartbeat sends state running every t.every until ctx ends: an answer with cancel
 // cancels the job; a 403 means the lease is lost. Other failures are only retried.
 func (t *task) heartbeat(ctx context.Context, cancelJob, stopReport context.CancelCauseFunc) {
-	every := t.job.Heartbeat
-	if every <= 0 {
-		every = defaultHeartbeat
-	}
+	every := t.every
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -184,7 +166,7 @@ func (t *task) heartbeat(ctx context.Context, cancelJob, stopReport context.Canc
 		case <-tick.C:
 		}
 		hctx, cancel := context.WithTimeout(ctx, max(every, 10*time.Second))
-		ur, err := t.update(hctx, jobapi.Update{State: jobapi.StateRunning, LogSize: t.sp.Size()})
+		ur, err := t.update(hctx, jobapi.Update{State: status.Running, LogSize: t.sp.Size()})
 		cancel()
 		switch {
 		case errors.Is(err, errLeaseLost):

@@ -12,6 +12,7 @@ import (
 	"github.com/slipway/slipway/internal/executor"
 	"github.com/slipway/slipway/internal/executor/shell"
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // reaper is a shell executor that can Reap, and records when it was asked to.
@@ -76,7 +77,7 @@ func TestStartReapsLeftoversBeforeFirstJob(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Errorf("Run: %v", err)
 			}
-			if final.State != jobapi.StateSuccess {
+			if final.State != status.Success {
 				t.Errorf("the job ended %s", final.State)
 			}
 			rp.mu.Lock()

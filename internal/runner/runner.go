@@ -237,7 +237,7 @@ func (r *agent) worker(ctx, stopCtx context.Context, slot int) {
 		if key == "" {
 			key = newKey()
 		}
-		job, bad, err := r.request(stopCtx, key)
+		c, err := r.request(stopCtx, key)
 		switch {
 		case stopCtx.Err() != nil:
 			return
@@ -255,61 +255,77 @@ func (r *agent) worker(ctx, stopCtx context.Context, slot int) {
 		}
 		key = ""
 		bo.reset()
-		if job == nil {
+		if c == nil {
 			continue
 		}
-		r.runJob(ctx, slot, job, bad)
+		r.runJob(ctx, slot, c)
 	}
 }
 
-// request asks for a job; it returns nil, nil, nil when none came within the wait. A job whose
-// plan cannot be decoded comes with an empty plan and bad saying why: it must be failed, never
-// run.
-func (r *agent) request(ctx context.Context, key string) (job *jobapi.Job, bad, err error) {
-	body, err := json.Marshal(jobapi.JobRequest{Key: key, Wait: r.o.Wait})
+// claim is a job the server gave this runner: its payload and the job it describes, and, when
+// the runner cannot read them, why (the job is then failed, never run).
+type claim struct {
+	job       *jobapi.Job
+	plan      *plan.Job
+	heartbeat time.Duration
+	bad       error
+}
+
+// request asks for a job; it returns nil, nil when none came within the wait. A job that
+// cannot be read (a version above this runner's, a spec that does not decode) comes with an
+// empty plan and bad saying why: it must be failed, never run. Fields the runner does not
+// know are skipped.
+func (r *agent) request(ctx context.Context, key string) (*claim, error) {
+	body, err := json.Marshal(jobapi.JobRequest{Version: jobapi.Version, Key: key, WaitSeconds: jobapi.Seconds(r.o.Wait)})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.o.Wait+15*time.Second)
 	defer cancel()
 	resp, err := r.c.do(ctx, http.MethodPost, jobapi.PathRequest, r.o.Config.Token, strings.NewReader(string(body)),
 		http.Header{"Content-Type": {"application/json"}})
 	if err != nil {
-		return nil, nil, fmt.Errorf("request job: %w", err)
+		return nil, fmt.Errorf("request job: %w", err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNoContent:
-		return nil, nil, nil
+		return nil, nil
 	case http.StatusCreated, http.StatusOK:
 	default:
-		return nil, nil, fmt.Errorf("request job: %w", statusError(resp))
+		return nil, fmt.Errorf("request job: %w", statusError(resp))
 	}
-	// The plan is decoded apart: a job the runner cannot read is still the runner's to fail.
+	// The spec is decoded apart: a job the runner cannot read is still the runner's to fail.
 	var raw struct {
 		jobapi.Job
-		Plan json.RawMessage `json:"plan"`
+		Spec json.RawMessage `json:"spec"`
 	}
 	err = json.NewDecoder(resp.Body).Decode(&raw)
 	if _, typeErr := errors.AsType[*json.UnmarshalTypeError](err); err != nil && !typeErr {
 		// The answer was cut: the same key brings the job again.
-		return nil, nil, fmt.Errorf("request job: read answer: %w", err)
+		return nil, fmt.Errorf("request job: read answer: %w", err)
 	}
 	j := raw.Job
-	if j.ID == 0 || j.Token == "" || len(raw.Plan) == 0 {
-		return nil, nil, &StatusError{Code: resp.StatusCode, Msg: "job without id, token or plan"}
+	if j.ID == 0 || j.Token == "" || len(raw.Spec) == 0 {
+		return nil, &StatusError{Code: resp.StatusCode, Msg: "job without id, token or spec"}
 	}
-	bad = err
-	if bad == nil {
-		bad = json.Unmarshal(raw.Plan, &j.Plan)
-		if bad == nil && j.Plan == nil {
-			bad = errors.New("the job's plan is null")
+	c := &claim{job: &j, bad: err}
+	if c.bad == nil && j.Version > jobapi.Version {
+		c.bad = fmt.Errorf("%w: the server sent version %d and this runner reads up to %d: upgrade the runner",
+			jobapi.ErrVersion, j.Version, jobapi.Version)
+	}
+	if c.bad == nil {
+		if c.heartbeat, c.bad = jobapi.Duration(j.HeartbeatSeconds); c.bad != nil {
+			c.bad = fmt.Errorf("heartbeat_seconds: %w", c.bad)
 		}
 	}
-	if bad != nil {
-		j.Plan = &plan.Job{}
+	if c.bad == nil {
+		c.plan, c.bad = jobapi.DecodeSpec(raw.Spec)
 	}
-	return &j, bad, nil
+	if c.bad != nil {
+		c.plan = &plan.Job{}
+	}
+	return c, nil
 }
 
 // newKey returns a random request key.

@@ -32,6 +32,7 @@ import (
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // fake is an in-memory server of the jobapi protocol with fault injection.
@@ -125,11 +126,12 @@ func (f *fake) request(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req jobapi.JobRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Key == "" {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Key == "" || req.Version != jobapi.Version {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
-	deadline := time.Now().Add(min(req.Wait, 100*time.Millisecond))
+	wait, _ := jobapi.Duration(req.WaitSeconds)
+	deadline := time.Now().Add(min(wait, 100*time.Millisecond))
 	for {
 		if r.Context().Err() != nil {
 			return // as a real server: no claim for a request whose runner left
@@ -259,7 +261,7 @@ func (f *fake) update(w http.ResponseWriter, r *http.Request, j *jobapi.Job) {
 		http.Error(w, "bad update", http.StatusBadRequest)
 		return
 	}
-	if u.State == jobapi.StateRunning {
+	if u.State == status.Running {
 		f.heartbeats++
 		status, cancel := http.StatusOK, false
 		if f.heartbeat != nil {
@@ -433,10 +435,10 @@ func (f *fake) repoFrom(name, work string) string {
 // job queues a job of project "team/app" in repository app.
 func (f *fake) job(id int64, sha string, p *plan.Job) *jobapi.Job {
 	j := &jobapi.Job{
-		ID: id, Token: fmt.Sprintf("job-token-%d", id), Plan: p,
-		Project:   jobapi.Project{ID: 3, Path: "team/app"},
-		Git:       jobapi.Git{URL: f.srv.URL + "/git/app.git", Ref: "main", SHA: sha, Depth: 1},
-		Heartbeat: 100 * time.Millisecond,
+		Version: jobapi.Version, ID: id, Token: fmt.Sprintf("job-token-%d", id), Spec: jobapi.NewSpec(p),
+		Project:          jobapi.Project{ID: 3, Path: "team/app"},
+		Git:              jobapi.Git{URL: f.srv.URL + "/git/app.git", Ref: "main", SHA: sha, Depth: 1},
+		HeartbeatSeconds: 0.1,
 	}
 	f.mu.Lock()
 	f.queue = append(f.queue, j)
@@ -595,7 +597,7 @@ func TestJobRunsAndReports(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	log := string(f.logs[1])
-	if final.State != jobapi.StateSuccess {
+	if final.State != status.Success {
 		t.Fatalf("state %q (%s), log:\n%s", final.State, final.FailureReason, log)
 	}
 	if strings.Contains(log, "instead") {
@@ -653,7 +655,7 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 	}
 }
 
-func dotenvKV(vs []plan.Var) []plan.Var {
+func dotenvKV(vs []jobapi.Var) []plan.Var {
 	var out []plan.Var
 	for _, v := range vs {
 		out = append(out, plan.Var{Key: v.Key, Value: v.Value})
@@ -685,7 +687,7 @@ func TestCancelFromHeartbeat(t *testing.T) {
 	})
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if final.State != jobapi.StateCanceled {
+	if final.State != status.Canceled {
 		t.Fatalf("state %q, want canceled; log:\n%s", final.State, f.logs[1])
 	}
 	d := time.Since(canceledAt)
@@ -861,7 +863,7 @@ func TestCacheThroughServer(t *testing.T) {
 		return u
 	}
 	stop, _ := f.start(t)
-	if u := final(1); u.State != jobapi.StateSuccess {
+	if u := final(1); u.State != status.Success {
 		t.Fatalf("job 1: %+v\n%s", u, f.logs[1])
 	}
 	stop()
@@ -889,7 +891,7 @@ func TestCacheThroughServer(t *testing.T) {
 	})
 	f2.mu.Lock()
 	defer f2.mu.Unlock()
-	if log := string(f2.logs[2]); u.State != jobapi.StateSuccess || !strings.Contains(log, "\ncached-bytes\n") || !strings.Contains(log, "Downloaded cache deps-deps") {
+	if log := string(f2.logs[2]); u.State != status.Success || !strings.Contains(log, "\ncached-bytes\n") || !strings.Contains(log, "Downloaded cache deps-deps") {
 		t.Errorf("job 2: %+v\n%s", u, log)
 	}
 }
@@ -912,7 +914,7 @@ func TestAbortCancelsRunningJob(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if u := f.finals[1]; u.State != jobapi.StateCanceled {
+	if u := f.finals[1]; u.State != status.Canceled {
 		t.Errorf("final %+v, want canceled\n%s", u, f.logs[1])
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/slipway/slipway/internal/flow"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -293,8 +294,8 @@ var errWholePipeline = errors.New("needs the pipeline's transaction")
 // finish ends j as u says and returns it, or nil when it had ended so already. jobs is
 // j's pipeline, or nil when only j is locked: then a retry is errWholePipeline.
 func (s *Scheduler) finish(j *store.Job, runnerID int64, u jobapi.Update, jobs *[]*store.Job) (*store.Job, error) {
-	if j.Status != store.StatusRunning || j.RunnerID != runnerID {
-		if store.Final(j.Status) && j.RunnerID == runnerID && sameEnd(j.Status, u.State) {
+	if j.Status != status.Running || j.RunnerID != runnerID {
+		if j.Status.Final() && j.RunnerID == runnerID && sameEnd(j.Status, u.State) {
 			return nil, nil
 		}
 		return nil, store.ErrLeaseLost
@@ -304,13 +305,13 @@ func (s *Scheduler) finish(j *store.Job, runnerID int64, u jobapi.Update, jobs *
 		j.Dotenv, _ = json.Marshal(u.Dotenv)
 	}
 	switch u.State {
-	case jobapi.StateSuccess:
-		j.Status, j.FailureReason = store.StatusSuccess, ""
-	case jobapi.StateCanceled:
-		j.Status = store.StatusCanceled
-	case jobapi.StateFailed:
+	case status.Success:
+		j.Status, j.FailureReason = status.Success, ""
+	case status.Canceled:
+		j.Status = status.Canceled
+	case status.Failed:
 		if j.FailureReason == "" {
-			j.FailureReason = jobapi.ReasonUnknown
+			j.FailureReason = status.UnknownFailure
 		}
 		if err := s.fail(j, jobs); err != nil {
 			return nil, err
@@ -381,14 +382,14 @@ func (s *Scheduler) advanceSoon(ctx context.Context, pipelineID int64) error {
 }
 
 // sameEnd reports whether a stored final status is what a repeated final update reports.
-func sameEnd(status, state string) bool {
+func sameEnd(stored, state status.Status) bool {
 	switch state {
-	case jobapi.StateSuccess:
-		return status == store.StatusSuccess
-	case jobapi.StateFailed:
-		return status == store.StatusFailed || status == store.StatusWarning
-	case jobapi.StateCanceled:
-		return status == store.StatusCanceled
+	case status.Success:
+		return stored == status.Success
+	case status.Failed:
+		return stored == status.Failed || stored == status.Warning
+	case status.Canceled:
+		return stored == status.Canceled
 	}
 	return false
 }
@@ -397,14 +398,14 @@ func sameEnd(status, state string) bool {
 // when retry: says so, queues its next attempt in jobs (errWholePipeline when jobs is nil).
 func (s *Scheduler) fail(j *store.Job, jobs *[]*store.Job) error {
 	spec := s.spec(j)
-	status := flow.FailedStatus(spec, j.ExitCode)
-	if status == store.StatusFailed && flow.Retry(spec, j.Attempt-1, j.FailureReason, j.ExitCode) {
+	st := flow.FailedStatus(spec, j.ExitCode)
+	if st == status.Failed && flow.Retry(spec, j.Attempt-1, j.FailureReason, j.ExitCode) {
 		if jobs == nil {
 			return errWholePipeline
 		}
 		*jobs = append(*jobs, s.again(j))
 	}
-	j.Status = status
+	j.Status = st
 	return nil
 }
 
@@ -415,7 +416,7 @@ func (s *Scheduler) again(j *store.Job) *store.Job {
 	n := &store.Job{
 		PipelineID: j.PipelineID, ProjectID: j.ProjectID, Name: j.Name, Stage: j.Stage,
 		StageIndex: j.StageIndex, Position: j.Position, Spec: j.Spec, Tags: j.Tags,
-		ResourceGroup: j.ResourceGroup, Attempt: j.Attempt + 1, Status: store.StatusCreated,
+		ResourceGroup: j.ResourceGroup, Attempt: j.Attempt + 1, Status: status.Created,
 	}
 	s.start(n, s.spec(j))
 	return n
@@ -432,10 +433,10 @@ func (s *Scheduler) end(j *store.Job) {
 // it but never started it (the claim's answer could not be sent).
 func (s *Scheduler) Requeue(ctx context.Context, jobID, runnerID int64) error {
 	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
-		if j.Status != store.StatusRunning || j.RunnerID != runnerID {
+		if j.Status != status.Running || j.RunnerID != runnerID {
 			return store.ErrLeaseLost
 		}
-		j.Status, j.RunnerID, j.TokenHash, j.ClaimKey = store.StatusPending, 0, "", ""
+		j.Status, j.RunnerID, j.TokenHash, j.ClaimKey = status.Pending, 0, "", ""
 		j.LeaseUntil, j.Started = time.Time{}, time.Time{}
 		return nil
 	})
@@ -455,7 +456,7 @@ func (s *Scheduler) Cancel(ctx context.Context, pipelineID int64) error {
 // CancelJob cancels one job.
 func (s *Scheduler) CancelJob(ctx context.Context, jobID int64) error {
 	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
-		if store.Final(j.Status) {
+		if j.Status.Final() {
 			return fmt.Errorf("job %d is %s: %w", j.ID, j.Status, ErrState)
 		}
 		s.cancel(j)
@@ -465,11 +466,11 @@ func (s *Scheduler) CancelJob(ctx context.Context, jobID int64) error {
 
 func (s *Scheduler) cancel(j *store.Job) {
 	switch {
-	case store.Final(j.Status):
-	case j.Status == store.StatusRunning:
+	case j.Status.Final():
+	case j.Status == status.Running:
 		j.CancelRequested = true
 	default:
-		j.Status = store.StatusCanceled
+		j.Status = status.Canceled
 		s.end(j)
 	}
 }
@@ -482,15 +483,15 @@ var ErrState = errors.New("not allowed in this status")
 func (s *Scheduler) Retry(ctx context.Context, jobID int64) (*store.Job, error) {
 	var n *store.Job
 	err := s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
-		if !store.Final(j.Status) || j.Retried {
+		if !j.Status.Final() || j.Retried {
 			return fmt.Errorf("job %d is %s: %w", j.ID, j.Status, ErrState)
 		}
 		n = s.again(j)
 		// Jobs skipped because of how it ended decide again once the new attempt ends, as
 		// GitLab reprocesses them.
 		for _, x := range current(*jobs) {
-			if x.Status == store.StatusSkipped && x != j {
-				x.Status, x.Finished = store.StatusCreated, time.Time{}
+			if x.Status == status.Skipped && x != j {
+				x.Status, x.Finished = status.Created, time.Time{}
 			}
 		}
 		*jobs = append(*jobs, n)
@@ -502,7 +503,7 @@ func (s *Scheduler) Retry(ctx context.Context, jobID int64) (*store.Job, error) 
 // Play starts a manual job.
 func (s *Scheduler) Play(ctx context.Context, jobID int64) error {
 	return s.onJob(ctx, jobID, func(j *store.Job, jobs *[]*store.Job) error {
-		if j.Status != store.StatusManual {
+		if j.Status != status.Manual {
 			return fmt.Errorf("job %d is %s: %w", j.ID, j.Status, ErrState)
 		}
 		s.start(j, s.spec(j))
@@ -531,18 +532,18 @@ func (s *Scheduler) start(j *store.Job, spec *plan.Job) {
 	now := s.o.Now()
 	switch {
 	case j.ResourceGroup != "":
-		j.Status = store.StatusWaitingForResource
+		j.Status = status.WaitingForResource
 	case spec.When == "delayed" && spec.StartIn > 0 && j.Attempt <= 1 && j.RunAt.IsZero():
-		j.Status, j.RunAt = store.StatusScheduled, now.Add(spec.StartIn)
+		j.Status, j.RunAt = status.Scheduled, now.Add(spec.StartIn)
 	default:
-		j.Status, j.Queued = store.StatusPending, now
+		j.Status, j.Queued = status.Pending, now
 	}
 }
 
 // update runs fn and then advances the pipeline, in one transaction, and tells the world.
 func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *store.Pipeline, jobs *[]*store.Job) error) error {
 	var (
-		before, after string
+		before, after status.Status
 		pending       bool
 		ended         []*store.Job
 		snapshot      *store.Pipeline
@@ -550,7 +551,7 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 	)
 	err := s.store.UpdatePipeline(ctx, pipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
 		before = p.Status
-		was := map[*store.Job]string{}
+		was := map[*store.Job]status.Status{}
 		for _, j := range *jobs {
 			was[j] = j.Status
 		}
@@ -561,10 +562,10 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 		after = p.Status
 		pending, ended = false, nil
 		for _, j := range *jobs {
-			if j.Status == store.StatusPending && was[j] != store.StatusPending {
+			if j.Status == status.Pending && was[j] != status.Pending {
 				pending = true
 			}
-			if store.Final(j.Status) && !store.Final(was[j]) {
+			if j.Status.Final() && !was[j].Final() {
 				ended = append(ended, j)
 			}
 		}
@@ -578,7 +579,7 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 	for _, j := range ended {
 		s.ended(ctx, j)
 	}
-	if store.Final(after) {
+	if after.Final() {
 		s.forget(cur)
 	}
 	if pending {
@@ -593,7 +594,7 @@ func (s *Scheduler) update(ctx context.Context, pipelineID int64, fn func(p *sto
 // ended frees the resource group of a job that reached a final status and tells the world;
 // the log of a job failed for an unreadable spec says why.
 func (s *Scheduler) ended(ctx context.Context, j *store.Job) {
-	if d := s.decode(j); d.err != nil && j.FailureReason == jobapi.ReasonDataIntegrity && j.Started.IsZero() {
+	if d := s.decode(j); d.err != nil && j.FailureReason == status.DataIntegrityFailure && j.Started.IsZero() {
 		if _, err := s.store.AppendLog(ctx, j.ID, 0, unreadableLog(d.err)); err != nil {
 			s.log.Error("write job log", "job_id", j.ID, "err", err)
 		}
@@ -620,42 +621,42 @@ func (s *Scheduler) advance(p *store.Pipeline, all []*store.Job) {
 	for i, j := range jobs {
 		d := s.decode(j)
 		specs[i] = d.p
-		if d.err != nil && (j.Status == store.StatusCreated || j.Status == store.StatusPending) {
+		if d.err != nil && (j.Status == status.Created || j.Status == status.Pending) {
 			s.unreadable(j, d.err)
 		}
 	}
 	prereqs := flow.Prereqs(specs)
 	canceled := false
 	for _, j := range jobs {
-		canceled = canceled || j.Status == store.StatusCanceled && j.FailureReason == "" && j.Started.IsZero()
+		canceled = canceled || j.Status == status.Canceled && j.FailureReason == "" && j.Started.IsZero()
 	}
 	for changed := true; changed; {
 		changed = false
 		for i, j := range jobs {
-			if j.Status != store.StatusCreated {
+			if j.Status != status.Created {
 				continue
 			}
 			pre := make([]flow.Prereq, len(prereqs[i]))
 			for k, x := range prereqs[i] {
 				pre[k] = flow.Prereq{Job: specs[x], Status: jobs[x].Status}
 			}
-			status, ok := flow.Decide(specs[i], pre, flow.Options{Hold: true})
+			next, ok := flow.Decide(specs[i], pre, flow.Options{Hold: true})
 			if !ok {
 				continue
 			}
 			changed = true
-			switch status {
-			case flow.Start:
+			switch next {
+			case status.Pending:
 				s.start(j, specs[i])
-			case flow.Manual:
-				j.Status = store.StatusManual
+			case status.Manual:
+				j.Status = status.Manual
 			default:
-				j.Status = status
+				j.Status = next
 				s.end(j)
 			}
 		}
 	}
-	statuses := make([]string, len(jobs))
+	statuses := make([]status.Status, len(jobs))
 	var coverage []float64
 	for i, j := range jobs {
 		statuses[i] = j.Status
@@ -665,11 +666,11 @@ func (s *Scheduler) advance(p *store.Pipeline, all []*store.Job) {
 	}
 	now := s.o.Now()
 	p.Status = flow.PipelineStatus(statuses, func(i int) bool { return !specs[i].AllowFailure })
-	if p.Started.IsZero() && p.Status != store.StatusCreated {
+	if p.Started.IsZero() && p.Status != status.Created {
 		p.Started = now
 	}
 	switch {
-	case store.Final(p.Status):
+	case p.Status.Final():
 		if p.Finished.IsZero() {
 			p.Finished = now
 		}
@@ -709,13 +710,13 @@ func (s *Scheduler) expire(ctx context.Context) {
 	for _, l := range lost {
 		err := s.update(ctx, l.PipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
 			j := find(*jobs, l.ID)
-			if j == nil || j.Status != store.StatusRunning || !j.LeaseUntil.Before(s.o.Now()) {
+			if j == nil || j.Status != status.Running || !j.LeaseUntil.Before(s.o.Now()) {
 				return nil // finished or extended meanwhile
 			}
 			if j.CancelRequested {
-				j.Status = store.StatusCanceled
+				j.Status = status.Canceled
 			} else {
-				j.FailureReason = jobapi.ReasonSystem
+				j.FailureReason = status.RunnerSystemFailure
 				if err := s.fail(j, jobs); err != nil {
 					return err
 				}
@@ -734,7 +735,7 @@ func (s *Scheduler) expire(ctx context.Context) {
 // promote queues delayed jobs whose time came and jobs whose resource group is free.
 func (s *Scheduler) promote(ctx context.Context) {
 	now := s.o.Now()
-	due, err := s.store.JobsByStatus(ctx, store.StatusScheduled, 0)
+	due, err := s.store.JobsByStatus(ctx, status.Scheduled, 0)
 	if err != nil {
 		s.storeFailed("list scheduled jobs", err)
 		return
@@ -743,9 +744,9 @@ func (s *Scheduler) promote(ctx context.Context) {
 		if d.RunAt.After(now) {
 			continue
 		}
-		s.move(ctx, d, store.StatusScheduled)
+		s.move(ctx, d, status.Scheduled)
 	}
-	waiting, err := s.store.JobsByStatus(ctx, store.StatusWaitingForResource, 0)
+	waiting, err := s.store.JobsByStatus(ctx, status.WaitingForResource, 0)
 	if err != nil {
 		s.storeFailed("list jobs waiting for a resource", err)
 		return
@@ -757,7 +758,7 @@ func (s *Scheduler) promote(ctx context.Context) {
 			s.log.Error("acquire resource group", "job_id", w.ID, "err", err)
 			continue
 		}
-		if ok && !s.move(ctx, w, store.StatusWaitingForResource) {
+		if ok && !s.move(ctx, w, status.WaitingForResource) {
 			_ = s.store.ReleaseResource(ctx, w.ProjectID, w.ResourceGroup, w.ID)
 		}
 	}
@@ -765,17 +766,17 @@ func (s *Scheduler) promote(ctx context.Context) {
 
 // move queues a job still in status from (delayed jobs whose time came and jobs that got
 // their resource group) and reports whether it did.
-func (s *Scheduler) move(ctx context.Context, w *store.Job, from string) bool {
+func (s *Scheduler) move(ctx context.Context, w *store.Job, from status.Status) bool {
 	moved := false
 	err := s.update(ctx, w.PipelineID, func(p *store.Pipeline, jobs *[]*store.Job) error {
 		j := find(*jobs, w.ID)
 		if j == nil || j.Status != from {
 			return nil
 		}
-		if from == store.StatusScheduled && j.ResourceGroup != "" {
-			j.Status = store.StatusWaitingForResource
+		if from == status.Scheduled && j.ResourceGroup != "" {
+			j.Status = status.WaitingForResource
 		} else {
-			j.Status, j.Queued = store.StatusPending, s.o.Now()
+			j.Status, j.Queued = status.Pending, s.o.Now()
 		}
 		moved = true
 		return nil
@@ -793,9 +794,9 @@ type decoded struct {
 	err error
 }
 
-// spec decodes (once) the plan of a job. A spec that cannot be decoded gives a plan with the
-// job's name and stage only; such a job is failed before it is queued (see advance), never
-// run.
+// spec decodes (once) the plan of a job from its stored spec (jobapi.DecodeSpec: any
+// version from 0). A spec that cannot be decoded gives a plan with the job's name and stage
+// only; such a job is failed before it is queued (see advance), never run.
 func (s *Scheduler) spec(j *store.Job) *plan.Job { return s.decode(j).p }
 
 func (s *Scheduler) decode(j *store.Job) decoded {
@@ -806,10 +807,11 @@ func (s *Scheduler) decode(j *store.Job) decoded {
 			return d
 		}
 	}
-	d := decoded{p: &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}}
-	if err := json.Unmarshal(j.Spec, d.p); err != nil {
-		d = decoded{p: &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}, err: err}
+	p, err := jobapi.DecodeSpec(j.Spec)
+	if err != nil {
+		p = &plan.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, When: "on_success"}
 	}
+	d := decoded{p: p, err: err}
 	if j.ID != 0 {
 		s.specs[j.ID] = d
 	}
@@ -822,7 +824,7 @@ func (s *Scheduler) Spec(j *store.Job) *plan.Job { return s.spec(j) }
 // unreadable fails a job whose spec cannot be decoded, before a runner can take it.
 func (s *Scheduler) unreadable(j *store.Job, err error) {
 	s.log.Error("job spec cannot be decoded: job failed", "job_id", j.ID, "pipeline_id", j.PipelineID, "err", err)
-	j.Status, j.FailureReason = store.StatusFailed, jobapi.ReasonDataIntegrity
+	j.Status, j.FailureReason = status.Failed, status.DataIntegrityFailure
 	s.end(j)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 	"github.com/slipway/slipway/internal/store/sqlite"
 )
@@ -65,7 +66,7 @@ func newFixture(t *testing.T) *fixture {
 // pipeline stores a pipeline of jobs and advances it.
 func (f *fixture) pipeline(jobs ...*plan.Job) int64 {
 	f.t.Helper()
-	p := &store.Pipeline{ProjectID: f.proj.ID, Status: store.StatusCreated, Ref: "main", SHA: "abc", Source: "push"}
+	p := &store.Pipeline{ProjectID: f.proj.ID, Status: status.Created, Ref: "main", SHA: "abc", Source: "push"}
 	var rows []*store.Job
 	for i, j := range jobs {
 		if j.When == "" {
@@ -73,7 +74,7 @@ func (f *fixture) pipeline(jobs ...*plan.Job) int64 {
 		}
 		spec, _ := json.Marshal(j)
 		rows = append(rows, &store.Job{Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, Position: i,
-			Status: store.StatusCreated, Spec: spec, ResourceGroup: j.ResourceGroup, Attempt: 1})
+			Status: status.Created, Spec: spec, ResourceGroup: j.ResourceGroup, Attempt: 1})
 	}
 	if err := f.st.CreatePipeline(f.ctx, p, rows); err != nil {
 		f.t.Fatal(err)
@@ -85,7 +86,7 @@ func (f *fixture) pipeline(jobs ...*plan.Job) int64 {
 }
 
 // statuses maps current job names to statuses, and the pipeline's status to "".
-func (f *fixture) statuses(id int64) map[string]string {
+func (f *fixture) statuses(id int64) map[string]status.Status {
 	f.t.Helper()
 	p, err := f.st.Pipeline(f.ctx, id)
 	if err != nil {
@@ -95,7 +96,7 @@ func (f *fixture) statuses(id int64) map[string]string {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	out := map[string]string{"": p.Status}
+	out := map[string]status.Status{"": p.Status}
 	for _, j := range jobs {
 		if !j.Retried {
 			out[j.Name] = j.Status
@@ -104,7 +105,7 @@ func (f *fixture) statuses(id int64) map[string]string {
 	return out
 }
 
-func (f *fixture) want(id int64, want map[string]string) {
+func (f *fixture) want(id int64, want map[string]status.Status) {
 	f.t.Helper()
 	got := f.statuses(id)
 	for k, v := range want {
@@ -128,11 +129,11 @@ func (f *fixture) claim() *store.Job {
 	return j
 }
 
-func (f *fixture) finish(j *store.Job, state string, code int) {
+func (f *fixture) finish(j *store.Job, state status.Status, code int) {
 	f.t.Helper()
 	u := jobapi.Update{State: state, ExitCode: code}
-	if state == jobapi.StateFailed {
-		u.FailureReason = jobapi.ReasonScript
+	if state == status.Failed {
+		u.FailureReason = status.ScriptFailure
 	}
 	if err := f.s.Finish(f.ctx, j.ID, f.runner.ID, u); err != nil {
 		f.t.Fatal(err)
@@ -148,19 +149,19 @@ func TestStagesAndNeeds(t *testing.T) {
 		&plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 2},
 		&plan.Job{Name: "cleanup", Stage: "deploy", StageIndex: 2, When: "on_failure"},
 	)
-	f.want(id, map[string]string{"": "pending", "build": "pending", "lint": "pending", "unit": "created", "deploy": "created"})
+	f.want(id, map[string]status.Status{"": "pending", "build": "pending", "lint": "pending", "unit": "created", "deploy": "created"})
 	build := f.claim()
-	f.finish(build, jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"unit": "pending", "deploy": "created"}) // unit needs only build
+	f.finish(build, status.Success, 0)
+	f.want(id, map[string]status.Status{"unit": "pending", "deploy": "created"}) // unit needs only build
 	lint, unit := f.claim(), f.claim()
-	f.finish(lint, jobapi.StateFailed, 1)
-	f.finish(unit, jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"": "running", "lint": "failed", "deploy": "skipped", "cleanup": "pending"})
-	f.finish(f.claim(), jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"": "failed", "cleanup": "success"})
+	f.finish(lint, status.Failed, 1)
+	f.finish(unit, status.Success, 0)
+	f.want(id, map[string]status.Status{"": "running", "lint": "failed", "deploy": "skipped", "cleanup": "pending"})
+	f.finish(f.claim(), status.Success, 0)
+	f.want(id, map[string]status.Status{"": "failed", "cleanup": "success"})
 	// A repeated final update is accepted; a different one is refused.
-	f.finish(lint, jobapi.StateFailed, 1)
-	if err := f.s.Finish(f.ctx, lint.ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess}); !errors.Is(err, store.ErrLeaseLost) {
+	f.finish(lint, status.Failed, 1)
+	if err := f.s.Finish(f.ctx, lint.ID, f.runner.ID, jobapi.Update{State: status.Success}); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("finish a finished job differently: %v", err)
 	}
 }
@@ -172,15 +173,15 @@ func TestAllowFailureAndRetry(t *testing.T) {
 		&plan.Job{Name: "optional", Stage: "test", AllowFailure: true, ExitCodes: []int{3}},
 	)
 	flaky, optional := f.claim(), f.claim()
-	f.finish(optional, jobapi.StateFailed, 3)
-	f.finish(flaky, jobapi.StateFailed, 1)
-	f.want(id, map[string]string{"": "pending", "optional": "warning", "flaky": "pending"})
+	f.finish(optional, status.Failed, 3)
+	f.finish(flaky, status.Failed, 1)
+	f.want(id, map[string]status.Status{"": "pending", "optional": "warning", "flaky": "pending"})
 	again := f.claim()
 	if again.Attempt != 2 || again.Name != "flaky" {
 		t.Fatalf("retry = %+v", again)
 	}
-	f.finish(again, jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"": "success"})
+	f.finish(again, status.Success, 0)
+	f.want(id, map[string]status.Status{"": "success"})
 }
 
 func TestManualJobsWaitForPlay(t *testing.T) {
@@ -189,14 +190,14 @@ func TestManualJobsWaitForPlay(t *testing.T) {
 		&plan.Job{Name: "gate", Stage: "approve", When: "manual"},
 		&plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 1},
 	)
-	f.want(id, map[string]string{"": "manual", "gate": "manual", "deploy": "created"})
+	f.want(id, map[string]status.Status{"": "manual", "gate": "manual", "deploy": "created"})
 	gate, _ := f.st.Jobs(f.ctx, id, store.JobFilter{})
 	if err := f.s.Play(f.ctx, gate[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	f.want(id, map[string]string{"": "pending", "gate": "pending"})
-	f.finish(f.claim(), jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"deploy": "pending"})
+	f.want(id, map[string]status.Status{"": "pending", "gate": "pending"})
+	f.finish(f.claim(), status.Success, 0)
+	f.want(id, map[string]status.Status{"deploy": "pending"})
 	if err := f.s.Play(f.ctx, gate[0].ID); !errors.Is(err, ErrState) {
 		t.Errorf("play a finished job: %v", err)
 	}
@@ -208,18 +209,18 @@ func TestResourceGroupAndDelay(t *testing.T) {
 	two := f.pipeline(&plan.Job{Name: "deploy", Stage: "deploy", ResourceGroup: "prod"})
 	later := f.pipeline(&plan.Job{Name: "later", Stage: "x", When: "delayed", StartIn: 10 * time.Second})
 	f.s.promote(f.ctx)
-	f.want(one, map[string]string{"deploy": "pending"})
-	f.want(two, map[string]string{"deploy": "waiting_for_resource"})
-	f.want(later, map[string]string{"later": "scheduled"})
+	f.want(one, map[string]status.Status{"deploy": "pending"})
+	f.want(two, map[string]status.Status{"deploy": "waiting_for_resource"})
+	f.want(later, map[string]status.Status{"later": "scheduled"})
 	first := f.claim()
 	f.s.promote(f.ctx)
-	f.want(two, map[string]string{"deploy": "waiting_for_resource"})
-	f.finish(first, jobapi.StateSuccess, 0)
+	f.want(two, map[string]status.Status{"deploy": "waiting_for_resource"})
+	f.finish(first, status.Success, 0)
 	f.s.promote(f.ctx)
-	f.want(two, map[string]string{"deploy": "pending"})
+	f.want(two, map[string]status.Status{"deploy": "pending"})
 	f.clock.add(11 * time.Second)
 	f.s.promote(f.ctx)
-	f.want(later, map[string]string{"later": "pending"})
+	f.want(later, map[string]status.Status{"later": "pending"})
 }
 
 func TestLostRunnerAndCancel(t *testing.T) {
@@ -242,21 +243,21 @@ func TestLostRunnerAndCancel(t *testing.T) {
 			lost = j
 		}
 	}
-	if lost.Status != "failed" || lost.FailureReason != jobapi.ReasonSystem || !lost.Retried {
+	if lost.Status != "failed" || lost.FailureReason != status.RunnerSystemFailure || !lost.Retried {
 		t.Fatalf("lost job = %+v", lost)
 	}
-	f.want(id, map[string]string{"a": "pending", "b": "running"})
+	f.want(id, map[string]status.Status{"a": "pending", "b": "running"})
 	if err := f.s.Cancel(f.ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	if cancel, err := f.st.Heartbeat(f.ctx, b.ID, f.runner.ID, f.clock.now().Add(time.Hour)); err != nil || !cancel {
 		t.Fatalf("heartbeat after cancel = %v, %v", cancel, err)
 	}
-	f.want(id, map[string]string{"": "running", "a": "canceled", "b": "running", "c": "canceled"})
-	if err := f.s.Finish(f.ctx, b.ID, f.runner.ID, jobapi.Update{State: jobapi.StateCanceled}); err != nil {
+	f.want(id, map[string]status.Status{"": "running", "a": "canceled", "b": "running", "c": "canceled"})
+	if err := f.s.Finish(f.ctx, b.ID, f.runner.ID, jobapi.Update{State: status.Canceled}); err != nil {
 		t.Fatal(err)
 	}
-	f.want(id, map[string]string{"": "canceled", "b": "canceled"})
+	f.want(id, map[string]status.Status{"": "canceled", "b": "canceled"})
 }
 
 func TestRetryReprocessesSkippedJobs(t *testing.T) {
@@ -266,16 +267,16 @@ func TestRetryReprocessesSkippedJobs(t *testing.T) {
 		&plan.Job{Name: "deploy", Stage: "deploy", StageIndex: 1},
 	)
 	flaky := f.claim()
-	f.finish(flaky, jobapi.StateFailed, 1)
-	f.want(id, map[string]string{"": "failed", "deploy": "skipped"})
+	f.finish(flaky, status.Failed, 1)
+	f.want(id, map[string]status.Status{"": "failed", "deploy": "skipped"})
 	if _, err := f.s.Retry(f.ctx, flaky.ID); err != nil {
 		t.Fatal(err)
 	}
-	f.want(id, map[string]string{"": "pending", "flaky": "pending", "deploy": "created"})
-	f.finish(f.claim(), jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"deploy": "pending"})
-	f.finish(f.claim(), jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"": "success"})
+	f.want(id, map[string]status.Status{"": "pending", "flaky": "pending", "deploy": "created"})
+	f.finish(f.claim(), status.Success, 0)
+	f.want(id, map[string]status.Status{"deploy": "pending"})
+	f.finish(f.claim(), status.Success, 0)
+	f.want(id, map[string]status.Status{"": "success"})
 }
 
 // pausedStore calls after once an UpdatePipeline has committed.
@@ -308,7 +309,7 @@ func TestFinishesDuringAnAdvance(t *testing.T) {
 
 	var mu sync.Mutex
 	finished := map[int64]int{}
-	var changes []string
+	var changes []status.Status
 	synctest.Test(t, func(t *testing.T) {
 		advancing, others := make(chan struct{}), make(chan struct{})
 		var once sync.Once
@@ -319,12 +320,12 @@ func TestFinishesDuringAnAdvance(t *testing.T) {
 		})
 		first := make(chan error)
 		go func() {
-			first <- f.s.Finish(f.ctx, claimed[0].ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess})
+			first <- f.s.Finish(f.ctx, claimed[0].ID, f.runner.ID, jobapi.Update{State: status.Success})
 		}()
 		<-advancing
 		rest := make(chan error, width)
 		for _, j := range claimed[1:] {
-			go func() { rest <- f.s.Finish(f.ctx, j.ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess}) }()
+			go func() { rest <- f.s.Finish(f.ctx, j.ID, f.runner.ID, jobapi.Update{State: status.Success}) }()
 		}
 		synctest.Wait() // every finish wrote its job and waits for the round after the first
 		if n := len(rest); n > 0 {
@@ -340,13 +341,13 @@ func TestFinishesDuringAnAdvance(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	f.want(id, map[string]string{"": "running", "deploy": "pending"})
+	f.want(id, map[string]status.Status{"": "running", "deploy": "pending"})
 	deploy := f.claim()
 	if deploy == nil {
 		t.Fatal("deploy was not queued")
 	}
-	f.finish(deploy, jobapi.StateSuccess, 0)
-	f.want(id, map[string]string{"": "success"})
+	f.finish(deploy, status.Success, 0)
+	f.want(id, map[string]status.Status{"": "success"})
 	if len(finished) != width+1 {
 		t.Errorf("%d jobs reported finished, want %d", len(finished), width+1)
 	}
@@ -356,7 +357,7 @@ func TestFinishesDuringAnAdvance(t *testing.T) {
 		}
 	}
 	// Pending until the first advance after a claim, which this test leaves to the finishes.
-	if !slices.Equal(changes, []string{store.StatusRunning, store.StatusSuccess}) {
+	if !slices.Equal(changes, []status.Status{status.Running, status.Success}) {
 		t.Errorf("pipeline changes %v, want [running success]", changes)
 	}
 }
@@ -386,11 +387,11 @@ func (f *flaky) ExpiredJobs(ctx context.Context, now time.Time) ([]*store.Job, e
 	return f.Store.ExpiredJobs(ctx, now)
 }
 
-func (f *flaky) JobsByStatus(ctx context.Context, status string, limit int) ([]*store.Job, error) {
+func (f *flaky) JobsByStatus(ctx context.Context, st status.Status, limit int) ([]*store.Job, error) {
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return f.Store.JobsByStatus(ctx, status, limit)
+	return f.Store.JobsByStatus(ctx, st, limit)
 }
 
 // countHandler counts log records by level.
@@ -443,7 +444,7 @@ func TestStoreOutage(t *testing.T) {
 	}
 	fl.set(false)
 	tick()
-	f.want(id, map[string]string{"a": "running"})
+	f.want(id, map[string]status.Status{"a": "running"})
 	if n := logs.count(slog.LevelWarn); n != 1 {
 		t.Errorf("the end of the outage was logged %d times, want once", n)
 	}
@@ -454,12 +455,12 @@ func TestStoreOutage(t *testing.T) {
 		}
 		tick()
 	}
-	f.want(id, map[string]string{"a": "running"})
+	f.want(id, map[string]status.Status{"a": "running"})
 	// Without heartbeats, the job is lost once its lease ran out.
 	for range 4 * 4 {
 		tick()
 	}
-	f.want(id, map[string]string{"a": "failed"})
+	f.want(id, map[string]status.Status{"a": "failed"})
 
 	// A lease that runs out while the store has been answering for longer than a lease is lost
 	// at once.
@@ -471,7 +472,7 @@ func TestStoreOutage(t *testing.T) {
 	for range 4 * 4 {
 		tick()
 	}
-	f.want(id, map[string]string{"b": "failed"})
+	f.want(id, map[string]status.Status{"b": "failed"})
 }
 
 // TestUndecodableSpecFailsJob stores a job whose spec cannot be decoded: it must be failed
@@ -479,11 +480,11 @@ func TestStoreOutage(t *testing.T) {
 // empty job.
 func TestUndecodableSpecFailsJob(t *testing.T) {
 	f := newFixture(t)
-	p := &store.Pipeline{ProjectID: f.proj.ID, Status: store.StatusCreated, Ref: "main", SHA: "abc", Source: "push"}
+	p := &store.Pipeline{ProjectID: f.proj.ID, Status: status.Created, Ref: "main", SHA: "abc", Source: "push"}
 	good, _ := json.Marshal(&plan.Job{Name: "next", Stage: "deploy", StageIndex: 1, When: "on_success"})
 	rows := []*store.Job{
-		{Name: "broken", Stage: "test", Status: store.StatusCreated, Spec: []byte(`{"script": 42`), Attempt: 1},
-		{Name: "next", Stage: "deploy", StageIndex: 1, Position: 1, Status: store.StatusCreated, Spec: good, Attempt: 1},
+		{Name: "broken", Stage: "test", Status: status.Created, Spec: []byte(`{"script": 42`), Attempt: 1},
+		{Name: "next", Stage: "deploy", StageIndex: 1, Position: 1, Status: status.Created, Spec: good, Attempt: 1},
 	}
 	if err := f.st.CreatePipeline(f.ctx, p, rows); err != nil {
 		t.Fatal(err)
@@ -491,7 +492,7 @@ func TestUndecodableSpecFailsJob(t *testing.T) {
 	if err := f.s.Advance(f.ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	f.want(p.ID, map[string]string{"": "failed", "broken": "failed", "next": "skipped"})
+	f.want(p.ID, map[string]status.Status{"": "failed", "broken": "failed", "next": "skipped"})
 	if j := f.claim(); j != nil {
 		t.Fatalf("a runner got job %q", j.Name)
 	}
@@ -500,8 +501,8 @@ func TestUndecodableSpecFailsJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken := jobs[0]
-	if broken.FailureReason != jobapi.ReasonDataIntegrity {
-		t.Errorf("failure reason %q, want %q", broken.FailureReason, jobapi.ReasonDataIntegrity)
+	if broken.FailureReason != status.DataIntegrityFailure {
+		t.Errorf("failure reason %q, want %q", broken.FailureReason, status.DataIntegrityFailure)
 	}
 	log, _, err := f.st.ReadLog(f.ctx, broken.ID, 0, 0)
 	if err != nil {
@@ -540,7 +541,7 @@ func TestFinishWaitsForTheAdvanceThatSawIt(t *testing.T) {
 		go func() { started <- s.advanceSoon(f.ctx, id) }() // what Started makes Run do
 		<-g.entered
 		finished := make(chan error, 1)
-		go func() { finished <- s.Finish(f.ctx, j.ID, f.runner.ID, jobapi.Update{State: jobapi.StateSuccess}) }()
+		go func() { finished <- s.Finish(f.ctx, j.ID, f.runner.ID, jobapi.Update{State: status.Success}) }()
 		synctest.Wait() // Finish wrote its job and is waiting, or returned
 		select {
 		case err := <-finished:
@@ -563,7 +564,7 @@ func TestFinishWaitsForTheAdvanceThatSawIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	f.want(id, map[string]string{"": "success", "only": "success"})
+	f.want(id, map[string]status.Status{"": "success", "only": "success"})
 }
 
 // Run advances the pipelines Started names, and returns only after those advances ended.
@@ -571,7 +572,7 @@ func TestRunOwnsStartedAdvances(t *testing.T) {
 	f := newFixture(t)
 	id := f.pipeline(&plan.Job{Name: "only", Stage: "test"})
 	f.claim()
-	f.want(id, map[string]string{"": "pending"})
+	f.want(id, map[string]status.Status{"": "pending"})
 	synctest.Test(t, func(t *testing.T) {
 		g := &gatedStore{Store: f.st, entered: make(chan int64), pass: make(chan struct{})}
 		s := New(Options{Store: g, Now: f.clock.now, Heartbeat: time.Hour})
@@ -596,5 +597,5 @@ func TestRunOwnsStartedAdvances(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	f.want(id, map[string]string{"": "running"})
+	f.want(id, map[string]status.Status{"": "running"})
 }

@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
 // vars maps a claimed job's variables.
 func vars(j *jobapi.Job) map[string]string {
 	m := map[string]string{}
-	for _, v := range j.Plan.Variables {
+	for _, v := range j.Spec.Variables {
 		m[v.Key] = v.Value
 	}
 	return m
@@ -257,7 +258,7 @@ func TestAttackJobTokenOtherProject(t *testing.T) {
 	runner := e.mustRegister("r")
 	e.trigger(secret, "main", nil)
 	secretJob := e.claim(runner, "build")
-	e.finish(secretJob, jobapi.StateSuccess)
+	e.finish(secretJob, status.Success)
 	e.trigger(app, "main", nil)
 	tok := e.claim(runner, "build").Token
 
@@ -482,10 +483,10 @@ func TestFaultStoreUnavailable(t *testing.T) {
 	}{
 		{"API token", "GET", "/api/v1/projects", adminToken, nil, nil, http.StatusOK},
 		{"unknown token", "GET", "/api/v1/projects", "slp_unknown", nil, nil, http.StatusUnauthorized},
-		{"runner token", "POST", jobapi.PathRequest, runner, jobapi.JobRequest{Key: "k", Wait: 1}, nil, http.StatusNoContent},
-		{"job token", "PUT", jobapi.PathJob(j.ID), j.Token, jobapi.Update{State: jobapi.StateRunning}, nil, http.StatusOK},
+		{"runner token", "POST", jobapi.PathRequest, runner, jobapi.JobRequest{Version: jobapi.Version, Key: "k", WaitSeconds: 0.001}, nil, http.StatusNoContent},
+		{"job token", "PUT", jobapi.PathJob(j.ID), j.Token, jobapi.Update{State: status.Running}, nil, http.StatusOK},
 		{"job token, log", "PATCH", jobapi.PathLog(j.ID), j.Token, "x", http.Header{"Content-Range": {jobapi.ContentRange(0, 1)}}, http.StatusAccepted},
-		{"registration", "POST", "/api/v1/runners", "", jobapi.RegisterRequest{Token: regToken, Name: "r2"}, nil, http.StatusCreated},
+		{"registration", "POST", "/api/v1/runners", "", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: "r2"}, nil, http.StatusCreated},
 		{"webhook", "POST", fmt.Sprintf("/hooks/gitlab/%d", pid), "", hook, http.Header{"X-Gitlab-Event": {"Push Hook"}}, http.StatusCreated},
 		{"health", "GET", "/healthz", "", nil, nil, http.StatusOK},
 		{"badge", "GET", "/slipway/demo/badge.svg", "", nil, nil, http.StatusOK},

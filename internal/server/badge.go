@@ -6,14 +6,15 @@ import (
 	"html"
 	"net/http"
 
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
 // badgeColors are the right-hand colours of status badges.
-var badgeColors = map[string]string{
-	store.StatusSuccess: "#4c1", store.StatusWarning: "#dfb317", store.StatusFailed: "#e05d44",
-	store.StatusRunning: "#007ec6", store.StatusPending: "#dfb317", store.StatusCanceled: "#9f9f9f",
-	store.StatusSkipped: "#9f9f9f", store.StatusManual: "#9f9f9f", store.StatusCreated: "#9f9f9f",
+var badgeColors = map[status.Status]string{
+	status.Success: "#4c1", status.Warning: "#dfb317", status.Failed: "#e05d44",
+	status.Running: "#007ec6", status.Pending: "#dfb317", status.Canceled: "#9f9f9f",
+	status.Skipped: "#9f9f9f", status.Manual: "#9f9f9f", status.Created: "#9f9f9f",
 }
 
 // badgePipelines lists up to limit newest pipelines of the ref of a badge URL (default
@@ -40,18 +41,14 @@ func (s *Server) statusBadge(w http.ResponseWriter, r *http.Request, _ *caller) 
 	if err != nil {
 		return err
 	}
-	status := "unknown"
+	text, color := "unknown", ""
 	if len(ps) > 0 {
-		status = ps[0].Status
-		if status == store.StatusSuccess {
-			status = "passed"
+		text, color = string(ps[0].Status), badgeColors[ps[0].Status]
+		if ps[0].Status == status.Success {
+			text = "passed"
 		}
 	}
-	color := badgeColors[status]
-	if status == "passed" {
-		color = badgeColors[store.StatusSuccess]
-	}
-	writeBadge(w, "pipeline", status, color)
+	writeBadge(w, "pipeline", text, color)
 	return nil
 }
 

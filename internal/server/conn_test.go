@@ -213,7 +213,7 @@ func TestTimeoutsSpareStreams(t *testing.T) {
 
 	// A long poll of 1.5 s with no job: 204 at its end.
 	start := time.Now()
-	r := sendTo(t, hc, base, "POST", jobapi.PathRequest, runnerToken, strings.NewReader(`{"key":"k1","wait":1500000000}`))
+	r := sendTo(t, hc, base, "POST", jobapi.PathRequest, runnerToken, strings.NewReader(`{"version":1,"key":"k1","wait_seconds":1.5}`))
 	if r.status != http.StatusNoContent || time.Since(start) < 1400*time.Millisecond {
 		t.Fatalf("long poll: %s after %v, want 204 after 1.5 s", r, time.Since(start))
 	}

@@ -14,8 +14,10 @@ import (
 
 	"github.com/slipway/slipway/internal/gitcmd"
 	"github.com/slipway/slipway/internal/gitmirror"
+	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 	"github.com/slipway/slipway/internal/webhook"
 )
@@ -149,7 +151,7 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		return nil, &errNoPipeline{reason: reason}
 	}
 	rec := &store.Pipeline{
-		ProjectID: p.ID, Status: store.StatusCreated, Ref: t.Ref, Tag: t.Tag, SHA: sha, BeforeSHA: t.Before,
+		ProjectID: p.ID, Status: status.Created, Ref: t.Ref, Tag: t.Tag, SHA: sha, BeforeSHA: t.Before,
 		Source: pc.Source, Name: pl.Name, Message: t.Message, AuthorName: t.AuthorName, AuthorEmail: t.AuthorEmail,
 		Vars: t.Vars, Protected: protected,
 	}
@@ -158,18 +160,18 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 	}
 	jobs := make([]*store.Job, 0, len(pl.Jobs))
 	for i, j := range pl.Jobs {
-		spec, err := json.Marshal(j)
+		spec, err := json.Marshal(jobapi.NewSpec(j))
 		if err != nil {
 			return nil, fmt.Errorf("encode job %s: %w", j.Name, err)
 		}
 		row := &store.Job{
-			Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, Position: i, Status: store.StatusCreated,
+			Name: j.Name, Stage: j.Stage, StageIndex: j.StageIndex, Position: i, Status: status.Created,
 			Spec: spec, Tags: union(j.Tags, p.Tags), ResourceGroup: j.ResourceGroup, Attempt: 1,
 		}
 		if j.Trigger != nil {
 			// TODO(#5): run child and downstream pipelines; until then a bridge job fails
 			// visibly rather than passing without running anything.
-			row.Status, row.FailureReason, row.Finished = store.StatusFailed, "downstream_pipeline_creation_failed", s.now()
+			row.Status, row.FailureReason, row.Finished = status.Failed, status.DownstreamPipelineCreationFailed, s.now()
 		}
 		jobs = append(jobs, row)
 	}
@@ -311,7 +313,7 @@ func (s *Server) autoCancel(ctx context.Context, p *store.Pipeline, pl *plan.Pla
 		return
 	}
 	older, err := s.store.Pipelines(ctx, p.ProjectID, store.PipelineFilter{Ref: p.Ref, Before: p.ID,
-		Status: []string{store.StatusCreated, store.StatusPending, store.StatusRunning, store.StatusManual}, Limit: 20})
+		Status: []status.Status{status.Created, status.Pending, status.Running, status.Manual}, Limit: 20})
 	if err != nil {
 		s.log.Error("auto-cancel: list pipelines", "err", err)
 		return
@@ -327,7 +329,7 @@ func (s *Server) autoCancel(ctx context.Context, p *store.Pipeline, pl *plan.Pla
 		cancelAll := true
 		var interruptible []int64
 		for _, j := range jobs {
-			if j.Retried || store.Final(j.Status) && j.Started.IsZero() {
+			if j.Retried || j.Status.Final() && j.Started.IsZero() {
 				continue
 			}
 			started := !j.Started.IsZero()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/pipeline"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // manyJobs is a configuration of n jobs, each padded to about size bytes.
@@ -54,7 +55,7 @@ func TestAttackHugePipelineStarvesLeases(t *testing.T) {
 	beats.Go(func() {
 		for {
 			start := time.Now()
-			r, err := e.send("PUT", jobapi.PathJob(j.ID), j.Token, jobapi.Update{State: jobapi.StateRunning}, nil)
+			r, err := e.send("PUT", jobapi.PathJob(j.ID), j.Token, jobapi.Update{State: status.Running}, nil)
 			took := time.Since(start)
 			slowest = max(slowest, took)
 			switch {

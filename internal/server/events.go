@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/notify"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -74,9 +75,9 @@ func (s *Server) notify(ctx context.Context, p *store.Pipeline, jobs []*store.Jo
 		ev.Jobs = append(ev.Jobs, notify.Job{Name: j.Name, Stage: j.Stage, Status: j.Status, FailureReason: j.FailureReason,
 			URL: s.URL() + "/api/v1/jobs/" + itoa(j.ID) + "/log"})
 	}
-	if store.Final(p.Status) {
+	if p.Status.Final() {
 		prev, err := s.store.Pipelines(ctx, p.ProjectID, store.PipelineFilter{Ref: p.Ref, Before: p.ID, Limit: 1,
-			Status: []string{store.StatusSuccess, store.StatusFailed, store.StatusWarning, store.StatusCanceled}})
+			Status: []status.Status{status.Success, status.Failed, status.Warning, status.Canceled}})
 		if err == nil && len(prev) > 0 {
 			ev.Previous = prev[0].Status
 		}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // TestHooksInOrder checks that a pipeline's outgoing hooks arrive in the order of its
@@ -43,7 +43,7 @@ func TestHooksInOrder(t *testing.T) {
 	p := e.trigger(pid, "main", nil)
 	j := e.claim(e.mustRegister("r1"), "only")
 	e.waitPipeline(p.ID, "running")
-	e.finish(j, jobapi.StateSuccess)
+	e.finish(j, status.Success)
 
 	want := []string{"pending", "running", "success"}
 	eventually(t, 10*time.Second, func() (bool, string) {

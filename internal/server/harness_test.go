@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store/sqlite"
 )
 
@@ -209,24 +210,24 @@ func (e *env) project(name, secret string) int64 {
 
 // pipelineJSON and jobJSON are the API's pipeline and job, as far as the tests read them.
 type pipelineJSON struct {
-	ID       int64     `json:"id"`
-	Status   string    `json:"status"`
-	Ref      string    `json:"ref"`
-	SHA      string    `json:"sha"`
-	Source   string    `json:"source"`
-	Coverage *float64  `json:"coverage"`
-	Jobs     []jobJSON `json:"jobs"`
-	Retried  []jobJSON `json:"retried"`
+	ID       int64         `json:"id"`
+	Status   status.Status `json:"status"`
+	Ref      string        `json:"ref"`
+	SHA      string        `json:"sha"`
+	Source   string        `json:"source"`
+	Coverage *float64      `json:"coverage"`
+	Jobs     []jobJSON     `json:"jobs"`
+	Retried  []jobJSON     `json:"retried"`
 }
 
 type jobJSON struct {
-	ID            int64  `json:"id"`
-	Name          string `json:"name"`
-	Stage         string `json:"stage"`
-	Status        string `json:"status"`
-	FailureReason string `json:"failure_reason"`
-	Attempt       int    `json:"attempt"`
-	Retried       bool   `json:"retried"`
+	ID            int64         `json:"id"`
+	Name          string        `json:"name"`
+	Stage         string        `json:"stage"`
+	Status        status.Status `json:"status"`
+	FailureReason status.Reason `json:"failure_reason"`
+	Attempt       int           `json:"attempt"`
+	Retried       bool          `json:"retried"`
 }
 
 // trigger starts a pipeline of ref through the API.
@@ -252,8 +253,8 @@ func (e *env) pipelines(projectID int64) []pipelineJSON {
 }
 
 // statuses maps a pipeline's current jobs' names to their statuses.
-func (p pipelineJSON) statuses() map[string]string {
-	m := map[string]string{}
+func (p pipelineJSON) statuses() map[string]status.Status {
+	m := map[string]status.Status{}
 	for _, j := range p.Jobs {
 		m[j.Name] = j.Status
 	}
@@ -271,7 +272,7 @@ func (p pipelineJSON) job(name string) jobJSON {
 
 // register registers a runner with the registration token and returns its token.
 func (e *env) register(name string) (string, error) {
-	r, err := e.send("POST", "/api/v1/runners", "", jobapi.RegisterRequest{Token: regToken, Name: name}, nil)
+	r, err := e.send("POST", "/api/v1/runners", "", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: name}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -294,7 +295,7 @@ func (e *env) mustRegister(name string) string {
 // request asks for a job with a short long poll: nil when none came (204).
 func (e *env) request(runnerToken string) (*jobapi.Job, error) {
 	key := fmt.Sprintf("req-%d", e.keys.Add(1))
-	r, err := e.send("POST", jobapi.PathRequest, runnerToken, jobapi.JobRequest{Key: key, Wait: 200 * time.Millisecond}, nil)
+	r, err := e.send("POST", jobapi.PathRequest, runnerToken, jobapi.JobRequest{Version: jobapi.Version, Key: key, WaitSeconds: 0.2}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -323,8 +324,8 @@ func (e *env) claim(runnerToken, name string) *jobapi.Job {
 		if j == nil {
 			continue
 		}
-		if j.Plan == nil || j.Plan.Name != name {
-			e.t.Fatalf("claimed job %d %q, want %q", j.ID, j.Plan.Name, name)
+		if j.Spec == nil || j.Spec.Name != name {
+			e.t.Fatalf("claimed job %d %q, want %q", j.ID, j.Spec.Name, name)
 		}
 		return j
 	}
@@ -346,11 +347,11 @@ func (e *env) update(j *jobapi.Job, u jobapi.Update) *reply {
 }
 
 // finish ends a job with state and no log, expecting 200.
-func (e *env) finish(j *jobapi.Job, state string) {
+func (e *env) finish(j *jobapi.Job, state status.Status) {
 	e.t.Helper()
 	u := jobapi.Update{State: state}
-	if state == jobapi.StateFailed {
-		u.FailureReason, u.ExitCode = jobapi.ReasonScript, 1
+	if state == status.Failed {
+		u.FailureReason, u.ExitCode = status.ScriptFailure, 1
 	}
 	if r := e.update(j, u); r.status != http.StatusOK {
 		e.t.Fatalf("finish job %d %s: %s", j.ID, state, r)
@@ -375,10 +376,10 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 }
 
 // waitPipeline polls a pipeline until it has status.
-func (e *env) waitPipeline(id int64, status string) {
+func (e *env) waitPipeline(id int64, want status.Status) {
 	e.t.Helper()
 	eventually(e.t, 10*time.Second, func() (bool, string) {
 		st := e.pipeline(id).Status
-		return st == status, fmt.Sprintf("pipeline %d: want %s, have %s", id, status, st)
+		return st == want, fmt.Sprintf("pipeline %d: want %s, have %s", id, want, st)
 	})
 }

@@ -73,7 +73,7 @@ func (s *Server) jobLog(w http.ResponseWriter, r *http.Request, _ *caller) error
 	base := min(max(offset, 0), size)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set(jobapi.HeaderLogSize, itoa(size))
-	w.Header().Set("X-Job-Status", j.Status)
+	w.Header().Set("X-Job-Status", string(j.Status))
 	http.ServeContent(w, r, "", time.Time{}, &logReader{ctx: r.Context(), logs: s.store, job: j.ID, base: base, size: size - base})
 	return nil
 }
@@ -197,7 +197,7 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 				break
 			}
 		}
-		if store.Final(cur.Status) {
+		if cur.Status.Final() {
 			b, _ := json.Marshal(map[string]any{"status": cur.Status, "size": offset})
 			fmt.Fprintf(w, "id: %d\nevent: end\ndata: %s\n\n", offset, b)
 			_ = rc.Flush()

@@ -20,6 +20,7 @@ import (
 	"github.com/slipway/slipway/internal/executor/shell"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/runner"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // TestAttackLogWithoutLimit: a job's log had no size cap. Now the server keeps it up to
@@ -51,7 +52,7 @@ func TestAttackLogWithoutLimit(t *testing.T) {
 		t.Fatalf("stored log %q (size %s), want %q", r.body, r.header.Get(jobapi.HeaderLogSize), want)
 	}
 	// The runner produced 560 bytes; the server has all it will keep.
-	if r := e.update(j, jobapi.Update{State: jobapi.StateSuccess, LogSize: 560}); r.status != http.StatusOK {
+	if r := e.update(j, jobapi.Update{State: status.Success, LogSize: 560}); r.status != http.StatusOK {
 		t.Fatalf("final update of a cut log: %s", r)
 	}
 	if got := e.pipeline(e.pipelines(id)[0].ID).job("build").Status; got != "success" {
@@ -70,7 +71,7 @@ func TestAttackLogWithoutLimitRunner(t *testing.T) {
 	p := e.trigger(id, "main", nil)
 
 	var reg jobapi.RegisterResponse
-	e.api("POST", "/api/v1/runners", jobapi.RegisterRequest{Token: regToken, Name: "real"}, http.StatusCreated, &reg)
+	e.api("POST", "/api/v1/runners", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: "real"}, http.StatusCreated, &reg)
 	var patches atomic.Int64
 	hc := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
 		if r.Method == http.MethodPatch {
@@ -96,7 +97,7 @@ func TestAttackLogWithoutLimitRunner(t *testing.T) {
 	}()
 	eventually(t, 60*time.Second, func() (bool, string) {
 		j := e.pipeline(p.ID).job("build")
-		return j.Status == "success" || j.Status == "failed", "job " + j.Status
+		return j.Status == "success" || j.Status == "failed", "job " + string(j.Status)
 	})
 	close(stop)
 	if err := <-done; err != nil {
@@ -177,7 +178,7 @@ func TestAttackLogReaders(t *testing.T) {
 			t.Fatalf("append at %d: %s", off, r)
 		}
 	}
-	e.finish(j, jobapi.StateSuccess)
+	e.finish(j, status.Success)
 
 	runtime.GC()
 	base := heapBytes()

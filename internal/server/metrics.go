@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -53,7 +54,7 @@ func newMetrics(s *Server) *metrics {
 
 func (m *metrics) jobFinished(j *store.Job) {
 	if !j.Started.IsZero() && !j.Finished.IsZero() {
-		m.durations.WithLabelValues(j.Status).Observe(j.Finished.Sub(j.Started).Seconds())
+		m.durations.WithLabelValues(string(j.Status)).Observe(j.Finished.Sub(j.Started).Seconds())
 	}
 }
 
@@ -90,10 +91,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if counts, err := c.s.store.CountJobs(ctx); err == nil {
-		for _, st := range []string{store.StatusCreated, store.StatusPending, store.StatusRunning, store.StatusManual,
-			store.StatusScheduled, store.StatusWaitingForResource, store.StatusSuccess, store.StatusFailed,
-			store.StatusWarning, store.StatusCanceled, store.StatusSkipped} {
-			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(counts[st]), st)
+		for _, st := range status.All() {
+			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(counts[st]), string(st))
 		}
 	}
 	if rs, err := c.s.store.ListRunners(ctx); err == nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -42,8 +43,11 @@ func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request, _ *caller
 	}
 	q := r.URL.Query()
 	f := store.PipelineFilter{Ref: q.Get("ref")}
-	if st := q.Get("status"); st != "" {
-		f.Status = []string{st}
+	if st := status.Status(q.Get("status")); st != "" {
+		if !st.Known() {
+			return errStatus(http.StatusBadRequest, "status %q: not a pipeline status", st)
+		}
+		f.Status = []status.Status{st}
 	}
 	f.Limit, _ = strconv.Atoi(q.Get("per_page"))
 	f.Before, _ = strconv.ParseInt(q.Get("before"), 10, 64)

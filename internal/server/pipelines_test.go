@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 )
 
 const stagesCI = `
@@ -31,7 +32,7 @@ deploy:
 `
 
 // wantStatuses checks the statuses of a pipeline's current jobs.
-func wantStatuses(t *testing.T, p pipelineJSON, want map[string]string) {
+func wantStatuses(t *testing.T, p pipelineJSON, want map[string]status.Status) {
 	t.Helper()
 	got := p.statuses()
 	for name, st := range want {
@@ -63,7 +64,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	if got := strings.Join(names, " "); got != "build@build unit@test lint@test deploy@deploy" {
 		t.Errorf("jobs %s", got)
 	}
-	wantStatuses(t, p, map[string]string{"build": "pending", "unit": "created", "lint": "created", "deploy": "created"})
+	wantStatuses(t, p, map[string]status.Status{"build": "pending", "unit": "created", "lint": "created", "deploy": "created"})
 	if p.Status != "pending" {
 		t.Errorf("new pipeline is %s, want pending", p.Status)
 	}
@@ -74,7 +75,7 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Fatalf("claimed %d with token %q, want job %d", build.ID, build.Token, p.job("build").ID)
 	}
 	vars := map[string]string{}
-	for _, v := range build.Plan.Variables {
+	for _, v := range build.Spec.Variables {
 		vars[v.Key] = v.Value
 	}
 	if vars["GREETING"] != "hello" || vars["CI_JOB_TOKEN"] != build.Token || vars["CI_COMMIT_SHA"] != e.head() {
@@ -83,7 +84,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	if build.Git.SHA != e.head() || build.Git.URL != fmt.Sprintf("%s/api/v1/git/%d.git", e.url, pid) {
 		t.Errorf("job git %+v", build.Git)
 	}
-	wantStatuses(t, e.pipeline(p.ID), map[string]string{"build": "running", "unit": "created"})
+	wantStatuses(t, e.pipeline(p.ID), map[string]status.Status{"build": "running", "unit": "created"})
 	e.waitPipeline(p.ID, "running") // a claim starts its pipeline
 
 	// The job token fetches the project's git while the job runs.
@@ -118,17 +119,17 @@ func TestPipelineLifecycle(t *testing.T) {
 	if r := e.do("PATCH", jobapi.PathLog(build.ID), build.Token, "x", http.Header{"Content-Range": {"bytes=0-0"}}); r.status != http.StatusBadRequest {
 		t.Errorf("bad Content-Range: %s, want 400", r)
 	}
-	if r := e.update(build, jobapi.Update{State: jobapi.StateRunning}); r.status != http.StatusOK || !strings.Contains(string(r.body), `"cancel":false`) {
+	if r := e.update(build, jobapi.Update{State: status.Running}); r.status != http.StatusOK || !strings.Contains(string(r.body), `"cancel":false`) {
 		t.Errorf("heartbeat: %s", r)
 	}
-	r := e.update(build, jobapi.Update{State: jobapi.StateSuccess, LogSize: 20})
+	r := e.update(build, jobapi.Update{State: status.Success, LogSize: 20})
 	if r.status != http.StatusConflict || r.header.Get(jobapi.HeaderLogSize) != "12" {
 		t.Errorf("final update before the whole log: %s, X-Log-Size %q; want 409 with 12", r, r.header.Get(jobapi.HeaderLogSize))
 	}
 	if got := e.pipeline(p.ID).job("build").Status; got != "running" {
 		t.Errorf("after a refused final update the job is %s, want running", got)
 	}
-	if r := e.update(build, jobapi.Update{State: jobapi.StateSuccess, LogSize: 12}); r.status != http.StatusOK {
+	if r := e.update(build, jobapi.Update{State: status.Success, LogSize: 12}); r.status != http.StatusOK {
 		t.Fatalf("final update: %s", r)
 	}
 
@@ -146,8 +147,8 @@ func TestPipelineLifecycle(t *testing.T) {
 		r    *reply
 	}{
 		{"log chunk", e.appendLog(build, 12, "late")},
-		{"heartbeat", e.update(build, jobapi.Update{State: jobapi.StateRunning})},
-		{"final update again", e.update(build, jobapi.Update{State: jobapi.StateSuccess, LogSize: 12})},
+		{"heartbeat", e.update(build, jobapi.Update{State: status.Running})},
+		{"final update again", e.update(build, jobapi.Update{State: status.Success, LogSize: 12})},
 	} {
 		if tc.r.status != http.StatusForbidden {
 			t.Errorf("%s with a finished job's token: %s, want 403", tc.name, tc.r)
@@ -159,19 +160,19 @@ func TestPipelineLifecycle(t *testing.T) {
 
 	// The next stage.
 	p = e.pipeline(p.ID)
-	wantStatuses(t, p, map[string]string{"build": "success", "unit": "pending", "lint": "pending", "deploy": "created"})
+	wantStatuses(t, p, map[string]status.Status{"build": "success", "unit": "pending", "lint": "pending", "deploy": "created"})
 	unit := e.claim(runner, "unit")
 	lint := e.claim(runner, "lint")
-	if r := e.do("PUT", jobapi.PathJob(unit.ID), lint.Token, jobapi.Update{State: jobapi.StateRunning}, nil); r.status != http.StatusForbidden {
+	if r := e.do("PUT", jobapi.PathJob(unit.ID), lint.Token, jobapi.Update{State: status.Running}, nil); r.status != http.StatusForbidden {
 		t.Errorf("heartbeat of job %d with job %d's token: %s, want 403", unit.ID, lint.ID, r)
 	}
-	e.finish(unit, jobapi.StateSuccess)
-	wantStatuses(t, e.pipeline(p.ID), map[string]string{"unit": "success", "lint": "running", "deploy": "created"})
-	e.finish(lint, jobapi.StateSuccess)
+	e.finish(unit, status.Success)
+	wantStatuses(t, e.pipeline(p.ID), map[string]status.Status{"unit": "success", "lint": "running", "deploy": "created"})
+	e.finish(lint, status.Success)
 
 	// A manual job waits until played.
 	p = e.pipeline(p.ID)
-	wantStatuses(t, p, map[string]string{"lint": "success", "deploy": "manual"})
+	wantStatuses(t, p, map[string]status.Status{"lint": "success", "deploy": "manual"})
 	if j, err := e.request(runner); err != nil || j != nil {
 		t.Fatalf("a manual job was handed out: %+v, %v", j, err)
 	}
@@ -186,14 +187,14 @@ func TestPipelineLifecycle(t *testing.T) {
 	// Canceling a running job is seen on its next heartbeat.
 	deploy := e.claim(runner, "deploy")
 	e.api("POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", deploy.ID), nil, http.StatusOK, nil)
-	r = e.update(deploy, jobapi.Update{State: jobapi.StateRunning})
+	r = e.update(deploy, jobapi.Update{State: status.Running})
 	var hb jobapi.UpdateResponse
 	if r.status != http.StatusOK || json.Unmarshal(r.body, &hb) != nil || !hb.Cancel {
 		t.Fatalf("heartbeat after cancel: %s, want cancel:true", r)
 	}
-	e.finish(deploy, jobapi.StateCanceled)
+	e.finish(deploy, status.Canceled)
 	p = e.pipeline(p.ID)
-	wantStatuses(t, p, map[string]string{"build": "success", "unit": "success", "lint": "success", "deploy": "canceled"})
+	wantStatuses(t, p, map[string]status.Status{"build": "success", "unit": "success", "lint": "success", "deploy": "canceled"})
 	if p.Status != "success" && p.Status != "canceled" {
 		t.Errorf("pipeline is %s, want final", p.Status)
 	}
@@ -229,12 +230,12 @@ after:
 	runner := e.mustRegister("r1")
 	first := e.claim(runner, "flaky")
 	e.api("POST", fmt.Sprintf("/api/v1/jobs/%d/retry", first.ID), nil, http.StatusConflict, nil) // still running
-	e.finish(first, jobapi.StateFailed)
+	e.finish(first, status.Failed)
 	got := e.pipeline(p.ID)
-	if got.Status != "failed" || got.job("flaky").FailureReason != jobapi.ReasonScript {
+	if got.Status != "failed" || got.job("flaky").FailureReason != status.ScriptFailure {
 		t.Fatalf("after the failure: pipeline %s, job %+v", got.Status, got.job("flaky"))
 	}
-	wantStatuses(t, got, map[string]string{"flaky": "failed", "after": "skipped"})
+	wantStatuses(t, got, map[string]status.Status{"flaky": "failed", "after": "skipped"})
 
 	var retry jobJSON
 	e.api("POST", fmt.Sprintf("/api/v1/jobs/%d/retry", first.ID), nil, http.StatusCreated, &retry)
@@ -257,7 +258,7 @@ after:
 	if second.ID != retry.ID {
 		t.Fatalf("claimed %d, want the retry %d", second.ID, retry.ID)
 	}
-	e.finish(second, jobapi.StateSuccess)
+	e.finish(second, status.Success)
 }
 
 func TestTriggerPipeline(t *testing.T) {
@@ -344,10 +345,10 @@ func TestMissedHeartbeats(t *testing.T) {
 			} else if got.Status != "failed" {
 				t.Errorf("pipeline is %s, want failed: %+v", got.Status, got)
 			}
-			if failed.FailureReason != jobapi.ReasonSystem {
-				t.Errorf("failure reason %q, want %q", failed.FailureReason, jobapi.ReasonSystem)
+			if failed.FailureReason != status.RunnerSystemFailure {
+				t.Errorf("failure reason %q, want %q", failed.FailureReason, status.RunnerSystemFailure)
 			}
-			if r := e.update(j, jobapi.Update{State: jobapi.StateRunning}); r.status != http.StatusForbidden {
+			if r := e.update(j, jobapi.Update{State: status.Running}); r.status != http.StatusForbidden {
 				t.Errorf("heartbeat of the lost job: %s, want 403 (lease lost)", r)
 			}
 		})
@@ -362,7 +363,7 @@ func TestRepeatedClaim(t *testing.T) {
 	pid := e.project("demo", "")
 	e.trigger(pid, "main", nil)
 	runner := e.mustRegister("r1")
-	req := jobapi.JobRequest{Key: "same", Wait: 200 * time.Millisecond}
+	req := jobapi.JobRequest{Version: jobapi.Version, Key: "same", WaitSeconds: 0.2}
 	var jobs []jobapi.Job
 	for range 2 {
 		var j jobapi.Job
@@ -375,7 +376,7 @@ func TestRepeatedClaim(t *testing.T) {
 	if jobs[0].ID != jobs[1].ID {
 		t.Fatalf("the repeated request got job %d, the first %d", jobs[1].ID, jobs[0].ID)
 	}
-	if r := e.update(&jobs[1], jobapi.Update{State: jobapi.StateRunning}); r.status != http.StatusOK {
+	if r := e.update(&jobs[1], jobapi.Update{State: status.Running}); r.status != http.StatusOK {
 		t.Errorf("heartbeat with the repeated claim's token: %s, want 200", r)
 	}
 }

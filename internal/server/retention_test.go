@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // TestRetention expires artifacts after their expire_in, then whole pipelines (jobs, logs,
@@ -28,7 +29,7 @@ func TestRetention(t *testing.T) {
 	if r := e.do("POST", jobapi.PathArtifacts(j.ID)+"?kind=archive", j.Token, []byte("not really a tar.gz"), http.Header{"Content-Type": {"application/gzip"}}); r.status != http.StatusCreated {
 		t.Fatalf("upload artifacts: %s", r)
 	}
-	e.update(j, jobapi.Update{State: jobapi.StateSuccess, LogSize: 5})
+	e.update(j, jobapi.Update{State: status.Success, LogSize: 5})
 	files := func() []string {
 		m, _ := filepath.Glob(filepath.Join(e.srv.o.Data, "artifacts", "*", "*", "*", "*"))
 		return m

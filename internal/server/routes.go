@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/slipway/slipway/internal/scheduler"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -209,7 +210,7 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 			}
 		case authJob:
 			j, err := s.store.JobByTokenHash(ctx, hash)
-			if err == nil && j.Status == store.StatusRunning {
+			if err == nil && j.Status == status.Running {
 				c.job = j
 				return c, nil
 			}
@@ -248,7 +249,7 @@ func (s *Server) endedJob(r *http.Request, hash string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return j.Status != store.StatusRunning && j.TokenHash != "" &&
+	return j.Status != status.Running && j.TokenHash != "" &&
 		subtle.ConstantTimeCompare([]byte(j.TokenHash), []byte(hash)) == 1, nil
 }
 
@@ -273,11 +274,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// readJSON decodes a JSON body of at most 1 MiB into v.
+// readJSON decodes a JSON body of at most 1 MiB into v; unknown fields are refused (the
+// public API).
 func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeBody(w, r, v, true)
+}
+
+// readRunnerJSON decodes a runner protocol body of at most 1 MiB into v, skipping the
+// fields it does not know: a newer runner may send more (see package jobapi).
+func readRunnerJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeBody(w, r, v, false)
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, strict bool) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -15,14 +15,15 @@ import (
 	"github.com/slipway/slipway/internal/flow"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/plan"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
 // registerRunner is POST /api/v1/runners: a runner shows the registration token and gets its
-// own token, shown once.
+// own token, shown once. A runner older than jobapi.MinVersion is told to upgrade.
 func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	var in jobapi.RegisterRequest
-	if err := readJSON(w, r, &in); err != nil {
+	if err := readRunnerJSON(w, r, &in); err != nil {
 		return err
 	}
 	t, err := s.store.TokenByHash(r.Context(), hashToken(in.Token))
@@ -32,6 +33,10 @@ func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request, _ *calle
 	if err != nil || t.Kind != "registration" {
 		return errStatus(http.StatusUnauthorized, "invalid registration token")
 	}
+	version, err := jobapi.Negotiate(in.Version)
+	if err != nil {
+		return errStatus(http.StatusBadRequest, "%v", err)
+	}
 	if in.Executor != "" && in.Executor != "shell" && in.Executor != "docker" {
 		return errStatus(http.StatusBadRequest, "executor %q: want shell or docker", in.Executor)
 	}
@@ -39,7 +44,7 @@ func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request, _ *calle
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, jobapi.RegisterResponse{ID: id, Token: tok})
+	writeJSON(w, http.StatusCreated, jobapi.RegisterResponse{Version: version, ID: id, Token: tok})
 	return nil
 }
 
@@ -58,15 +63,24 @@ func (s *Server) RegisterRunner(ctx context.Context, name string, tags []string,
 	return rn.ID, tok, nil
 }
 
-// requestJob is the runners' long poll: a claimed job, or 204 when none came in time.
+// requestJob is the runners' long poll: a claimed job, in the runner's protocol version, or
+// 204 when none came in time. A runner older than jobapi.MinVersion is told to upgrade.
 func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in jobapi.JobRequest
-	if err := readJSON(w, r, &in); err != nil {
+	if err := readRunnerJSON(w, r, &in); err != nil {
 		return err
 	}
+	version, err := jobapi.Negotiate(in.Version)
+	if err != nil {
+		return errStatus(http.StatusBadRequest, "%v", err)
+	}
+	asked, err := jobapi.Duration(in.WaitSeconds)
+	if err != nil {
+		return errStatus(http.StatusBadRequest, "wait_seconds: %v", err)
+	}
 	wait := s.o.LongPoll
-	if in.Wait > 0 && in.Wait < wait {
-		wait = in.Wait
+	if asked > 0 && asked < wait {
+		wait = asked
 	}
 	s.extend(w, wait)
 	ctx := r.Context()
@@ -94,9 +108,9 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 				err = s.resumeClaim(ctx, j, c.runner.ID, hash)
 			}
 			var payload *jobapi.Job
-			var pipelineStatus string
+			var pipelineStatus status.Status
 			if err == nil {
-				payload, pipelineStatus, err = s.payload(r, j, c.runner, tok)
+				payload, pipelineStatus, err = s.payload(r, j, c.runner, tok, version)
 			}
 			if err == nil && ctx.Err() != nil {
 				err = ctx.Err()
@@ -110,7 +124,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 			}
 			s.metrics.jobStarted(j, now)
 			writeJSON(w, http.StatusCreated, payload)
-			if pipelineStatus == store.StatusPending {
+			if pipelineStatus == status.Pending {
 				s.sched.Started(j.PipelineID)
 			}
 			return nil
@@ -137,7 +151,7 @@ func (s *Server) resumeClaim(ctx context.Context, j *store.Job, runnerID int64, 
 	err := s.store.UpdatePipeline(ctx, j.PipelineID, func(_ *store.Pipeline, jobs *[]*store.Job) error {
 		for _, x := range *jobs {
 			if x.ID == j.ID {
-				if x.Status != store.StatusRunning || x.RunnerID != runnerID {
+				if x.Status != status.Running || x.RunnerID != runnerID {
 					return store.ErrLeaseLost
 				}
 				x.TokenHash = hash
@@ -153,9 +167,9 @@ func (s *Server) resumeClaim(ctx context.Context, j *store.Job, runnerID int64, 
 	return nil
 }
 
-// payload is what the runner needs to run j: the plan with every variable, the git source,
-// the jobs whose artifacts it gets; and the status of j's pipeline.
-func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token string) (*jobapi.Job, string, error) {
+// payload is what the runner needs to run j, in protocol version: the spec with every
+// variable, the git source, the jobs whose artifacts it gets; and the status of j's pipeline.
+func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token string, version int) (*jobapi.Job, status.Status, error) {
 	ctx := r.Context()
 	p, err := s.store.Project(ctx, j.ProjectID)
 	if err != nil {
@@ -190,9 +204,9 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 		}
 	}
 	out := &jobapi.Job{
-		ID: j.ID, Token: token, Project: jobapi.Project{ID: p.ID, Path: p.Path},
-		Git:       jobapi.Git{URL: s.URL() + "/api/v1/git/" + itoa(p.ID) + ".git", Ref: pl.Ref, SHA: pl.SHA, Depth: 20},
-		Heartbeat: s.sched.Heartbeat(),
+		Version: version, ID: j.ID, Token: token, Project: jobapi.Project{ID: p.ID, Path: p.Path},
+		Git:              jobapi.Git{URL: s.URL() + "/api/v1/git/" + itoa(p.ID) + ".git", Ref: pl.Ref, SHA: pl.SHA, Depth: 20},
+		HeartbeatSeconds: jobapi.Seconds(s.sched.Heartbeat()),
 	}
 	if d := varValue(spec.Variables, "GIT_DEPTH"); d != "" {
 		fmt.Sscan(d, &out.Git.Depth)
@@ -200,7 +214,7 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 	var dotenv []plan.Var
 	for _, i := range flow.ArtifactSources(self, specs) {
 		src := cur[i]
-		if !store.Final(src.Status) {
+		if !src.Status.Final() {
 			continue
 		}
 		arts, err := s.store.ListArtifacts(ctx, src.ID)
@@ -213,9 +227,9 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 		}
 		out.Dependencies = append(out.Dependencies, jobapi.Dependency{JobID: src.ID, Name: src.Name, HasArtifacts: has})
 		if len(src.Dotenv) > 0 {
-			var vs []plan.Var
+			var vs []jobapi.Var
 			if err := json.Unmarshal(src.Dotenv, &vs); err == nil {
-				dotenv = append(dotenv, vs...)
+				dotenv = append(dotenv, jobapi.PlanVars(vs)...)
 			}
 		}
 	}
@@ -251,7 +265,9 @@ func (s *Server) payload(r *http.Request, j *store.Job, rn *store.Runner, token 
 		spec.Variables = setVar(spec.Variables, v)
 	}
 	spec.Variables = append(spec.Variables, dotenv...)
-	out.Plan = &spec
+	// Version 1 is the only one a server serves yet: a later version writes the Spec of
+	// the version asked for here.
+	out.Spec = jobapi.NewSpec(&spec)
 	return out, pl.Status, nil
 }
 
@@ -363,10 +379,18 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, c *caller) er
 		return err
 	}
 	var u jobapi.Update
-	if err := readJSON(w, r, &u); err != nil {
+	if err := readRunnerJSON(w, r, &u); err != nil {
 		return err
 	}
-	if u.State == jobapi.StateRunning {
+	switch u.State {
+	case status.Running, status.Success, status.Failed, status.Canceled:
+	default:
+		return errStatus(http.StatusBadRequest, "state %q: want running, success, failed or canceled", u.State)
+	}
+	if u.FailureReason != "" && !u.FailureReason.Known() {
+		u.FailureReason = status.UnknownFailure // a newer runner's reason
+	}
+	if u.State == status.Running {
 		cancel, err := s.store.Heartbeat(r.Context(), j.ID, j.RunnerID, s.now().Add(s.sched.Lease()))
 		if err != nil {
 			return err
@@ -404,5 +428,5 @@ func (s *Server) allowGit(r *http.Request, projectID int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return j.Status == store.StatusRunning && j.ProjectID == projectID, nil
+	return j.Status == status.Running && j.ProjectID == projectID, nil
 }

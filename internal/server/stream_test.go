@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 )
 
 // sseEvent is one Server-Sent Event.
@@ -147,7 +148,7 @@ func TestLogStream(t *testing.T) {
 	q.want("log", "18", logData{13, " two\n"})
 	q.close()
 
-	if r := e.update(j, jobapi.Update{State: jobapi.StateSuccess, LogSize: 18}); r.status != http.StatusOK {
+	if r := e.update(j, jobapi.Update{State: status.Success, LogSize: 18}); r.status != http.StatusOK {
 		t.Fatal(r)
 	}
 	s.want("end", "18", endData{"success", 18})
@@ -202,7 +203,7 @@ func TestBadgesAndMetrics(t *testing.T) {
 	j := e.claim(runner, "build")
 	metrics(`slipway_jobs{status="pending"} 0`, `slipway_jobs{status="running"} 1`, `slipway_runners{online="true"} 1`)
 	cov := 87.5
-	if r := e.update(j, jobapi.Update{State: jobapi.StateSuccess, Coverage: &cov}); r.status != http.StatusOK {
+	if r := e.update(j, jobapi.Update{State: status.Success, Coverage: &cov}); r.status != http.StatusOK {
 		t.Fatal(r)
 	}
 	metrics(`slipway_jobs{status="success"} 1`, `slipway_job_duration_seconds_count{status="success"} 1`)

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/slipway/slipway/internal/status"
 )
 
 // Sentinel errors. Implementations translate driver errors by code into these.
@@ -29,30 +31,6 @@ var (
 	// again later. A write that failed so may or may not have been committed.
 	ErrUnavailable = errors.New("store unavailable")
 )
-
-// Job and pipeline statuses, as GitLab names them.
-const (
-	StatusCreated            = "created"              // waiting for earlier jobs
-	StatusWaitingForResource = "waiting_for_resource" // ready, waiting for its resource_group
-	StatusScheduled          = "scheduled"            // delayed job waiting for RunAt
-	StatusPending            = "pending"              // queued for a runner
-	StatusRunning            = "running"
-	StatusSuccess            = "success"
-	StatusFailed             = "failed"
-	StatusWarning            = "warning" // failed, failure allowed (jobs); pipeline passed with warnings
-	StatusCanceled           = "canceled"
-	StatusSkipped            = "skipped"
-	StatusManual             = "manual" // waiting for play
-)
-
-// Final reports whether a job or pipeline status is final.
-func Final(status string) bool {
-	switch status {
-	case StatusSuccess, StatusFailed, StatusWarning, StatusCanceled, StatusSkipped:
-		return true
-	}
-	return false
-}
 
 // Project is a repository Slipway builds.
 type Project struct {
@@ -120,11 +98,11 @@ type Pipeline struct {
 	ID        int64 `json:"id"`
 	ProjectID int64 `json:"project_id"`
 	// IID numbers pipelines within their project (CI_PIPELINE_IID), from 1.
-	IID    int64  `json:"iid"`
-	Status string `json:"status"`
-	Ref    string `json:"ref"`
-	Tag    bool   `json:"tag"`
-	SHA    string `json:"sha"`
+	IID    int64         `json:"iid"`
+	Status status.Status `json:"status"`
+	Ref    string        `json:"ref"`
+	Tag    bool          `json:"tag"`
+	SHA    string        `json:"sha"`
 	// BeforeSHA is the previous tip of the ref (zeros when unknown).
 	BeforeSHA string `json:"before_sha,omitempty"`
 	// Source is CI_PIPELINE_SOURCE: push, api, schedule, merge_request_event, web, trigger.
@@ -158,9 +136,10 @@ type Job struct {
 	Stage      string `json:"stage"`
 	StageIndex int    `json:"stage_index"`
 	// Position is the job's index in the plan, for stable ordering.
-	Position int    `json:"-"`
-	Status   string `json:"status"`
-	// Spec is the plan.Job as JSON: what the runner executes.
+	Position int           `json:"-"`
+	Status   status.Status `json:"status"`
+	// Spec is the job as the runner executes it: a jobapi.Spec as JSON (jobapi.DecodeSpec
+	// reads every version of it).
 	Spec []byte `json:"-"`
 	// Tags a runner must all have to take the job (the job's and the project's).
 	Tags          []string `json:"tags,omitempty"`
@@ -169,10 +148,10 @@ type Job struct {
 	Attempt int  `json:"attempt"`
 	Retried bool `json:"retried,omitempty"`
 	// RunAt is when a delayed job may start.
-	RunAt         time.Time `json:"scheduled_at,omitzero"`
-	RunnerID      int64     `json:"runner_id,omitempty"`
-	FailureReason string    `json:"failure_reason,omitempty"`
-	ExitCode      int       `json:"exit_code,omitempty"`
+	RunAt         time.Time     `json:"scheduled_at,omitzero"`
+	RunnerID      int64         `json:"runner_id,omitempty"`
+	FailureReason status.Reason `json:"failure_reason,omitempty"`
+	ExitCode      int           `json:"exit_code,omitempty"`
 	// TokenHash is the SHA-256 (hex) of the job token, set while the job runs.
 	TokenHash string `json:"-"`
 	// ClaimKey is the runner's idempotency key of the request that claimed the job: a runner
@@ -248,7 +227,7 @@ type Delivery struct {
 // PipelineFilter narrows Pipelines. Zero fields do not filter.
 type PipelineFilter struct {
 	Ref    string
-	Status []string
+	Status []status.Status
 	// Before lists pipelines with an ID below it (paging); Limit bounds the count (zero
 	// means 100).
 	Before int64
@@ -365,10 +344,10 @@ type Jobs interface {
 	// server gives runners time to reconnect).
 	ExtendLeases(ctx context.Context, until time.Time) error
 	// CountJobs counts jobs by status (retried ones excluded).
-	CountJobs(ctx context.Context) (map[string]int, error)
-	// JobsByStatus lists jobs in status (retried ones excluded), oldest first, at most limit
+	CountJobs(ctx context.Context) (map[status.Status]int, error)
+	// JobsByStatus lists jobs in status s (retried ones excluded), oldest first, at most limit
 	// (0: 1000).
-	JobsByStatus(ctx context.Context, status string, limit int) ([]*Job, error)
+	JobsByStatus(ctx context.Context, s status.Status, limit int) ([]*Job, error)
 	// AcquireResource takes the resource group (projectID, group) for jobID and reports
 	// whether it holds it now: true when it was free or already held by jobID. It is atomic
 	// across processes.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -87,7 +88,7 @@ func (s *Store) JobByTokenHash(ctx context.Context, hash string) (*store.Job, er
 		return nil, fmt.Errorf("get job by token: %w", store.ErrNotFound)
 	}
 	// token_hash <> '' lets the partial index serve the lookup.
-	j, err := one(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE token_hash = ? AND token_hash <> '' AND status = ?`, hash, store.StatusRunning)
+	j, err := one(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE token_hash = ? AND token_hash <> '' AND status = ?`, hash, status.Running)
 	if err != nil {
 		return nil, fmt.Errorf("get job by token: %w", err)
 	}
@@ -178,7 +179,7 @@ func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error)
 		// claim_key <> '' lets the partial index serve the lookup.
 		j, err := one(ctx, s, s.w, scanJob, `UPDATE jobs SET token_hash = ?, lease_until = ?, version = version + 1
 	WHERE runner_id = ? AND claim_key = ? AND claim_key <> '' AND status = ? RETURNING `+jobCols,
-			c.TokenHash, nanos(c.LeaseUntil), c.Runner.ID, c.Key, store.StatusRunning)
+			c.TokenHash, nanos(c.LeaseUntil), c.Runner.ID, c.Key, status.Running)
 		if err == nil {
 			return j, nil
 		}
@@ -226,7 +227,7 @@ func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error)
 func (s *Store) Heartbeat(ctx context.Context, jobID, runnerID int64, leaseUntil time.Time) (bool, error) {
 	var cancel bool
 	err := s.w.QueryRowContext(ctx, s.q(`UPDATE jobs SET lease_until = ?, version = version + 1 WHERE id = ? AND runner_id = ? AND status = ?
-	RETURNING cancel_requested`), nanos(leaseUntil), jobID, runnerID, store.StatusRunning).Scan(&cancel)
+	RETURNING cancel_requested`), nanos(leaseUntil), jobID, runnerID, status.Running).Scan(&cancel)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("heartbeat job %d: %w", jobID, store.ErrLeaseLost)
 	}
@@ -239,7 +240,7 @@ func (s *Store) Heartbeat(ctx context.Context, jobID, runnerID int64, leaseUntil
 // ExpiredJobs implements store.Jobs, oldest first.
 func (s *Store) ExpiredJobs(ctx context.Context, now time.Time) ([]*store.Job, error) {
 	js, err := list(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND lease_until < ? ORDER BY id`,
-		store.StatusRunning, nanos(now))
+		status.Running, nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("list expired jobs: %w", err)
 	}
@@ -249,7 +250,7 @@ func (s *Store) ExpiredJobs(ctx context.Context, now time.Time) ([]*store.Job, e
 // ExtendLeases implements store.Jobs.
 func (s *Store) ExtendLeases(ctx context.Context, until time.Time) error {
 	_, err := s.exec(ctx, s.w, `UPDATE jobs SET lease_until = ?, version = version + 1 WHERE status = ? AND lease_until < ?`,
-		nanos(until), store.StatusRunning, nanos(until))
+		nanos(until), status.Running, nanos(until))
 	if err != nil {
 		return fmt.Errorf("extend leases: %w", err)
 	}
@@ -257,9 +258,9 @@ func (s *Store) ExtendLeases(ctx context.Context, until time.Time) error {
 }
 
 // CountJobs implements store.Jobs.
-func (s *Store) CountJobs(ctx context.Context) (map[string]int, error) {
+func (s *Store) CountJobs(ctx context.Context) (map[status.Status]int, error) {
 	type count struct {
-		status string
+		status status.Status
 		n      int
 	}
 	cs, err := list(ctx, s, s.r, func(r scanner) (*count, error) {
@@ -269,7 +270,7 @@ func (s *Store) CountJobs(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("count jobs: %w", err)
 	}
-	m := make(map[string]int, len(cs))
+	m := make(map[status.Status]int, len(cs))
 	for _, c := range cs {
 		m[c.status] = c.n
 	}
@@ -277,14 +278,14 @@ func (s *Store) CountJobs(ctx context.Context) (map[string]int, error) {
 }
 
 // JobsByStatus implements store.Jobs.
-func (s *Store) JobsByStatus(ctx context.Context, status string, limit int) ([]*store.Job, error) {
+func (s *Store) JobsByStatus(ctx context.Context, st status.Status, limit int) ([]*store.Job, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	js, err := list(ctx, s, s.r, scanJob, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND NOT retried ORDER BY id LIMIT `+
-		strconv.Itoa(limit), status)
+		strconv.Itoa(limit), st)
 	if err != nil {
-		return nil, fmt.Errorf("list %s jobs: %w", status, err)
+		return nil, fmt.Errorf("list %s jobs: %w", st, err)
 	}
 	return js, nil
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -328,4 +329,12 @@ func placeholders(n int) string {
 }
 
 // finalStatuses lists the final statuses, for IN clauses.
-var finalStatuses = []any{store.StatusSuccess, store.StatusFailed, store.StatusWarning, store.StatusCanceled, store.StatusSkipped}
+var finalStatuses = func() []any {
+	var out []any
+	for _, s := range status.All() {
+		if s.Final() {
+			out = append(out, s)
+		}
+	}
+	return out
+}()

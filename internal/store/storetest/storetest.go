@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -92,7 +93,7 @@ func newProject(t testing.TB, s store.Store, path string) *store.Project {
 // newPipeline creates a pipeline of project with jobs.
 func newPipeline(t testing.TB, s store.Store, projectID int64, jobs ...*store.Job) (*store.Pipeline, []*store.Job) {
 	t.Helper()
-	p := &store.Pipeline{ProjectID: projectID, Status: store.StatusPending, Ref: "main", SHA: "abc", Source: "push"}
+	p := &store.Pipeline{ProjectID: projectID, Status: status.Pending, Ref: "main", SHA: "abc", Source: "push"}
 	for i, j := range jobs {
 		j.Position = i
 		if j.Attempt == 0 {
@@ -104,7 +105,7 @@ func newPipeline(t testing.TB, s store.Store, projectID int64, jobs ...*store.Jo
 }
 
 func pending(name string, tags ...string) *store.Job {
-	return &store.Job{Name: name, Stage: "test", Status: store.StatusPending, Tags: tags, Spec: []byte(`{"name":"` + name + `"}`)}
+	return &store.Job{Name: name, Stage: "test", Status: status.Pending, Tags: tags, Spec: []byte(`{"name":"` + name + `"}`)}
 }
 
 func ids(js []*store.Job) []int64 {
@@ -218,13 +219,13 @@ func testCreatePipeline(t *testing.T, s store.Store) {
 	p1 := newProject(t, s, "p1")
 	p2 := newProject(t, s, "p2")
 	cov := 87.5
-	pl := &store.Pipeline{ProjectID: p1.ID, Status: store.StatusCreated, Ref: "v1", Tag: true, SHA: "sha", BeforeSHA: "000",
+	pl := &store.Pipeline{ProjectID: p1.ID, Status: status.Created, Ref: "v1", Tag: true, SHA: "sha", BeforeSHA: "000",
 		Source: "api", Name: "release", Message: "msg", AuthorName: "A", AuthorEmail: "a@x", Vars: map[string]string{"K": "V"},
 		MergeRequest: 7, Protected: true, Coverage: &cov, Created: t0, Started: t0.Add(time.Second)}
 	jobs := []*store.Job{
-		{Name: "build", Stage: "build", Position: 0, Status: store.StatusPending, Spec: []byte(`{}`), Tags: []string{"x"},
+		{Name: "build", Stage: "build", Position: 0, Status: status.Pending, Spec: []byte(`{}`), Tags: []string{"x"},
 			ResourceGroup: "rg", Attempt: 1, RunAt: t0, Dotenv: []byte(`[]`), Coverage: &cov, Queued: t0},
-		{Name: "test", Stage: "test", StageIndex: 1, Position: 1, Status: store.StatusCreated, Attempt: 1},
+		{Name: "test", Stage: "test", StageIndex: 1, Position: 1, Status: status.Created, Attempt: 1},
 	}
 	must(t, s.CreatePipeline(ctx, pl, jobs))
 	if pl.ID == 0 || pl.IID != 1 {
@@ -262,7 +263,7 @@ func testCreatePipeline(t *testing.T, s store.Store) {
 			t.Errorf("pipeline %d: IID %d, want %d", i, pl.IID, want.iid)
 		}
 	}
-	err = s.CreatePipeline(ctx, &store.Pipeline{ProjectID: p2.ID + 100, Status: store.StatusPending}, nil)
+	err = s.CreatePipeline(ctx, &store.Pipeline{ProjectID: p2.ID + 100, Status: status.Pending}, nil)
 	wantErr(t, err, store.ErrNotFound)
 }
 
@@ -273,7 +274,7 @@ func testIIDConcurrent(t *testing.T, s store.Store) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			pl := &store.Pipeline{ProjectID: p.ID, Status: store.StatusPending}
+			pl := &store.Pipeline{ProjectID: p.ID, Status: status.Pending}
 			err := s.CreatePipeline(context.Background(), pl, []*store.Job{pending("j")})
 			errs <- err
 			iids <- pl.IID
@@ -299,11 +300,11 @@ func testPipelinesFilter(t *testing.T, s store.Store) {
 	var all []*store.Pipeline
 	for i := range 6 {
 		pl := &store.Pipeline{ProjectID: p.ID, Ref: []string{"main", "dev"}[i%2],
-			Status: []string{store.StatusSuccess, store.StatusFailed, store.StatusRunning}[i%3]}
+			Status: []status.Status{status.Success, status.Failed, status.Running}[i%3]}
 		must(t, s.CreatePipeline(ctx, pl, nil))
 		all = append(all, pl)
 	}
-	other := &store.Pipeline{ProjectID: q.ID, Ref: "main", Status: store.StatusSuccess}
+	other := &store.Pipeline{ProjectID: q.ID, Ref: "main", Status: status.Success}
 	must(t, s.CreatePipeline(ctx, other, nil))
 	pids := func(ps []*store.Pipeline) []int64 {
 		var out []int64
@@ -321,10 +322,10 @@ func testPipelinesFilter(t *testing.T, s store.Store) {
 		{"all of p", p.ID, store.PipelineFilter{}, []*store.Pipeline{all[5], all[4], all[3], all[2], all[1], all[0]}},
 		{"every project", 0, store.PipelineFilter{Limit: 2}, []*store.Pipeline{other, all[5]}},
 		{"ref", p.ID, store.PipelineFilter{Ref: "dev"}, []*store.Pipeline{all[5], all[3], all[1]}},
-		{"status", p.ID, store.PipelineFilter{Status: []string{store.StatusSuccess, store.StatusFailed}},
+		{"status", p.ID, store.PipelineFilter{Status: []status.Status{status.Success, status.Failed}},
 			[]*store.Pipeline{all[4], all[3], all[1], all[0]}},
 		{"paging", p.ID, store.PipelineFilter{Before: all[4].ID, Limit: 2}, []*store.Pipeline{all[3], all[2]}},
-		{"ref and status", p.ID, store.PipelineFilter{Ref: "main", Status: []string{store.StatusRunning}}, []*store.Pipeline{all[2]}},
+		{"ref and status", p.ID, store.PipelineFilter{Ref: "main", Status: []status.Status{status.Running}}, []*store.Pipeline{all[2]}},
 		{"none", p.ID, store.PipelineFilter{Ref: "nope"}, nil},
 	}
 	for _, tt := range tests {
@@ -347,11 +348,11 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	err := s.UpdatePipeline(ctx, pl.ID, func(gp *store.Pipeline, js *[]*store.Job) error {
 		equal(t, "locked pipeline", gp, pl)
 		equal(t, "locked jobs", ids(*js), ids(jobs))
-		gp.Status, gp.Started = store.StatusRunning, t0
+		gp.Status, gp.Started = status.Running, t0
 		gp.Protected = true // fixed at creation: not written
-		(*js)[1].Status, (*js)[1].Retried = store.StatusFailed, true
+		(*js)[1].Status, (*js)[1].Retried = status.Failed, true
 		(*js)[1].Spec = append((*js)[1].Spec[:0], []byte(`{"x":1}`)...) // in place
-		added = &store.Job{Name: "b", Stage: "test", Position: 1, Status: store.StatusPending, Attempt: 2}
+		added = &store.Job{Name: "b", Stage: "test", Position: 1, Status: status.Pending, Attempt: 2}
 		*js = append(*js, added)
 		return nil
 	})
@@ -361,7 +362,7 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	}
 	got, err := s.Pipeline(ctx, pl.ID)
 	must(t, err)
-	if got.Status != store.StatusRunning || !got.Started.Equal(t0) {
+	if got.Status != status.Running || !got.Started.Equal(t0) {
 		t.Errorf("pipeline not written: %+v", got)
 	}
 	if got.Protected {
@@ -370,14 +371,14 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
 	equal(t, "jobs by position then ID", ids(js), []int64{jobs[0].ID, jobs[1].ID, added.ID})
-	if js[1].Status != store.StatusFailed || !js[1].Retried || string(js[1].Spec) != `{"x":1}` || js[0].Status != store.StatusPending {
+	if js[1].Status != status.Failed || !js[1].Retried || string(js[1].Spec) != `{"x":1}` || js[0].Status != status.Pending {
 		t.Errorf("jobs not written: %+v %+v", js[0], js[1])
 	}
 
 	boom := errors.New("boom")
 	err = s.UpdatePipeline(ctx, pl.ID, func(gp *store.Pipeline, js *[]*store.Job) error {
-		gp.Status = store.StatusCanceled
-		(*js)[0].Status = store.StatusCanceled
+		gp.Status = status.Canceled
+		(*js)[0].Status = status.Canceled
 		*js = append(*js, pending("never"))
 		return boom
 	})
@@ -388,7 +389,7 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	must(t, err)
 	js, err = s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
-	if got.Status != store.StatusRunning || js[0].Status != store.StatusPending || len(js) != 3 {
+	if got.Status != status.Running || js[0].Status != status.Pending || len(js) != 3 {
 		t.Errorf("fn's error did not roll back: %+v, %d jobs, job 0 %s", got, len(js), js[0].Status)
 	}
 	err = s.UpdatePipeline(ctx, pl.ID+100, func(*store.Pipeline, *[]*store.Job) error { return nil })
@@ -401,20 +402,20 @@ func testUpdateJob(t *testing.T, s store.Store) {
 	pl, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"))
 	must(t, s.UpdateJob(ctx, jobs[1].ID, func(j *store.Job) error {
 		equal(t, "locked job", j, jobs[1])
-		j.Status, j.ExitCode, j.Finished = store.StatusFailed, 3, t0
+		j.Status, j.ExitCode, j.Finished = status.Failed, 3, t0
 		j.Dotenv = []byte(`[{"Key":"K"}]`)
 		return nil
 	}))
 	js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
 	want := *jobs[1]
-	want.Status, want.ExitCode, want.Finished, want.Dotenv = store.StatusFailed, 3, t0, []byte(`[{"Key":"K"}]`)
+	want.Status, want.ExitCode, want.Finished, want.Dotenv = status.Failed, 3, t0, []byte(`[{"Key":"K"}]`)
 	equal(t, "written job", js[1], &want)
 	equal(t, "other job", js[0], jobs[0])
 
 	boom := errors.New("boom")
 	err = s.UpdateJob(ctx, jobs[0].ID, func(j *store.Job) error {
-		j.Status = store.StatusCanceled
+		j.Status = status.Canceled
 		return boom
 	})
 	if !errors.Is(err, boom) {
@@ -476,7 +477,7 @@ func testClaimJob(t *testing.T, s store.Store) {
 		pending("docker", "docker"),
 		pending("untagged"),
 		pending("both", "docker", "linux"),
-		&store.Job{Name: "created", Status: store.StatusCreated},
+		&store.Job{Name: "created", Status: status.Created},
 		pending("arm", "arm"),
 	)
 	plain := runner(1, false)
@@ -489,7 +490,7 @@ func testClaimJob(t *testing.T, s store.Store) {
 	if j.ID != jobs[0].ID {
 		t.Fatalf("claimed %s, want the oldest job the runner can take (docker)", j.Name)
 	}
-	if j.Status != store.StatusRunning || j.RunnerID != 2 || j.ClaimKey != "k1" || j.TokenHash != "tok-2-k1" ||
+	if j.Status != status.Running || j.RunnerID != 2 || j.ClaimKey != "k1" || j.TokenHash != "tok-2-k1" ||
 		!j.LeaseUntil.Equal(t0.Add(time.Minute)) || !j.Started.Equal(t0) {
 		t.Fatalf("claimed job not marked: %+v", j)
 	}
@@ -530,7 +531,7 @@ func testClaimJob(t *testing.T, s store.Store) {
 
 	// A finished job is not handed out again for its key.
 	must(t, s.UpdatePipeline(ctx, j.PipelineID, func(_ *store.Pipeline, js *[]*store.Job) error {
-		(*js)[0].Status = store.StatusSuccess
+		(*js)[0].Status = status.Success
 		return nil
 	}))
 	_, err = s.ClaimJob(ctx, claim(linux, "k1"))
@@ -611,7 +612,7 @@ func testClaimConcurrent(t *testing.T, s store.Store) {
 	}
 	n, err := s.CountJobs(context.Background())
 	must(t, err)
-	equal(t, "CountJobs", n, map[string]int{store.StatusRunning: jobs})
+	equal(t, "CountJobs", n, map[status.Status]int{status.Running: jobs})
 }
 
 // testClaimVersusUpdate checks that a job UpdatePipeline moves out of pending is never
@@ -632,8 +633,8 @@ func testClaimVersusUpdate(t *testing.T, s store.Store) {
 		var canceled bool
 		must(t, s.UpdatePipeline(ctx, pl.ID, func(_ *store.Pipeline, js *[]*store.Job) error {
 			canceled = false
-			if (*js)[0].Status == store.StatusPending {
-				(*js)[0].Status = store.StatusCanceled
+			if (*js)[0].Status == status.Pending {
+				(*js)[0].Status = status.Canceled
 				canceled = true
 			}
 			return nil
@@ -644,7 +645,7 @@ func testClaimVersusUpdate(t *testing.T, s store.Store) {
 		}
 		js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 		must(t, err)
-		if want := map[bool]string{true: store.StatusCanceled, false: store.StatusRunning}[canceled]; js[0].Status != want {
+		if want := map[bool]status.Status{true: status.Canceled, false: status.Running}[canceled]; js[0].Status != want {
 			t.Fatalf("round %d: job %s, want %s", i, js[0].Status, want)
 		}
 	}
@@ -688,7 +689,7 @@ func testLeases(t *testing.T, s store.Store) {
 
 	must(t, s.UpdatePipeline(ctx, pl.ID, func(_ *store.Pipeline, js *[]*store.Job) error {
 		(*js)[0].CancelRequested = true
-		(*js)[1].Status = store.StatusSuccess
+		(*js)[1].Status = status.Success
 		return nil
 	}))
 	cancel, err = s.Heartbeat(ctx, a.ID, r.ID, t0.Add(40*time.Minute))
@@ -762,8 +763,8 @@ func testLogs(t *testing.T, s store.Store) {
 	_, err = s.AppendLog(ctx, jobs[1].ID, 0, []byte("other"))
 	must(t, err)
 	must(t, s.UpdatePipeline(ctx, jobs[0].PipelineID, func(_ *store.Pipeline, js *[]*store.Job) error {
-		(*js)[0].Status, (*js)[0].Finished = store.StatusSuccess, t0
-		(*js)[1].Status, (*js)[1].Finished = store.StatusSuccess, t0.Add(time.Hour)
+		(*js)[0].Status, (*js)[0].Finished = status.Success, t0
+		(*js)[1].Status, (*js)[1].Finished = status.Success, t0.Add(time.Hour)
 		return nil
 	}))
 	must(t, s.DeleteLogs(ctx, t0.Add(time.Minute)))
@@ -966,9 +967,9 @@ func testArtifacts(t *testing.T, s store.Store) {
 func testDeletePipelines(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	p := newProject(t, s, "p")
-	mk := func(status string, created time.Time) (*store.Pipeline, *store.Job) {
-		pl := &store.Pipeline{ProjectID: p.ID, Status: status, Created: created}
-		j := &store.Job{Name: "j", Status: status}
+	mk := func(st status.Status, created time.Time) (*store.Pipeline, *store.Job) {
+		pl := &store.Pipeline{ProjectID: p.ID, Status: st, Created: created}
+		j := &store.Job{Name: "j", Status: st}
 		must(t, s.CreatePipeline(ctx, pl, []*store.Job{j}))
 		_, err := s.AppendLog(ctx, j.ID, 0, []byte("log"))
 		must(t, err)
@@ -976,9 +977,9 @@ func testDeletePipelines(t *testing.T, s store.Store) {
 		must(t, s.AddArtifact(ctx, &store.Artifact{JobID: j.ID, Kind: "junit", Path: fmt.Sprint("junit/", j.ID)}))
 		return pl, j
 	}
-	old, oldJob := mk(store.StatusSuccess, t0)
-	oldRunning, _ := mk(store.StatusRunning, t0)
-	recent, _ := mk(store.StatusFailed, t0.Add(time.Hour))
+	old, oldJob := mk(status.Success, t0)
+	oldRunning, _ := mk(status.Running, t0)
+	recent, _ := mk(status.Failed, t0.Add(time.Hour))
 	paths, err := s.DeletePipelines(ctx, t0.Add(time.Minute))
 	must(t, err)
 	slices.Sort(paths)
@@ -1066,19 +1067,19 @@ func testResourcesConcurrent(t *testing.T, s store.Store) {
 func testCountAndList(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	p := newProject(t, s, "p")
-	retried := &store.Job{Name: "r", Status: store.StatusFailed, Retried: true}
-	_, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"), &store.Job{Name: "c", Status: store.StatusFailed},
-		retried, &store.Job{Name: "d", Status: store.StatusManual})
+	retried := &store.Job{Name: "r", Status: status.Failed, Retried: true}
+	_, jobs := newPipeline(t, s, p.ID, pending("a"), pending("b"), &store.Job{Name: "c", Status: status.Failed},
+		retried, &store.Job{Name: "d", Status: status.Manual})
 	n, err := s.CountJobs(ctx)
 	must(t, err)
-	equal(t, "CountJobs", n, map[string]int{store.StatusPending: 2, store.StatusFailed: 1, store.StatusManual: 1})
-	js, err := s.JobsByStatus(ctx, store.StatusPending, 0)
+	equal(t, "CountJobs", n, map[status.Status]int{status.Pending: 2, status.Failed: 1, status.Manual: 1})
+	js, err := s.JobsByStatus(ctx, status.Pending, 0)
 	must(t, err)
 	equal(t, "JobsByStatus", ids(js), ids(jobs[:2]))
-	js, err = s.JobsByStatus(ctx, store.StatusPending, 1)
+	js, err = s.JobsByStatus(ctx, status.Pending, 1)
 	must(t, err)
 	equal(t, "JobsByStatus limit", ids(js), ids(jobs[:1]))
-	js, err = s.JobsByStatus(ctx, store.StatusFailed, 0)
+	js, err = s.JobsByStatus(ctx, status.Failed, 0)
 	must(t, err)
 	equal(t, "JobsByStatus without retried", ids(js), ids(jobs[2:3]))
 }
@@ -1086,8 +1087,8 @@ func testCountAndList(t *testing.T, s store.Store) {
 func testVacuum(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	p := newProject(t, s, "p")
-	pl := &store.Pipeline{ProjectID: p.ID, Status: store.StatusSuccess, Created: t0}
-	j := &store.Job{Name: "j", Status: store.StatusSuccess}
+	pl := &store.Pipeline{ProjectID: p.ID, Status: status.Success, Created: t0}
+	j := &store.Job{Name: "j", Status: status.Success}
 	must(t, s.CreatePipeline(ctx, pl, []*store.Job{j}))
 	_, err := s.AppendLog(ctx, j.ID, 0, make([]byte, 1<<16))
 	must(t, err)
