@@ -781,7 +781,7 @@ func TestAttackReadOtherProjectsBuildDir(t *testing.T) {
 		`for p in "$CI_BUILDS_DIR"/../../../*/3/team/p3/*; do cat "$p" 2>/dev/null || true; done; echo done`))
 	f.startWith(t, adjust)
 	for id := int64(1); id <= 2; id++ {
-		if u := f.final(t, id); u.State != jobapi.StateSuccess {
+		if u := f.final(t, id); u.State != status.Success {
 			t.Fatalf("job %d: %+v\n%s", id, u, f.logOf(id))
 		}
 	}
@@ -810,10 +810,10 @@ func TestAttackSetuidFromDockerJob(t *testing.T) {
 	f.otherProjectsJob(2, 4, sha, shellJob("use",
 		`for p in "$CI_BUILDS_DIR"/../../../*/3/team/p3/bin/busybox; do if test -u "$p" && "$p" true; then echo "ran $p"; fi; done; echo done`))
 	f.startWith(t, adjust)
-	if u := f.final(t, 1); u.State != jobapi.StateSuccess || !strings.Contains(f.logOf(1), "rws") {
+	if u := f.final(t, 1); u.State != status.Success || !strings.Contains(f.logOf(1), "rws") {
 		t.Fatalf("planting job: %+v\n%s", u, f.logOf(1))
 	}
-	if u := f.final(t, 2); u.State != jobapi.StateSuccess {
+	if u := f.final(t, 2); u.State != status.Success {
 		t.Fatalf("job of project B: %+v\n%s", u, f.logOf(2))
 	}
 	if log := f.logOf(2); strings.Contains(log, "\nran ") {
