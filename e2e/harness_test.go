@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/internal/runner"
 )
 
 const (
@@ -218,35 +220,55 @@ func (s *server) raw(path string) []byte {
 	return data
 }
 
-// runner registers a `slipway runner` (shell executor) and starts it.
-func (s *server) runner(t *testing.T) func() *proc {
+// runner registers a `slipway runner` (shell executor, unless flags say otherwise) and
+// returns what starts it.
+func (s *server) runner(t *testing.T, flags ...string) func() *proc {
 	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "runner.yml")
-	out, err := exec.Command(slipwayBinary(t), "runner", "register", "--url", s.url(), "--token", regToken,
-		"--executor", "shell", "--name", "e2e", "--config", cfg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("runner register: %v\n%s", err, out)
-	}
+	cfg, _ := s.registerRunner(t, flags...)
 	return func() *proc { return start(t, "runner", nil, "runner", "run", "--config", cfg) }
 }
 
-// repo makes a git repository with files, committed on main, and returns its path and the
-// commit's SHA.
-func repo(t *testing.T, files map[string]string) (string, string) {
+// registerRunner runs `slipway runner register` with flags (default --executor shell) and
+// gives the runner builds and cache dirs of its own (a root runner's default builds dir is
+// shared with other tests' runners). It returns the configuration's path and content.
+func (s *server) registerRunner(t *testing.T, flags ...string) (string, *runner.Config) {
 	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.test",
-			"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.test")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
+	cfg := filepath.Join(t.TempDir(), "runner.yml")
+	args := append([]string{"runner", "register", "--url", s.url(), "--token", regToken,
+		"--executor", "shell", "--name", "e2e", "--config", cfg}, flags...)
+	out, err := exec.Command(slipwayBinary(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("runner register: %v\n%s", err, out)
 	}
-	git("init", "-q", "-b", "main")
+	c, err := runner.LoadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BuildsDir = filepath.Join(reachableTempDir(t), "builds")
+	c.CacheDir = filepath.Join(t.TempDir(), "cache")
+	if err := runner.SaveConfig(cfg, c); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c
+}
+
+// gitIn runs git in dir as Ada and returns its trimmed output.
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.test",
+		"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.test")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// writeFiles writes files (name → content) below dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
 	for name, content := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
 			t.Fatal(err)
@@ -255,9 +277,18 @@ func repo(t *testing.T, files map[string]string) (string, string) {
 			t.Fatal(err)
 		}
 	}
-	git("add", ".")
-	git("commit", "-qm", "first commit")
-	return dir, git("rev-parse", "HEAD")
+}
+
+// repo makes a git repository with files, committed on main, and returns its path and the
+// commit's SHA.
+func repo(t *testing.T, files map[string]string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	gitIn(t, dir, "init", "-q", "-b", "main")
+	writeFiles(t, dir, files)
+	gitIn(t, dir, "add", ".")
+	gitIn(t, dir, "commit", "-qm", "first commit")
+	return dir, gitIn(t, dir, "rev-parse", "HEAD")
 }
 
 // project creates a project for a repository and returns its id.
