@@ -178,6 +178,22 @@ func (s *server) start() {
 // api calls the API with the admin token and decodes a JSON answer into out (when not nil).
 func (s *server) api(method, path string, body any, out any) int {
 	s.t.Helper()
+	code, data := s.call(method, path, body)
+	if out != nil && code < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			if b, ok := out.(*[]byte); ok {
+				*b = data
+			} else {
+				s.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+			}
+		}
+	}
+	return code
+}
+
+// call calls the API with the admin token and returns the answer's status and body.
+func (s *server) call(method, path string, body any) (int, []byte) {
+	s.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -191,16 +207,7 @@ func (s *server) api(method, path string, body any, out any) int {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(data, out); err != nil {
-			if b, ok := out.(*[]byte); ok {
-				*b = data
-			} else {
-				s.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
-			}
-		}
-	}
-	return resp.StatusCode
+	return resp.StatusCode, data
 }
 
 // raw GETs a path with the admin token and returns the body.
