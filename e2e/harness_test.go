@@ -38,10 +38,16 @@ var (
 	buildErr  error
 )
 
-// slipwayBinary builds cmd/slipway once per test process.
+// slipwayBinary builds cmd/slipway once per test process; SLIPWAY_E2E_BINARY names another
+// binary to test instead, such as a build of an older commit, to see an attack test fail
+// where that commit lacked the fix.
 func slipwayBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if b := os.Getenv("SLIPWAY_E2E_BINARY"); b != "" {
+			binary = b
+			return
+		}
 		dir, err := os.MkdirTemp("", "slipway-e2e-bin-")
 		if err != nil {
 			buildErr = err
@@ -153,6 +159,14 @@ func newServer(t *testing.T, db string, extra ...string) *server {
 }
 
 func (s *server) url() string { return "http://" + s.addr }
+
+// in returns s for use by test t (a subtest of the one that started it): its helpers then
+// fail t.
+func (s *server) in(t *testing.T) *server {
+	c := *s
+	c.t = t
+	return &c
+}
 
 func (s *server) start() {
 	s.t.Helper()

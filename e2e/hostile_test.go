@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -189,13 +193,13 @@ func say(word string) string { return fmt.Sprintf(`echo "%s""%s"`, word[:3], wor
 // beside it, dumps every environment it can reach, and names host files as dotenv, JUnit and
 // artifact paths; later jobs of that run and the second run (PHASE=again) check that they got
 // a fresh checkout and nothing of the host.
-func hostileCI(h hostPlace, image string, spy []string) string {
+func hostileCI(h hostPlace, image string, docker bool, spy []string) string {
 	up := strings.Repeat("../", 30) + strings.TrimPrefix(h.secretDir, "/")
 	defaultImage := ""
 	if image != "" {
 		defaultImage = "default:\n  image: " + image + "\n"
 	}
-	return fmt.Sprintf(`stages: [plant, check, restore]
+	ci := fmt.Sprintf(`stages: [plant, check, restore]
 %[1]svariables:
   MARKERS: %[2]s
   SECRET_DIR: %[3]s
@@ -310,6 +314,7 @@ check-fresh:
 check-env:
   stage: restore
   extends: .first
+  dependencies: [plant-git, env-dump, escape]
   cache:
     key: planted
     paths: [.git/]
@@ -321,6 +326,85 @@ check-env:
     - %[11]s
 `, defaultImage, h.markers, h.secretDir, strings.Join(spy, " "), say("PLANTED"), say("DUMPED"),
 		say("ESCAPED"), up, say("PLANTED-FOUND"), say("FRESH-CHECKOUT"), say("CHECKED"))
+	if image == "" && !docker {
+		for _, name := range []string{"dotdot", "absolute", "link", "relative-link"} {
+			ci += fmt.Sprintf(smuggleCI, name, say("SMUGGLED"))
+		}
+	}
+	return ci
+}
+
+// smuggleCI uploads evil-%[1]s.tar.gz (evilArchives) as the job's own artifacts with its
+// job token, for the runner to extract on the host for the job after (through bash's
+// /dev/tcp: busybox wget sends a file only up to its first NUL). Only shell jobs run it: a
+// Docker job cannot reach the server at 127.0.0.1.
+const smuggleCI = `
+smuggle-%[1]s:
+  stage: plant
+  extends: .first
+  script:
+    - |
+      exec 3<>"/dev/tcp/$CI_SERVER_HOST/$CI_SERVER_PORT"
+      printf 'POST /api/v1/jobs/%%s/artifacts?kind=archive HTTP/1.1\r\nHost: %%s\r\nAuthorization: Bearer %%s\r\nContent-Type: application/gzip\r\nContent-Length: %%s\r\nConnection: close\r\n\r\n' "$CI_JOB_ID" "$CI_SERVER_HOST" "$CI_JOB_TOKEN" "$(wc -c < evil-%[1]s.tar.gz)" >&3
+      cat evil-%[1]s.tar.gz >&3
+      head -n 1 <&3 | tee status.txt
+    - grep -q " 201 " status.txt
+    - %[2]s
+
+check-smuggled-%[1]s:
+  stage: check
+  extends: .first
+  dependencies: [smuggle-%[1]s]
+  allow_failure: true
+  script:
+    - ls -la . lnk || true
+`
+
+// evilArchives are artifacts archives (by name) whose entries leave the directory they are
+// extracted in, each to a file archive-NAME in the markers directory: by "..", by an absolute
+// name, through a link to that directory it makes first, and through a relative link that
+// climbs to it.
+func evilArchives(t *testing.T, markers string) map[string]string {
+	t.Helper()
+	up := strings.Repeat("../", 30) + strings.TrimPrefix(markers, "/")
+	reg := func(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg} }
+	link := func(name, to string) *tar.Header {
+		return &tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: to}
+	}
+	out := map[string]string{}
+	for name, entries := range map[string][]*tar.Header{
+		"dotdot":        {reg("ok.txt"), reg(up + "/archive-dotdot")},
+		"absolute":      {reg("ok.txt"), reg(markers + "/archive-absolute")},
+		"link":          {reg("ok.txt"), link("lnk", markers), reg("lnk/archive-link")},
+		"relative-link": {reg("ok.txt"), link("lnk", up), reg("lnk/archive-relative-link")},
+	} {
+		var b bytes.Buffer
+		gz := gzip.NewWriter(&b)
+		tw := tar.NewWriter(gz)
+		for _, h := range entries {
+			body := ""
+			if h.Typeflag == tar.TypeReg {
+				body = "written by the archive " + name + "\n"
+				h.Size, h.Mode = int64(len(body)), 0o644
+			} else {
+				h.Mode = 0o777
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(tw, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := gz.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b.String()
+	}
+	return out
 }
 
 // cacheCI is a job that shows what its cache deps held and leaves content in it.
@@ -338,8 +422,9 @@ const cacheCI = `deps:
 func (s *server) run(id int64, vars map[string]string) (pipelineView, map[string]string) {
 	s.t.Helper()
 	var p pipelineView
-	if code := s.api("POST", fmt.Sprintf("/api/v1/projects/%d/pipelines", id), map[string]any{"ref": "main", "variables": vars}, &p); code != http.StatusCreated {
-		s.t.Fatalf("trigger a pipeline of project %d: %d", id, code)
+	code, body := s.call("POST", fmt.Sprintf("/api/v1/projects/%d/pipelines", id), map[string]any{"ref": "main", "variables": vars})
+	if code != http.StatusCreated || json.Unmarshal(body, &p) != nil {
+		s.t.Fatalf("trigger a pipeline of project %d: %d %s", id, code, body)
 	}
 	p = s.wait(p.ID, 3*time.Minute, func(p pipelineView) bool { return final(p.Status) })
 	logs := map[string]string{}
@@ -371,18 +456,23 @@ func between(log, start, end string) string {
 // runHostile runs the job-level attacks on hs, once per image variant, then a normal
 // pipeline.
 func runHostile(t *testing.T, hs hostileSetup) {
-	s := hs.s
 	for n, image := range hs.images {
 		variant := "no-image"
 		if image != "" {
 			variant = "image"
 		}
 		t.Run(variant, func(t *testing.T) {
+			s := hs.s.in(t)
 			h := newHostPlace(t)
 			victimVar := "victim-variable-" + rand.Text()
 			secrets := append(slices.Clone(hs.secrets), h.secret, victimVar, strings.TrimPrefix(canary, "SLIPWAY_E2E_CANARY="))
 
-			dir, _ := repo(t, map[string]string{".gitlab-ci.yml": hostileCI(h, image, hs.spy)})
+			shell := image == "" && !hs.docker
+			files := map[string]string{".gitlab-ci.yml": hostileCI(h, image, hs.docker, hs.spy)}
+			for name, archive := range evilArchives(t, h.markers) {
+				files["evil-"+name+".tar.gz"] = archive
+			}
+			dir, _ := repo(t, files)
 			evil := s.project(fmt.Sprintf("evil/app-%d", n), dir, "")
 			victimDir, _ := repo(t, map[string]string{".gitlab-ci.yml": withImage(cacheCI, image)})
 			victim := s.project(fmt.Sprintf("victim/deps-%d", n), victimDir, "")
@@ -419,7 +509,8 @@ func runHostile(t *testing.T, hs hostileSetup) {
 				wantExec = `"docker" executor`
 			}
 			for name, log := range all {
-				if !strings.Contains(log, wantExec) {
+				// Jobs given a smuggled archive fail before they reach an executor.
+				if !strings.Contains(log, wantExec) && !strings.Contains(name, "check-smuggled-") {
 					t.Errorf("%s did not run on the %s:\n%s", name, wantExec, log)
 				}
 			}
@@ -427,8 +518,8 @@ func runHostile(t *testing.T, hs hostileSetup) {
 				for name, log := range all {
 					t.Logf("--- %s ---\n%s", name, log)
 				}
-				t.FailNow()
 			}
+			// Each attack's own checks, whatever the above found.
 
 			t.Run("AttackEnvDump", func(t *testing.T) {
 				dump := logs["env-dump"]
@@ -505,6 +596,21 @@ func runHostile(t *testing.T, hs hostileSetup) {
 				}
 			})
 
+			if shell {
+				t.Run("AttackArtifactArchiveTraversal", func(t *testing.T) {
+					for name, log := range logs {
+						if strings.HasPrefix(name, "smuggle-") && !strings.Contains(log, "\nSMUGGLED\n") {
+							t.Errorf("%s did not upload its archive:\n%s", name, log)
+						}
+					}
+					for name, m := range h.marks(t) {
+						if strings.HasPrefix(name, "archive-") {
+							t.Errorf("restoring a job's artifacts wrote %s outside the build dir: %q", name, m)
+						}
+					}
+				})
+			}
+
 			t.Run("AttackCrossProjectCache", func(t *testing.T) {
 				if log := a1Logs["deps"]; !strings.Contains(log, "\nno cache yet\n") {
 					t.Errorf("project A's first job found a cache:\n%s", log)
@@ -520,6 +626,7 @@ func runHostile(t *testing.T, hs hostileSetup) {
 	}
 
 	t.Run("WhatWorkedBeforeStillWorks", func(t *testing.T) {
+		s := hs.s.in(t)
 		ci := normalCI
 		if hs.service != "" {
 			ci += fmt.Sprintf(serviceCI, hs.image, hs.service)
