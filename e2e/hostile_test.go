@@ -118,9 +118,8 @@ func builtinConfig(t *testing.T, data, executor string) *runner.Config {
 	return c
 }
 
-// reapAfter removes, once t ends, the containers, networks and volumes the runner c made, and
-// fails t if any was left while its jobs had all ended (the server and runner are killed
-// first: cleanups run last in, first out).
+// reapAfter removes, once t ends, the containers and networks the runner c made, and fails t
+// if a container was left although its jobs had all ended.
 func reapAfter(t *testing.T, cli *client.Client, c *runner.Config) {
 	t.Helper()
 	f := client.Filters{}
@@ -576,7 +575,7 @@ func runHostile(t *testing.T, hs hostileSetup) {
 				for _, kind := range []string{"archive", "junit"} {
 					req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/jobs/%d/artifacts?kind=%s", s.url(), id, kind), nil)
 					req.Header.Set("Authorization", "Bearer "+adminToken)
-					resp, err := http.DefaultClient.Do(req)
+					resp, err := attackClient.Do(req)
 					if err != nil {
 						t.Fatal(err)
 					}
