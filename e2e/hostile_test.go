@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,7 +28,13 @@ import (
 // canary is a variable of the server's and runner's environment that is no secret of theirs:
 // it shows whether a job got their environment at all (a file read on the host, such as
 // /proc/self/environ, would hold it).
-const canary = "SLIPWAY_E2E_CANARY=canary-5d1e0c7f-of-the-host"
+const (
+	canaryValue = "canary-5d1e0c7f-of-the-host"
+	canary      = "SLIPWAY_E2E_CANARY=" + canaryValue
+)
+
+// attackClient is the HTTP client of the attacks: no call may hang the test.
+var attackClient = &http.Client{Timeout: 2 * time.Minute}
 
 // hostileSetup is a server (and runner) to run the hostile pipelines against.
 type hostileSetup struct {
@@ -59,9 +60,11 @@ type hostileSetup struct {
 
 // TestAttackHostilePipelines runs the job-level attacks of issue 9 on each kind of runner:
 // env dump, git hook, hooksPath, fsmonitor and filter planting, dotenv, JUnit and artifact
-// paths that leave the build dir (".." and symbolic links), and a cache of another project
-// under the same key. Each attack is a subtest named after it, and each setup ends with a
-// normal pipeline (artifacts, dotenv, cache, needs, a service where Docker runs it).
+// paths that leave the build dir (".." and symbolic links), artifact archives uploaded with
+// the job token that leave it when extracted, a cache of another project under the same key,
+// and (where Docker and shell jobs meet) a setuid program a Docker job hands on. Each attack
+// is a subtest named after it, and each setup ends with a normal pipeline (artifacts, dotenv,
+// cache, needs, a service where Docker runs it).
 func TestAttackHostilePipelines(t *testing.T) {
 	t.Run("builtin-shell", func(t *testing.T) {
 		s, data := newShellServer(t, []string{canary})
@@ -153,274 +156,6 @@ func reapAfter(t *testing.T, cli *client.Client, c *runner.Config) {
 	})
 }
 
-// hostPlace holds what jobs must never reach on the host: a secret in dotenv form and a
-// JUnit report holding it, in a directory only root may enter, and an empty directory, also
-// root's, that code planted by a job writes its marks to if the host ever runs it.
-type hostPlace struct {
-	secretDir, secret, markers string
-}
-
-func newHostPlace(t *testing.T) hostPlace {
-	t.Helper()
-	h := hostPlace{secretDir: t.TempDir(), markers: t.TempDir(), secret: "host-secret-" + rand.Text()}
-	writeFiles(t, h.secretDir, map[string]string{
-		"secret.env": "HOST_SECRET=" + h.secret + "\n",
-		"report.xml": `<testsuite name="` + h.secret + `"><testcase name="` + h.secret + `"/></testsuite>` + "\n",
-	})
-	for _, d := range []string{h.secretDir, h.markers} {
-		if err := os.Chmod(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return h
-}
-
-// marks lists the marks planted code left on the host.
-func (h hostPlace) marks(t *testing.T) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(h.markers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, e := range entries {
-		b, _ := os.ReadFile(filepath.Join(h.markers, e.Name()))
-		m[e.Name()] = string(b)
-	}
-	return m
-}
-
-// say prints word from a script without the word in the echoed command line.
-func say(word string) string { return fmt.Sprintf(`echo "%s""%s"`, word[:3], word[3:]) }
-
-// hostileCI is the hostile pipeline. Its first run (PHASE unset) plants code in .git and
-// beside it, dumps every environment it can reach, and names host files as dotenv, JUnit and
-// artifact paths; later jobs of that run and the second run (PHASE=again) check that they got
-// a fresh checkout and nothing of the host.
-func hostileCI(h hostPlace, image string, docker bool, spy []string) string {
-	up := strings.Repeat("../", 30) + strings.TrimPrefix(h.secretDir, "/")
-	defaultImage := ""
-	if image != "" {
-		defaultImage = "default:\n  image: " + image + "\n"
-	}
-	ci := fmt.Sprintf(`stages: [plant, check, restore]
-%[1]svariables:
-  MARKERS: %[2]s
-  SECRET_DIR: %[3]s
-  SPY: %[4]q
-.first:
-  rules:
-    - if: $PHASE != "again"
-
-plant-git:
-  stage: plant
-  extends: .first
-  script:
-    - |
-      mkdir -p .git/hooks .git/info evilhooks
-      for h in post-checkout post-merge post-rewrite pre-commit reference-transaction post-index-change pre-auto-gc; do
-        printf '#!/bin/sh\necho "%%s uid $(id -u) in $PWD" >> %%s/hook\n' "$h" "$MARKERS" > ".git/hooks/$h"
-        printf '#!/bin/sh\necho "%%s uid $(id -u) in $PWD" >> %%s/hookspath\n' "$h" "$MARKERS" > "evilhooks/$h"
-        chmod +x ".git/hooks/$h" "evilhooks/$h"
-      done
-    - |
-      cat >> .git/config <<EOF
-      [core]
-          fsmonitor = "echo fsmonitor >> $MARKERS/fsmonitor; false"
-          hooksPath = evilhooks
-          sshCommand = "echo ssh >> $MARKERS/config; false"
-          pager = "echo pager >> $MARKERS/config; cat"
-      [filter "evil"]
-          smudge = "echo smudge >> $MARKERS/filter; cat"
-          clean = "echo clean >> $MARKERS/filter; cat"
-      [diff "evil"]
-          command = "echo diff >> $MARKERS/config; false"
-      EOF
-      echo '* filter=evil diff=evil' > .git/info/attributes
-      echo planted > planted.txt
-    - cat .git/config; ls -l .git/hooks
-    - %[5]s
-  artifacts:
-    untracked: true
-    paths: [.git/]
-  cache:
-    key: planted
-    untracked: true
-    paths: [.git/]
-
-env-dump:
-  stage: plant
-  extends: .first
-  script:
-    - id
-    - echo ENV-START; env; echo ENV-END
-    - tr '\0' '\n' < /proc/$PPID/environ || true
-    - tr '\0' '\n' < /proc/1/environ || true
-    - for e in /proc/[0-9]*/environ; do tr '\0' '\n' < "$e"; done 2>/dev/null | head -c 200000 || true
-    - for f in $SPY; do echo "== $f"; head -c 200000 "$f" || true; done
-    - ls -la $SPY || true
-    - %[6]s
-
-escape:
-  stage: plant
-  extends: .first
-  script:
-    - ln -s "$SECRET_DIR/secret.env" link.env
-    - ln -s /proc/self/environ environ.env
-    - ln -s /etc/hostname hostname.env
-    - mkdir -p d && ln -s "$SECRET_DIR" d/up
-    - ln -s "$SECRET_DIR/secret.env" leak.txt
-    - ln -s "$SECRET_DIR" leakdir
-    - ln -s / rootlink
-    - ln -s "$SECRET_DIR/report.xml" junit.xml
-    - mkdir -p reports && ln -s "$SECRET_DIR" reports/up
-    - mkdir -p out && echo "made by the job" > out/ok.txt
-    - echo "OWN_DOTENV=mine" > own.env
-    - %[7]s
-  artifacts:
-    paths:
-      - out/
-      - leak.txt
-      - leakdir/
-      - leakdir/secret.env
-      - rootlink%[3]s/
-      - %[8]s/secret.env
-      - %[3]s/secret.env
-      - reports/
-    reports:
-      dotenv:
-        - link.env
-        - environ.env
-        - hostname.env
-        - d/up/secret.env
-        - %[8]s/secret.env
-        - %[3]s/secret.env
-        - own.env
-      junit:
-        - junit.xml
-        - leakdir/report.xml
-        - reports/up/*.xml
-        - %[8]s/report.xml
-        - %[3]s/report.xml
-
-check-fresh:
-  stage: check
-  dependencies: []
-  script:
-    - ls -la . .git .git/hooks || true
-    - |
-      if [ -e .git/hooks/post-checkout ] || [ -e evilhooks ] || [ -e planted.txt ] || [ -e .git/info/attributes ] || grep -q evil .git/config; then
-        %[9]s
-      else
-        %[10]s
-      fi
-
-check-env:
-  stage: restore
-  extends: .first
-  dependencies: [plant-git, env-dump, escape]
-  cache:
-    key: planted
-    paths: [.git/]
-    policy: pull
-  script:
-    - echo ENV-START; env; echo ENV-END
-    - cat leak.txt leakdir/secret.env reports/up/secret.env 2>&1 || true
-    - ls -la . .git/hooks || true
-    - %[11]s
-`, defaultImage, h.markers, h.secretDir, strings.Join(spy, " "), say("PLANTED"), say("DUMPED"),
-		say("ESCAPED"), up, say("PLANTED-FOUND"), say("FRESH-CHECKOUT"), say("CHECKED"))
-	if image == "" && !docker {
-		for _, name := range []string{"dotdot", "absolute", "link", "relative-link"} {
-			ci += fmt.Sprintf(smuggleCI, name, say("SMUGGLED"))
-		}
-	}
-	return ci
-}
-
-// smuggleCI uploads evil-%[1]s.tar.gz (evilArchives) as the job's own artifacts with its
-// job token, for the runner to extract on the host for the job after (through bash's
-// /dev/tcp: busybox wget sends a file only up to its first NUL). Only shell jobs run it: a
-// Docker job cannot reach the server at 127.0.0.1.
-const smuggleCI = `
-smuggle-%[1]s:
-  stage: plant
-  extends: .first
-  script:
-    - |
-      exec 3<>"/dev/tcp/$CI_SERVER_HOST/$CI_SERVER_PORT"
-      printf 'POST /api/v1/jobs/%%s/artifacts?kind=archive HTTP/1.1\r\nHost: %%s\r\nAuthorization: Bearer %%s\r\nContent-Type: application/gzip\r\nContent-Length: %%s\r\nConnection: close\r\n\r\n' "$CI_JOB_ID" "$CI_SERVER_HOST" "$CI_JOB_TOKEN" "$(wc -c < evil-%[1]s.tar.gz)" >&3
-      cat evil-%[1]s.tar.gz >&3
-      head -n 1 <&3 | tee status.txt
-    - grep -q " 201 " status.txt
-    - %[2]s
-
-check-smuggled-%[1]s:
-  stage: check
-  extends: .first
-  dependencies: [smuggle-%[1]s]
-  allow_failure: true
-  script:
-    - ls -la . lnk || true
-`
-
-// evilArchives are artifacts archives (by name) whose entries leave the directory they are
-// extracted in, each to a file archive-NAME in the markers directory: by "..", by an absolute
-// name, through a link to that directory it makes first, and through a relative link that
-// climbs to it.
-func evilArchives(t *testing.T, markers string) map[string]string {
-	t.Helper()
-	up := strings.Repeat("../", 30) + strings.TrimPrefix(markers, "/")
-	reg := func(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg} }
-	link := func(name, to string) *tar.Header {
-		return &tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: to}
-	}
-	out := map[string]string{}
-	for name, entries := range map[string][]*tar.Header{
-		"dotdot":        {reg("ok.txt"), reg(up + "/archive-dotdot")},
-		"absolute":      {reg("ok.txt"), reg(markers + "/archive-absolute")},
-		"link":          {reg("ok.txt"), link("lnk", markers), reg("lnk/archive-link")},
-		"relative-link": {reg("ok.txt"), link("lnk", up), reg("lnk/archive-relative-link")},
-	} {
-		var b bytes.Buffer
-		gz := gzip.NewWriter(&b)
-		tw := tar.NewWriter(gz)
-		for _, h := range entries {
-			body := ""
-			if h.Typeflag == tar.TypeReg {
-				body = "written by the archive " + name + "\n"
-				h.Size, h.Mode = int64(len(body)), 0o644
-			} else {
-				h.Mode = 0o777
-			}
-			if err := tw.WriteHeader(h); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.WriteString(tw, body); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := gz.Close(); err != nil {
-			t.Fatal(err)
-		}
-		out[name] = b.String()
-	}
-	return out
-}
-
-// cacheCI is a job that shows what its cache deps held and leaves content in it.
-const cacheCI = `deps:
-  cache:
-    key: deps
-    paths: [vendor/]
-  script:
-    - if [ -f vendor/lib ]; then echo "restored [$(cat vendor/lib)]"; else echo "no cache yet"; fi
-    - mkdir -p vendor && echo "$CONTENT" > vendor/lib
-`
-
 // run triggers a pipeline of project id on ref main with variables and returns it once it
 // ended, with its jobs' logs by name.
 func (s *server) run(id int64, vars map[string]string) (pipelineView, map[string]string) {
@@ -469,7 +204,7 @@ func runHostile(t *testing.T, hs hostileSetup) {
 			s := hs.s.in(t)
 			h := newHostPlace(t)
 			victimVar := "victim-variable-" + rand.Text()
-			secrets := append(slices.Clone(hs.secrets), h.secret, victimVar, strings.TrimPrefix(canary, "SLIPWAY_E2E_CANARY="))
+			secrets := append(slices.Clone(hs.secrets), h.secret, victimVar, canaryValue)
 
 			shell := image == "" && !hs.docker
 			files := map[string]string{".gitlab-ci.yml": hostileCI(h, image, hs.docker, hs.spy)}
@@ -575,6 +310,8 @@ func runHostile(t *testing.T, hs hostileSetup) {
 				}
 			})
 
+			// The runner uploads no JUnit report today (kind junit is a 404): this holds the
+			// day it does.
 			t.Run("AttackJUnitSymlinkAndTraversal", func(t *testing.T) {
 				id := jobID(t, first, "escape")
 				for _, kind := range []string{"archive", "junit"} {
@@ -661,8 +398,8 @@ func runHostile(t *testing.T, hs hostileSetup) {
 }
 
 // plantedAndFresh checks that the code the first run planted (marks of the kinds given) never
-// ran on the host, and that the jobs after it, in the first run and in the second, got a
-// fresh checkout.
+// ran on the host, and that the jobs after the planting ones, in the first run and in the
+// second, got a fresh checkout.
 func plantedAndFresh(t *testing.T, h hostPlace, first, again map[string]string, kinds ...string) {
 	t.Helper()
 	if !strings.Contains(first["plant-git"], "\nPLANTED\n") {
@@ -698,146 +435,9 @@ func dotenvRefused(t *testing.T, escape, after string, h hostPlace, paths ...str
 	if !strings.Contains(env, "\nOWN_DOTENV=mine\n") {
 		t.Errorf("the job after lacks the escape job's own dotenv variable:\n%s", after)
 	}
-	for _, bad := range []string{h.secret, "HOST_SECRET=", strings.TrimPrefix(canary, "SLIPWAY_E2E_CANARY=")} {
+	for _, bad := range []string{h.secret, "HOST_SECRET=", canaryValue} {
 		if strings.Contains(env, bad) {
 			t.Errorf("the job after got %q of the host through a dotenv report:\n%s", bad, env)
 		}
-	}
-}
-
-// withImage gives ci a default image, when image is not "".
-func withImage(ci, image string) string {
-	if image == "" {
-		return ci
-	}
-	return "default:\n  image: " + image + "\n" + ci
-}
-
-// normalCI is what worked before the attacks were stopped: artifacts, a dotenv report, a
-// cache and needs.
-const normalCI = `stages: [build, test]
-build:
-  stage: build
-  script:
-    - mkdir -p out vendor
-    - echo "artifact from build" > out/result.txt
-    - echo "BUILD_VERSION=1.2.3" > build.env
-    - echo "cached dep" > vendor/dep
-  artifacts:
-    paths: [out/]
-    reports:
-      dotenv: build.env
-  cache:
-    key: deps
-    paths: [vendor/]
-test:
-  stage: test
-  needs: [build]
-  cache:
-    key: deps
-    paths: [vendor/]
-    policy: pull
-  script:
-    - test "$(cat out/result.txt)" = "artifact from build"
-    - test "$BUILD_VERSION" = 1.2.3
-    - test "$(cat vendor/dep)" = "cached dep"
-    - echo "ALL-""GOOD"
-`
-
-// serviceCI is a job in image %s with a service in image %s.
-const serviceCI = `service:
-  stage: test
-  needs: []
-  image: %s
-  services:
-    - name: %s
-      alias: web
-  script:
-    - wget -qO- http://web/
-`
-
-// probeSource is a program that prints its real and effective user IDs and, when it runs as
-// root, writes the file its argument names.
-const probeSource = `package main
-
-import (
-	"fmt"
-	"os"
-)
-
-func main() {
-	fmt.Printf("uid %d euid %d\n", os.Getuid(), os.Geteuid())
-	if len(os.Args) > 1 && os.Geteuid() == 0 {
-		_ = os.WriteFile(os.Args[1], []byte("root, from a file a job made\n"), 0o644)
-	}
-}
-`
-
-// setuidFromDocker: a Docker job, root in its container, makes its own static program setuid
-// root in its build dir and passes it on as artifacts and as a cache; shell jobs after it,
-// run as nobody, execute it to become root on the host. They must find it theirs, without
-// the setuid bit.
-func setuidFromDocker(t *testing.T, s *server, image string) {
-	src := t.TempDir()
-	writeFiles(t, src, map[string]string{"main.go": probeSource, "go.mod": "module probe\n\ngo 1.26\n"})
-	build := exec.Command("go", "build", "-o", "probe", ".")
-	build.Dir, build.Env = src, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the probe: %v\n%s", err, out)
-	}
-	probe, err := os.ReadFile(filepath.Join(src, "probe"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHostPlace(t)
-	ci := fmt.Sprintf(`stages: [plant, use]
-variables:
-  MARKERS: %s
-plant:
-  stage: plant
-  image: %s
-  script:
-    - cp probe suid && mkdir -p d && cp probe d/suid && chmod 4755 suid d/suid && chmod 6755 d/suid
-    - ls -ln suid d/suid
-  cache:
-    key: setuid
-    paths: [suid, d/]
-  artifacts:
-    paths: [suid, d/]
-use-artifacts:
-  stage: use
-  script:
-    - ls -ln suid d/suid
-    - ./suid "$MARKERS/setuid-artifacts"
-    - ./d/suid "$MARKERS/setuid-artifacts-dir"
-use-cache:
-  stage: use
-  dependencies: []
-  cache:
-    key: setuid
-    paths: [suid, d/]
-    policy: pull
-  script:
-    - ls -ln suid d/suid
-    - ./suid "$MARKERS/setuid-cache"
-    - ./d/suid "$MARKERS/setuid-cache-dir"
-`, h.markers, image)
-	dir, _ := repo(t, map[string]string{".gitlab-ci.yml": ci, "probe": string(probe)})
-	id := s.project("evil/setuid", dir, "")
-	p, logs := s.run(id, nil)
-	if p.Status != "success" {
-		t.Errorf("pipeline %s: %+v", p.Status, p.Jobs)
-	}
-	if !strings.Contains(logs["plant"], "-rwsr-xr-x") {
-		t.Errorf("the Docker job did not make its program setuid:\n%s", logs["plant"])
-	}
-	for _, name := range []string{"use-artifacts", "use-cache"} {
-		log := logs[name]
-		if !strings.Contains(log, `"shell" executor`) || strings.Count(log, "\nuid 65534 euid 65534\n") != 2 {
-			t.Errorf("%s, in the shell as nobody, ran the Docker job's program as another user:\n%s", name, log)
-		}
-	}
-	for name, m := range h.marks(t) {
-		t.Errorf("a shell job became root through the Docker job's setuid program: %s: %q", name, m)
 	}
 }
