@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/internal/runner"
 )
 
 const (
@@ -36,10 +38,16 @@ var (
 	buildErr  error
 )
 
-// slipwayBinary builds cmd/slipway once per test process.
+// slipwayBinary builds cmd/slipway once per test process; SLIPWAY_E2E_BINARY names another
+// binary to test instead, such as a build of an older commit, to see an attack test fail
+// where that commit lacked the fix.
 func slipwayBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if b := os.Getenv("SLIPWAY_E2E_BINARY"); b != "" {
+			binary = b
+			return
+		}
 		dir, err := os.MkdirTemp("", "slipway-e2e-bin-")
 		if err != nil {
 			buildErr = err
@@ -152,6 +160,14 @@ func newServer(t *testing.T, db string, extra ...string) *server {
 
 func (s *server) url() string { return "http://" + s.addr }
 
+// in returns s for use by test t (a subtest of the one that started it): its helpers then
+// fail t.
+func (s *server) in(t *testing.T) *server {
+	c := *s
+	c.t = t
+	return &c
+}
+
 func (s *server) start() {
 	s.t.Helper()
 	s.p = start(s.t, "server", append([]string{"SLIPWAY_ADMIN_TOKEN=" + adminToken, "SLIPWAY_REGISTRATION_TOKEN=" + regToken}, s.env...), s.args...)
@@ -176,6 +192,22 @@ func (s *server) start() {
 // api calls the API with the admin token and decodes a JSON answer into out (when not nil).
 func (s *server) api(method, path string, body any, out any) int {
 	s.t.Helper()
+	code, data := s.call(method, path, body)
+	if out != nil && code < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			if b, ok := out.(*[]byte); ok {
+				*b = data
+			} else {
+				s.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+			}
+		}
+	}
+	return code
+}
+
+// call calls the API with the admin token and returns the answer's status and body.
+func (s *server) call(method, path string, body any) (int, []byte) {
+	s.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -189,16 +221,7 @@ func (s *server) api(method, path string, body any, out any) int {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(data, out); err != nil {
-			if b, ok := out.(*[]byte); ok {
-				*b = data
-			} else {
-				s.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
-			}
-		}
-	}
-	return resp.StatusCode
+	return resp.StatusCode, data
 }
 
 // raw GETs a path with the admin token and returns the body.
@@ -218,35 +241,55 @@ func (s *server) raw(path string) []byte {
 	return data
 }
 
-// runner registers a `slipway runner` (shell executor) and starts it.
-func (s *server) runner(t *testing.T) func() *proc {
+// runner registers a `slipway runner` (shell executor, unless flags say otherwise) and
+// returns what starts it.
+func (s *server) runner(t *testing.T, flags ...string) func() *proc {
 	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "runner.yml")
-	out, err := exec.Command(slipwayBinary(t), "runner", "register", "--url", s.url(), "--token", regToken,
-		"--executor", "shell", "--name", "e2e", "--config", cfg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("runner register: %v\n%s", err, out)
-	}
+	cfg, _ := s.registerRunner(t, flags...)
 	return func() *proc { return start(t, "runner", nil, "runner", "run", "--config", cfg) }
 }
 
-// repo makes a git repository with files, committed on main, and returns its path and the
-// commit's SHA.
-func repo(t *testing.T, files map[string]string) (string, string) {
+// registerRunner runs `slipway runner register` with flags (default --executor shell) and
+// gives the runner builds and cache dirs of its own (a root runner's default builds dir is
+// shared with other tests' runners). It returns the configuration's path and content.
+func (s *server) registerRunner(t *testing.T, flags ...string) (string, *runner.Config) {
 	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.test",
-			"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.test")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
+	cfg := filepath.Join(t.TempDir(), "runner.yml")
+	args := append([]string{"runner", "register", "--url", s.url(), "--token", regToken,
+		"--executor", "shell", "--name", "e2e", "--config", cfg}, flags...)
+	out, err := exec.Command(slipwayBinary(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("runner register: %v\n%s", err, out)
 	}
-	git("init", "-q", "-b", "main")
+	c, err := runner.LoadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BuildsDir = filepath.Join(reachableTempDir(t), "builds")
+	c.CacheDir = filepath.Join(t.TempDir(), "cache")
+	if err := runner.SaveConfig(cfg, c); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c
+}
+
+// gitIn runs git in dir as Ada and returns its trimmed output.
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.test",
+		"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.test")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// writeFiles writes files (name → content) below dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
 	for name, content := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
 			t.Fatal(err)
@@ -255,9 +298,18 @@ func repo(t *testing.T, files map[string]string) (string, string) {
 			t.Fatal(err)
 		}
 	}
-	git("add", ".")
-	git("commit", "-qm", "first commit")
-	return dir, git("rev-parse", "HEAD")
+}
+
+// repo makes a git repository with files, committed on main, and returns its path and the
+// commit's SHA.
+func repo(t *testing.T, files map[string]string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	gitIn(t, dir, "init", "-q", "-b", "main")
+	writeFiles(t, dir, files)
+	gitIn(t, dir, "add", ".")
+	gitIn(t, dir, "commit", "-qm", "first commit")
+	return dir, gitIn(t, dir, "rev-parse", "HEAD")
 }
 
 // project creates a project for a repository and returns its id.

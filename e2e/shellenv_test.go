@@ -45,10 +45,18 @@ func writableTempDir(t *testing.T) string {
 // environment (env adds more), and returns it with its data directory.
 func newShellServer(t *testing.T, env []string, extra ...string) (*server, string) {
 	t.Helper()
+	return newDataServer(t, append([]string{"SLIPWAY_SMTP_PASSWORD=" + smtpPassword}, env...),
+		append([]string{"--runners", "1", "--executor", "shell", "--smtp-addr", "127.0.0.1:1"}, extra...)...)
+}
+
+// newDataServer starts `slipway server` with args, on a data directory that shell jobs
+// (which a root server runs as nobody) can reach their build dirs in, with env added to its
+// environment, and returns it with its data directory.
+func newDataServer(t *testing.T, env []string, args ...string) (*server, string) {
+	t.Helper()
 	data := filepath.Join(reachableTempDir(t), "data")
-	s := &server{t: t, addr: freeAddr(t), env: append([]string{"SLIPWAY_SMTP_PASSWORD=" + smtpPassword}, env...)}
-	s.args = append([]string{"server", "--data", data, "--addr", s.addr, "--runners", "1", "--executor", "shell",
-		"--smtp-addr", "127.0.0.1:1"}, extra...)
+	s := &server{t: t, addr: freeAddr(t), env: env}
+	s.args = append([]string{"server", "--data", data, "--addr", s.addr}, args...)
 	s.start()
 	return s, data
 }
