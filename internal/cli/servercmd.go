@@ -127,6 +127,10 @@ func runServer(ctx context.Context, io IO, args []string) int {
 		if shellUser != "" {
 			c.Shell.User = shellUser
 		}
+		if c.OutputLimit == 0 {
+			// The log is cut once, by the runner, where the server would cut it.
+			c.OutputLimit = max(1, limits.LogSize>>10)
+		}
 		pick, err := runnerExecutors(c)
 		if err != nil {
 			return fail(err)
