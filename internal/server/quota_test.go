@@ -64,12 +64,13 @@ func TestAttackCacheKeysFillDisk(t *testing.T) {
 	e.trigger(pid, "main", nil)
 	j := e.claim(e.mustRegister("r"), "build")
 	gz := http.Header{"Content-Type": {"application/gzip"}}
+	// The clock moves a little at each call, so that last uses differ (and no lease runs out).
 	put := func(key string, size int) *reply {
-		clock.advance(time.Second)
+		clock.advance(time.Millisecond)
 		return e.do(http.MethodPut, jobapi.PathCache(pid, key), j.Token, strings.Repeat("x", size), gz)
 	}
 	get := func(key string) int {
-		clock.advance(time.Second)
+		clock.advance(time.Millisecond)
 		return e.do(http.MethodGet, jobapi.PathCache(pid, key), j.Token, nil, nil).status
 	}
 	for _, k := range []string{"one", "two"} {
@@ -147,26 +148,33 @@ func TestAttackCachesNeverExpire(t *testing.T) {
 		t.Errorf("cache files after adopting those on disk: %v, want the recent one only", names)
 	}
 
-	e.trigger(pid, "main", nil)
-	j := e.claim(e.mustRegister("r"), "build")
+	// A job's token, of a job claimed after the clock last moved (an older one's lease ran
+	// out with the jump).
+	runner := e.mustRegister("r")
+	token := func() string {
+		e.trigger(pid, "main", nil)
+		return e.claim(runner, "build").Token
+	}
+	tok := token()
 	gz := http.Header{"Content-Type": {"application/gzip"}}
 	for _, k := range []string{"stale", "used"} {
-		if r := e.do(http.MethodPut, jobapi.PathCache(pid, k), j.Token, "archive "+k, gz); r.status != http.StatusCreated {
+		if r := e.do(http.MethodPut, jobapi.PathCache(pid, k), tok, "archive "+k, gz); r.status != http.StatusCreated {
 			t.Fatalf("PUT %s: %s", k, r)
 		}
 	}
 	clock.advance(10 * 24 * time.Hour)
-	if r := e.do(http.MethodGet, jobapi.PathCache(pid, "used"), j.Token, nil, nil); r.status != http.StatusOK {
+	if r := e.do(http.MethodGet, jobapi.PathCache(pid, "used"), token(), nil, nil); r.status != http.StatusOK {
 		t.Fatalf("GET used: %s", r)
 	}
 	clock.advance(5 * 24 * time.Hour) // "stale": 15 days unused; "used": 5
 	if err := e.srv.Expire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.do(http.MethodGet, jobapi.PathCache(pid, "stale"), j.Token, nil, nil); r.status != http.StatusNotFound {
+	tok = token()
+	if r := e.do(http.MethodGet, jobapi.PathCache(pid, "stale"), tok, nil, nil); r.status != http.StatusNotFound {
 		t.Errorf("GET of a cache unused for 15 days: %s, want 404", r)
 	}
-	if r := e.do(http.MethodGet, jobapi.PathCache(pid, "used"), j.Token, nil, nil); r.status != http.StatusOK || string(r.body) != "archive used" {
+	if r := e.do(http.MethodGet, jobapi.PathCache(pid, "used"), tok, nil, nil); r.status != http.StatusOK || string(r.body) != "archive used" {
 		t.Errorf("GET of a cache read 5 days ago: %s", r)
 	}
 	if names, _ := e.cacheFiles(pid); strings.Join(names, " ") != "protected/used.tar.gz" { // main's pipeline is protected
