@@ -235,7 +235,7 @@ func (s *Server) putCache(w http.ResponseWriter, r *http.Request, c *caller) err
 	tmp, fi, _, err := s.receive(w, r, filepath.Dir(dst), max)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errStatus(http.StatusRequestEntityTooLarge, "a cache archive may have at most %d bytes (the server's limit, or the project's cache quota of %d bytes less %d)",
+		return errStatus(http.StatusRequestEntityTooLarge, "a cache archive may have at most %d bytes (the server's limit, or the project's cache quota, --cache-quota, of %d bytes less %d)",
 			max, s.o.Limits.CacheQuota, CacheKeyOverhead)
 	}
 	if err != nil {
