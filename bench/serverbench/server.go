@@ -48,7 +48,9 @@ func startServer(ctx context.Context, o *opts, dir, db string, runners int, clie
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"server", "--data", data, "--addr", addr, "--runners", strconv.Itoa(runners)}
+	// The dispatch benchmark triggers its pipelines through the API as fast as it can: past
+	// the default trigger rate of a project.
+	args := []string{"server", "--data", data, "--addr", addr, "--runners", strconv.Itoa(runners), "--max-pipeline-rate", "1000000"}
 	if o.heartbeat > 0 {
 		args = append(args, "--heartbeat", o.heartbeat.String())
 	}

@@ -36,6 +36,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 		smtpAddr, smtpUser, smtpFrom, smtpTLS string
 		retentionDays                         int
 		limits                                server.Limits
+		metricsAllow                          = server.DefaultMetricsAllow()
 	)
 	fs := newFlags("server", io, "[flags]")
 	fs.StringVar(&data, "data", "slipway-data", "directory for the database, git mirrors, artifacts and caches")
@@ -52,6 +53,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	fs.StringVar(&smtpTLS, "smtp-starttls", "opportunistic", "STARTTLS: opportunistic, required or off")
 	fs.IntVar(&retentionDays, "retention-days", 90, "days finished pipelines, their logs and artifacts are kept")
 	limitFlags(fs, &limits)
+	fs.Var(&prefixFlag{&metricsAllow}, "metrics-allow", "client `networks` /metrics answers, comma-separated (GitLab's monitoring allowlist; 0.0.0.0/0,::/0 for any)")
 	pos, err := parse(fs, args)
 	if err != nil || len(pos) > 0 {
 		return exitUsage
@@ -100,7 +102,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	}
 	srv, err := server.New(server.Options{
 		Store: st, Data: data, URL: url, Logger: logger, Heartbeat: heartbeat, Mailer: mailer,
-		Retention: time.Duration(retentionDays) * 24 * time.Hour, Limits: limits,
+		Retention: time.Duration(retentionDays) * 24 * time.Hour, Limits: limits, MetricsAllow: metricsAllow,
 	})
 	if err != nil {
 		return fail(err)
@@ -124,6 +126,10 @@ func runServer(ctx context.Context, io IO, args []string) int {
 		}
 		if shellUser != "" {
 			c.Shell.User = shellUser
+		}
+		if c.OutputLimit == 0 {
+			// The log is cut once, by the runner, where the server would cut it.
+			c.OutputLimit = max(1, limits.LogSize>>10)
 		}
 		pick, err := runnerExecutors(c)
 		if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -26,6 +27,46 @@ func limitFlags(fs *flag.FlagSet, l *server.Limits) {
 	fs.DurationVar(&l.WriteTimeout, "write-timeout", l.WriteTimeout, "time a client has to take an answer (authenticated downloads and streams: between two writes)")
 	fs.DurationVar(&l.IdleTimeout, "idle-timeout", l.IdleTimeout, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&l.Connections, "max-connections", l.Connections, "most client connections open at once (more wait to be accepted)")
+	fs.Var(&sizeFlag[int64]{&l.CacheQuota}, "cache-quota", "largest `size` of a project's caches on the server, each key counted 4 KiB more: past it the least recently used keys are evicted")
+	fs.DurationVar(&l.CacheAge, "cache-retention", l.CacheAge, "how long a cache is kept on the server unused (neither written nor read)")
+	fs.IntVar(&l.PipelineDepth, "max-pipeline-depth", l.PipelineDepth, "deepest chain of pipelines made by job tokens (GitLab's two levels of child pipelines)")
+	fs.IntVar(&l.PipelineRate, "max-pipeline-rate", l.PipelineRate, "pipelines a project's API triggers (API and job tokens) make per minute; webhooks are not counted")
+}
+
+// prefixFlag is a list of IP networks, given as CIDR prefixes or addresses separated by
+// commas.
+type prefixFlag struct{ v *[]netip.Prefix }
+
+func (f *prefixFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	out := make([]string, len(*f.v))
+	for i, p := range *f.v {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
+}
+
+func (f *prefixFlag) Set(s string) error {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return fmt.Errorf("want IP networks such as 127.0.0.0/8,::1 or 10.1.2.3, not %q", part)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	*f.v = out
+	return nil
 }
 
 // sizeFlag is a size in bytes, given as a number with an optional KiB, MiB or GiB.

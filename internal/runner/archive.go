@@ -73,16 +73,19 @@ func writeArchive(w io.Writer, dir string) error {
 	return nil
 }
 
-// errArchiveTooLarge: an archive unpacks to more than its limit.
+// errArchiveTooLarge: an archive unpacks to more than its limits.
 var errArchiveTooLarge = errors.New("archive too large")
 
 // extractArchive unpacks a tar.gz from r into dir (created if needed; meant to be empty),
-// writing at most max bytes of files. Every write goes through an os.Root of dir: an entry
-// named with "..", an absolute name, or a name through a symbolic link the archive made that
-// leaves dir is refused, as is an archive over max (errArchiveTooLarge). An entry replaces what
-// an earlier one put at its name, and is never written through a link. Hard links, devices and
-// FIFOs are skipped: artifacts and caches hold none.
-func extractArchive(r io.Reader, dir string, max int64) error {
+// writing at most max bytes of files and entries entries: each entry of the archive counts,
+// and each directory its names imply that did not exist (a million empty files, or names a
+// thousand directories deep, use up inodes, not bytes). Every write goes through an os.Root of
+// dir: an entry named with "..", an absolute name, or a name through a symbolic link the
+// archive made that leaves dir is refused, as is an archive over max or entries
+// (errArchiveTooLarge). An entry replaces what an earlier one put at its name, and is never
+// written through a link. Hard links, devices and FIFOs are skipped: artifacts and caches
+// hold none.
+func extractArchive(r io.Reader, dir string, max int64, entries int) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("extract archive: %w", err)
 	}
@@ -96,13 +99,16 @@ func extractArchive(r io.Reader, dir string, max int64) error {
 		return fmt.Errorf("extract archive: %w", err)
 	}
 	tr := tar.NewReader(gz)
-	left := max
+	b := &budget{bytes: max, entries: entries, maxEntries: entries}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
+			return fmt.Errorf("extract archive: %w", err)
+		}
+		if err := b.entry(); err != nil {
 			return fmt.Errorf("extract archive: %w", err)
 		}
 		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
@@ -112,18 +118,32 @@ func extractArchive(r io.Reader, dir string, max int64) error {
 		if !fs.ValidPath(name) {
 			return fmt.Errorf("extract archive: entry %q: path outside the archive", hdr.Name)
 		}
-		if err := extractEntry(root, tr, hdr, filepath.FromSlash(name), &left); err != nil {
+		if err := extractEntry(root, tr, hdr, filepath.FromSlash(name), b); err != nil {
 			return fmt.Errorf("extract archive: %s: %w", name, err)
 		}
 	}
 }
 
-// extractEntry writes one entry at local, taking its size from *left.
-func extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, local string, left *int64) error {
-	if d := filepath.Dir(local); d != "." {
-		if err := root.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+// budget is what an archive may still unpack to.
+type budget struct {
+	bytes               int64
+	entries, maxEntries int
+}
+
+// entry takes an entry of b.
+func (b *budget) entry() error {
+	if b.entries <= 0 {
+		return fmt.Errorf("more than the limit of %d entries (the runner's max_archive_entries): %w", b.maxEntries, errArchiveTooLarge)
+	}
+	b.entries--
+	return nil
+}
+
+// extractEntry writes one entry at local, taking its size and the directories it makes from
+// b.
+func extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, local string, b *budget) error {
+	if err := mkdirs(root, filepath.Dir(local), b); err != nil {
+		return err
 	}
 	mode := fs.FileMode(hdr.Mode) & fs.ModePerm
 	switch hdr.Typeflag {
@@ -133,13 +153,13 @@ func extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, local string, 
 				return err
 			}
 		}
-		if err := root.MkdirAll(local, 0o755); err != nil {
+		if err := root.Mkdir(local, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 		return root.Chmod(local, mode|0o700)
 	case tar.TypeReg:
-		if hdr.Size > *left {
-			return fmt.Errorf("more than the limit of %d bytes: %w", *left, errArchiveTooLarge)
+		if hdr.Size > b.bytes {
+			return fmt.Errorf("more than the limit of %d bytes: %w", b.bytes, errArchiveTooLarge)
 		}
 		if err := removeEntry(root, local); err != nil {
 			return err
@@ -149,7 +169,7 @@ func extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, local string, 
 			return err
 		}
 		n, err := io.Copy(f, io.LimitReader(tr, hdr.Size))
-		*left -= n
+		b.bytes -= n
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -162,6 +182,30 @@ func extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, local string, 
 			return err
 		}
 		return root.Symlink(hdr.Linkname, local)
+	}
+	return nil
+}
+
+// mkdirs makes the directories of the path rel that do not exist, from the top, each taking
+// an entry of b.
+func mkdirs(root *os.Root, rel string, b *budget) error {
+	if rel == "." {
+		return nil
+	}
+	for i := 1; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != filepath.Separator {
+			continue
+		}
+		err := root.Mkdir(rel[:i], 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := b.entry(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -321,7 +321,7 @@ func TestAttackArchiveTraversal(t *testing.T) {
 				t.Fatal(err)
 			}
 			dst := filepath.Join(base, "x", "y", "dst")
-			err := extractArchive(bytes.NewReader(makeArchive(t, tc.entries(outside)...)), dst, 1000)
+			err := extractArchive(bytes.NewReader(makeArchive(t, tc.entries(outside)...)), dst, 1000, 100)
 			if tc.refused != (err != nil) {
 				t.Errorf("extract: %v, want refused %v", err, tc.refused)
 			}

@@ -56,6 +56,16 @@ type Config struct {
 	// MaxDotenvVariables bounds the variables of a reports:dotenv file; zero means
 	// artifact.MaxDotenvVars (150, GitLab's dotenv_variables).
 	MaxDotenvVariables int `yaml:"max_dotenv_variables,omitempty"`
+	// OutputLimit bounds a job's log, in KiB (GitLab Runner's output_limit, in its unit): past
+	// it the log says it was cut, and the job's further output is neither kept on the runner
+	// nor sent; the job goes on. Zero means DefaultOutputLimit (the server's default log
+	// limit; GitLab Runner's default is 4096 KiB). The built-in runner's default is the
+	// server's --max-log-size.
+	OutputLimit int64 `yaml:"output_limit,omitempty"`
+	// MaxArchiveEntries bounds the entries (files, directories, links) of an artifacts or
+	// cache archive the runner unpacks, so that an archive of millions of empty files does not
+	// use up the runner's inodes; zero means DefaultMaxArchiveEntries.
+	MaxArchiveEntries int `yaml:"max_archive_entries,omitempty"`
 	// Docker configures the Docker executor.
 	Docker DockerConfig `yaml:"docker,omitempty"`
 	// Shell configures the shell executor.
@@ -99,6 +109,12 @@ const (
 	DefaultMaxArtifactsSize = 100
 	// DefaultMaxCacheSize is the largest archive the server takes, in MB.
 	DefaultMaxCacheSize = 1024
+	// DefaultOutputLimit is 100 MiB in KiB: the server's default log limit, so that a log is
+	// cut once, where the runner stops writing it.
+	DefaultOutputLimit = 100 << 10
+	// DefaultMaxArchiveEntries is a million entries: a large node_modules has a few hundred
+	// thousand.
+	DefaultMaxArchiveEntries = 1_000_000
 )
 
 // DockerConfig tunes the Docker executor.
@@ -267,7 +283,7 @@ func LoadConfig(path string) (*Config, error) {
 	for key, v := range map[string]int64{
 		"max_artifacts_size": c.MaxArtifactsSize, "max_cache_size": c.MaxCacheSize,
 		"max_dotenv_size": c.MaxDotenvSize, "max_dotenv_variables": int64(c.MaxDotenvVariables),
-		"concurrency": int64(c.Concurrency),
+		"concurrency": int64(c.Concurrency), "output_limit": c.OutputLimit, "max_archive_entries": int64(c.MaxArchiveEntries),
 	} {
 		if v < 0 {
 			return nil, bad(key, "must not be negative (0 means the default)")
@@ -277,6 +293,9 @@ func LoadConfig(path string) (*Config, error) {
 		if v > 1<<20 {
 			return nil, bad(key, "%d MB is more than 1 TB", v)
 		}
+	}
+	if c.OutputLimit > 1<<30 {
+		return nil, bad("output_limit", "%d KiB is more than 1 TiB", c.OutputLimit)
 	}
 	return &c, nil
 }
@@ -291,6 +310,22 @@ func (c *Config) limits() (artifacts, cache int64, dotenv artifact.DotenvLimits)
 	}
 	return mb(c.MaxArtifactsSize, DefaultMaxArtifactsSize), mb(c.MaxCacheSize, DefaultMaxCacheSize),
 		artifact.DotenvLimits{Size: c.MaxDotenvSize, Vars: c.MaxDotenvVariables}
+}
+
+// outputLimit is the limit of a job's log, in bytes.
+func (c *Config) outputLimit() int64 {
+	if c.OutputLimit <= 0 {
+		return DefaultOutputLimit << 10
+	}
+	return c.OutputLimit << 10
+}
+
+// archiveEntries is the limit of an archive's entries.
+func (c *Config) archiveEntries() int {
+	if c.MaxArchiveEntries <= 0 {
+		return DefaultMaxArchiveEntries
+	}
+	return c.MaxArchiveEntries
 }
 
 // find returns the node at the path of keys in the document doc, or nil.

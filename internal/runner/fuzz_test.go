@@ -48,9 +48,11 @@ func FuzzExtractArchive(f *testing.F) {
 		w.Close()
 		base := t.TempDir()
 		dir := filepath.Join(base, "in", "dir")
-		_ = extractArchive(&gz, dir, 2048)
+		_ = extractArchive(&gz, dir, 2048, 64)
 		var size int64
+		entries := -2 // base and base/in are none of the archive's
 		filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+			entries++
 			if err != nil {
 				return nil
 			}
@@ -66,6 +68,9 @@ func FuzzExtractArchive(f *testing.F) {
 		})
 		if size > 2048 {
 			t.Fatalf("%d bytes extracted, over the limit of 2048", size)
+		}
+		if entries > 64+1 { // dir itself, made before the first entry
+			t.Fatalf("%d entries extracted, over the limit of 64", entries)
 		}
 	})
 }

@@ -36,6 +36,12 @@ type spool struct {
 	// the server's limit): the rest is not written nor sent.
 	size, acked int64
 	closed, cut bool
+	// limit bounds the log (0: none): the bytes that would take it past limit less the
+	// length of notice are dropped, notice is written in their place, and full is set: the
+	// rest of the job's output is neither spooled nor counted.
+	limit  int64
+	notice []byte
+	full   bool
 	// err is why the upload stopped for good (lease lost, out of retries).
 	err error
 	// changed is closed and replaced whenever acked, closed or err changes.
@@ -50,18 +56,41 @@ func newSpool(path string, base int64) (*spool, error) {
 	return &spool{f: f, base: base, size: base, acked: base, wake: make(chan struct{}, 1), changed: make(chan struct{})}, nil
 }
 
+// limitTo bounds the log to n bytes (the runner's output_limit, in bytes), its notice
+// included. Writes that came before are not undone.
+func (s *spool) limitTo(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = n
+	s.notice = fmt.Appendf(nil, "\n\nThe log reached the runner's limit of %d KiB (output_limit) and was cut here: the job goes on, but no more of its output is kept.\n", n>>10)
+}
+
 // Write appends p to the log. Writes after close are dropped: the log's size is final then.
-// Once the log was cut they only count.
+// Once the log was cut by the server they only count; once it reached the spool's own limit
+// they are dropped.
 func (s *spool) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	switch {
+	case s.closed || s.full:
 		return len(p), nil
-	}
-	if s.cut {
+	case s.cut:
 		s.size += int64(len(p))
 		return len(p), nil
 	}
+	if room := s.limit - int64(len(s.notice)) - s.size; s.limit > 0 && int64(len(p)) > room {
+		s.full = true
+		last := append(p[:max(0, room):max(0, room)], s.notice...)
+		if _, err := s.write(last); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return s.write(p)
+}
+
+// write appends p to the spool file; s.mu is held.
+func (s *spool) write(p []byte) (int, error) {
 	n, err := s.f.WriteAt(p, s.size-s.base)
 	s.size += int64(n)
 	s.signal()

@@ -778,6 +778,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "negative limit", yaml: "url: http://x\ntoken: t\nmax_cache_size: -1\n", want: ":3:17: max_cache_size: must not be negative"},
 		{name: "huge limit", yaml: "url: http://x\ntoken: t\n\nmax_artifacts_size: 9999999999\n", want: ":4:21: max_artifacts_size: 9999999999 MB is more than 1 TB"},
 		{name: "not a number", yaml: "url: http://x\ntoken: t\nmax_dotenv_size: big\n", want: "line 3"},
+		{name: "negative output limit", yaml: "url: http://x\ntoken: t\noutput_limit: -4\n", want: ":3:15: output_limit: must not be negative"},
+		{name: "huge output limit", yaml: "url: http://x\ntoken: t\noutput_limit: 9999999999999\n", want: ":3:15: output_limit: 9999999999999 KiB is more than 1 TiB"},
+		{name: "negative entries", yaml: "url: http://x\ntoken: t\nmax_archive_entries: -1\n", want: ":3:22: max_archive_entries: must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -816,7 +819,7 @@ func TestExtractRefusesEscapes(t *testing.T) {
 			}
 			tw.Close()
 			gz.Close()
-			if err := extractArchive(&b, t.TempDir(), 1<<20); err == nil {
+			if err := extractArchive(&b, t.TempDir(), 1<<20, 100); err == nil {
 				t.Error("extracted an entry outside the directory")
 			}
 		})
@@ -834,7 +837,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	if err := extractArchive(&buf, dst, 1<<20); err != nil {
+	if err := extractArchive(&buf, dst, 1<<20, 100); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dst, "a", "link")); err != nil || string(b) != "data" {

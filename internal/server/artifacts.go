@@ -27,35 +27,53 @@ const DefaultArtifactExpiry = 30 * 24 * time.Hour
 // and SHA-256.
 func (s *Server) saveFile(w http.ResponseWriter, r *http.Request, rel string) (os.FileInfo, string, error) {
 	dst := filepath.Join(s.o.Data, rel)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return nil, "", fmt.Errorf("make artifact dir: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".upload-*")
+	tmp, fi, sum, err := s.receive(w, r, filepath.Dir(dst), MaxArtifactSize)
 	if err != nil {
-		return nil, "", fmt.Errorf("create upload file: %w", err)
+		return nil, "", err
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, dst); err != nil {
+		return nil, "", fmt.Errorf("keep upload: %w", err)
+	}
+	return fi, sum, nil
+}
+
+// receive streams a request body of at most max bytes into a new temporary file in dir (made
+// if need be) and returns its path, its info and its SHA-256. The caller renames the file
+// into place or removes it; an upload that failed leaves nothing behind.
+func (s *Server) receive(w http.ResponseWriter, r *http.Request, dir string, max int64) (string, os.FileInfo, string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", nil, "", fmt.Errorf("make upload dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return "", nil, "", fmt.Errorf("create upload file: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(tmp.Name())
+		}
+	}()
 	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(tmp, h), http.MaxBytesReader(w, r.Body, MaxArtifactSize))
+	_, err = io.Copy(io.MultiWriter(tmp, h), http.MaxBytesReader(w, r.Body, max))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, "", err
+			return "", nil, "", err
 		}
-		return nil, "", errStatus(http.StatusBadRequest, "read upload: %v", err)
+		return "", nil, "", errStatus(http.StatusBadRequest, "read upload: %v", err)
 	}
 	// Taken before the rename, which keeps it: the info of this upload, whatever replaces it.
 	fi, err := os.Stat(tmp.Name())
 	if err != nil {
-		return nil, "", fmt.Errorf("keep upload: %w", err)
+		return "", nil, "", fmt.Errorf("keep upload: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return nil, "", fmt.Errorf("keep upload: %w", err)
-	}
-	return fi, hex.EncodeToString(h.Sum(nil)), nil
+	ok = true
+	return tmp.Name(), fi, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // uploadArtifacts is POST /api/v1/jobs/{id}/artifacts?kind=archive: the job's artifacts as a
@@ -148,68 +166,87 @@ func (s *Server) downloadArtifacts(w http.ResponseWriter, r *http.Request, c *ca
 	return errStatus(http.StatusNotFound, "job %d has no %s artifacts", j.ID, kind)
 }
 
-// cachePath is where a project's cache key is kept for the caller's job, and whether that is
-// the protected one. As on GitLab, pipelines with protected variables and those without have
-// caches of their own: a feature branch job that wrote a cache main's pipeline restores would
-// run its code there, next to the protected variables (and read what main's jobs cache).
-func (s *Server) cachePath(r *http.Request, c *caller) (string, bool, error) {
+// cacheOf is the cache record of the key in a request's path for the caller's job: of its
+// project, and protected when its pipeline is. As on GitLab, pipelines with protected
+// variables and those without have caches of their own: a feature branch job that wrote a
+// cache main's pipeline restores would run its code there, next to the protected variables
+// (and read what main's jobs cache).
+func (s *Server) cacheOf(r *http.Request, c *caller) (*store.Cache, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
 	if c.job == nil || c.job.ProjectID != id {
-		return "", false, errStatus(http.StatusForbidden, "a job token reads and writes its own project's cache only")
+		return nil, errStatus(http.StatusForbidden, "a job token reads and writes its own project's cache only")
 	}
 	key, err := artifact.SanitizeKey(r.PathValue("key"))
 	if err != nil {
-		return "", false, errStatus(http.StatusBadRequest, "cache key: %v", err)
+		return nil, errStatus(http.StatusBadRequest, "cache key: %v", err)
 	}
 	pl, err := s.store.Pipeline(r.Context(), c.job.PipelineID)
 	if err != nil {
-		return "", false, fmt.Errorf("pipeline of the job token: %w", err)
+		return nil, fmt.Errorf("pipeline of the job token: %w", err)
 	}
-	if pl.Protected {
-		return filepath.Join("cache", itoa(id), "protected", key+".tar.gz"), true, nil
-	}
-	return filepath.Join("cache", itoa(id), key+".tar.gz"), false, nil
+	return &store.Cache{ProjectID: id, Protected: pl.Protected, Key: key}, nil
 }
 
+// cacheFile is where a cache's archive is kept, under the data dir.
+func cacheFile(c *store.Cache) string {
+	return filepath.Join(cacheDir(c.ProjectID, c.Protected), c.Key+".tar.gz")
+}
+
+// cacheDir holds a project's protected or unprotected cache archives, under the data dir.
+func cacheDir(projectID int64, protected bool) string {
+	if protected {
+		return filepath.Join("cache", itoa(projectID), "protected")
+	}
+	return filepath.Join("cache", itoa(projectID))
+}
+
+// getCache is GET /api/v1/projects/{id}/cache/{key}: the cache's archive. Reading it counts
+// as a use (for Limits.CacheAge and the quota's eviction order).
 func (s *Server) getCache(w http.ResponseWriter, r *http.Request, c *caller) error {
-	rel, protected, err := s.cachePath(r, c)
+	rec, err := s.cacheOf(r, c)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(filepath.Join(s.o.Data, rel))
-	if errors.Is(err, os.ErrNotExist) {
-		return errStatus(http.StatusNotFound, "no cache for this key")
-	}
+	f, st, err := s.useCache(r.Context(), rec)
 	if err != nil {
-		return fmt.Errorf("open cache: %w", err)
+		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("stat cache: %w", err)
-	}
 	w.Header().Set("Content-Type", "application/gzip")
-	w.Header().Set("ETag", cacheETag(st, protected))
+	w.Header().Set("ETag", cacheETag(st, rec.Protected))
 	// ServeContent answers 304 to an If-None-Match with that ETag: a runner's copy is current.
 	http.ServeContent(w, r, "cache.tar.gz", st.ModTime(), f)
 	return nil
 }
 
-// putCache is PUT /api/v1/projects/{id}/cache/{key}: the cache's archive. The answer's ETag is
-// the one a GET gives while this upload is the key's current version.
+// putCache is PUT /api/v1/projects/{id}/cache/{key}: the cache's archive, within the
+// project's quota (see keepCache). The answer's ETag is the one a GET gives while this upload
+// is the key's current version.
 func (s *Server) putCache(w http.ResponseWriter, r *http.Request, c *caller) error {
-	rel, protected, err := s.cachePath(r, c)
+	rec, err := s.cacheOf(r, c)
 	if err != nil {
 		return err
 	}
-	fi, _, err := s.saveFile(w, r, rel)
+	dst := filepath.Join(s.o.Data, cacheFile(rec))
+	max := min(MaxArtifactSize, s.o.Limits.CacheQuota-CacheKeyOverhead)
+	tmp, fi, _, err := s.receive(w, r, filepath.Dir(dst), max)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errStatus(http.StatusRequestEntityTooLarge, "a cache archive may have at most %d bytes (the server's limit, or the project's cache quota, --cache-quota, of %d bytes less %d)",
+			max, s.o.Limits.CacheQuota, CacheKeyOverhead)
+	}
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", cacheETag(fi, protected))
+	defer os.Remove(tmp)
+	rec.Size = fi.Size()
+	if err := s.keepCache(r.Context(), rec, tmp); err != nil {
+		return err
+	}
+	w.Header().Set("ETag", cacheETag(fi, rec.Protected))
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }

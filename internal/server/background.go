@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -78,8 +79,8 @@ func (s *Server) dueSchedules(ctx context.Context) {
 }
 
 // runRetention deletes expired artifacts hourly, pipelines (with their logs and artifacts)
-// older than the retention period and webhook deliveries past Limits.Deliveries and
-// Limits.DeliveryAge, then compacts the database.
+// older than the retention period, caches unused for Limits.CacheAge and webhook deliveries
+// past Limits.Deliveries and Limits.DeliveryAge, then compacts the database.
 func (s *Server) runRetention(ctx context.Context) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
@@ -114,13 +115,17 @@ func (s *Server) Expire(ctx context.Context) error {
 	if _, err := s.store.PruneDeliveries(ctx, 0, s.o.Limits.Deliveries, now.Add(-s.o.Limits.DeliveryAge)); err != nil {
 		return err
 	}
+	caches, err := s.expireCaches(ctx, now)
+	if err != nil {
+		return fmt.Errorf("expire caches: %w", err)
+	}
 	for _, p := range paths {
 		if err := os.Remove(filepath.Join(s.o.Data, p)); err != nil && !os.IsNotExist(err) {
 			s.log.Warn("remove artifact file", "path", p, "err", err)
 		}
 	}
-	if len(paths) > 0 || len(old) > 0 {
-		s.log.Info("retention", "artifacts_removed", len(paths))
+	if len(paths) > 0 || len(old) > 0 || caches > 0 {
+		s.log.Info("retention", "artifacts_removed", len(paths), "caches_removed", caches)
 	}
 	return s.store.Vacuum(ctx)
 }

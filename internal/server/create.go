@@ -36,6 +36,9 @@ type trigger struct {
 	// Unprotected withholds protected variables whatever the ref: the caller had none to
 	// give (a job token of a pipeline that was not protected).
 	Unprotected bool
+	// Parent is the pipeline whose job token asks (nil: none); the new pipeline is one
+	// deeper.
+	Parent *store.Pipeline
 	// Message and author, when the trigger knows them; else read from the commit.
 	Message, AuthorName, AuthorEmail string
 }
@@ -154,6 +157,9 @@ func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger
 		ProjectID: p.ID, Status: status.Created, Ref: t.Ref, Tag: t.Tag, SHA: sha, BeforeSHA: t.Before,
 		Source: pc.Source, Name: pl.Name, Message: t.Message, AuthorName: t.AuthorName, AuthorEmail: t.AuthorEmail,
 		Vars: t.Vars, Protected: protected,
+	}
+	if t.Parent != nil {
+		rec.ParentID, rec.Depth = t.Parent.ID, t.Parent.Depth+1
 	}
 	if t.MR != nil {
 		rec.MergeRequest = t.MR.Number

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/slipway/slipway/internal/gitmirror"
@@ -36,7 +38,7 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	// A delivery refused before it is authenticated is only counted: anyone can send them.
 	reject := func(status int, reason, outcome string) error {
 		s.metrics.delivery(forge, status)
-		s.metrics.rejected(p.Path, reason)
+		s.metrics.rejected(p.ID, reason)
 		writeJSON(w, status, map[string]any{"outcome": outcome})
 		return nil
 	}
@@ -140,23 +142,28 @@ func (s *Server) recordDelivery(ctx context.Context, d *store.Delivery) error {
 // a pipeline without protected variables, the new one gets none either (as on GitLab, where
 // the job's user must be allowed to run pipelines of the protected ref), or the token's holder
 // would run the protected ref with variables of their choosing (BASH_ENV, LD_PRELOAD, …).
+// Pipelines cannot multiply themselves: one made by a job token is one deeper than the job's,
+// up to Limits.PipelineDepth, and a project's triggers make at most Limits.PipelineRate
+// pipelines a minute (429 past it; webhooks and schedules are not counted).
 func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := s.project(r)
 	if err != nil {
 		return err
 	}
-	source := plan.SourceAPI
-	unprotected := false
+	t := trigger{Source: plan.SourceAPI}
 	if c.job != nil {
 		if err := s.jobReaches(r.Context(), c.job, p); err != nil {
 			return err
 		}
-		source = plan.SourcePipeline
 		from, err := s.store.Pipeline(r.Context(), c.job.PipelineID)
 		if err != nil {
 			return fmt.Errorf("pipeline of the job token: %w", err)
 		}
-		unprotected = !from.Protected
+		if limit := s.o.Limits.PipelineDepth; from.Depth >= limit {
+			return errStatus(http.StatusBadRequest, "pipeline %d is at depth %d, the limit of pipelines made by job tokens (the server's --max-pipeline-depth): its jobs' tokens make no more pipelines",
+				from.ID, from.Depth)
+		}
+		t.Source, t.Unprotected, t.Parent = plan.SourcePipeline, !from.Protected, from
 	}
 	var in struct {
 		Ref       string         `json:"ref"`
@@ -187,7 +194,13 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 			return errStatus(http.StatusBadRequest, "variable %s: want a string", k)
 		}
 	}
-	pl, err := s.createPipeline(r.Context(), p, trigger{Source: source, Ref: in.Ref, Tag: in.Tag, Vars: vars, Unprotected: unprotected})
+	if ok, wait := s.triggers.take(p.ID); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
+		return errStatus(http.StatusTooManyRequests, "project %d made its %d pipelines a minute through the API (the server's --max-pipeline-rate): try again later",
+			p.ID, s.o.Limits.PipelineRate)
+	}
+	t.Ref, t.Tag, t.Vars = in.Ref, in.Tag, vars
+	pl, err := s.createPipeline(r.Context(), p, t)
 	var none *errNoPipeline
 	var cfgErr pipeline.Errors
 	switch {

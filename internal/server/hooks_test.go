@@ -359,8 +359,11 @@ func TestAttackUnsignedWebhooks(t *testing.T) {
 		t.Errorf("the project without a secret stored %d deliveries, want its newest 50", n)
 	}
 	metrics := string(e.do("GET", "/metrics", "", nil, nil).body)
-	if want := `slipway_webhook_rejected_total{project="slipway/signed",reason="signature"} 1000`; !strings.Contains(metrics, want) {
+	if want := fmt.Sprintf(`slipway_webhook_rejected_total{project_id="%d",reason="signature"} 1000`, signed); !strings.Contains(metrics, want) {
 		t.Errorf("metrics lack %s", want)
+	}
+	if strings.Contains(metrics, "slipway/signed") {
+		t.Errorf("the public metrics name the project whose hook was tried: its path is hidden, as the hook's answer hides it")
 	}
 
 	// A month later, one more delivery: the old ones go.

@@ -53,7 +53,30 @@ type Limits struct {
 	// Connections bounds the client connections open at once; more wait to be accepted.
 	// Zero means 1,024.
 	Connections int
+	// CacheQuota bounds the bytes of a project's cache archives on the server, protected
+	// and unprotected ones together, each key counted with CacheKeyOverhead more (so that a
+	// flood of tiny keys fills it too). An upload that would go past it evicts the project's
+	// least recently used keys first; one larger than the quota alone is refused (413). Zero
+	// means 5 GiB.
+	CacheQuota int64
+	// CacheAge is how long a cache archive is kept unused (neither written nor read); zero
+	// means 14 days.
+	CacheAge time.Duration
+	// PipelineDepth bounds chains of pipelines made by job tokens: a pipeline made with a
+	// job token is one deeper than the job's (a pipeline made otherwise is at depth 0), and
+	// the job token of a pipeline at PipelineDepth makes none (400). Zero means 2, GitLab's
+	// depth of nested child pipelines.
+	PipelineDepth int
+	// PipelineRate bounds the pipelines a project's API triggers make per minute (with API
+	// and job tokens together; webhooks and schedules are not counted): a token bucket per
+	// project holding a minute's worth, refilled evenly. Past it the API answers 429 with
+	// Retry-After. Zero means 60.
+	PipelineRate int
 }
+
+// CacheKeyOverhead is what each cache key counts for in Limits.CacheQuota beyond its
+// archive's size: a file's block and inode.
+const CacheKeyOverhead = 4 << 10
 
 // DefaultLogSize is Limits.LogSize's default.
 const DefaultLogSize = 100 << 20
@@ -86,6 +109,12 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.Pipelines, 1)
 	setInt(&l.Deliveries, 1000)
 	setInt(&l.Connections, 1024)
+	setInt(&l.PipelineDepth, 2)
+	setInt(&l.PipelineRate, 60)
+	if l.CacheQuota <= 0 {
+		l.CacheQuota = 5 << 30
+	}
+	setDuration(&l.CacheAge, 14*24*time.Hour)
 	setDuration(&l.DeliveryAge, 30*24*time.Hour)
 	setDuration(&l.ReadHeaderTimeout, 10*time.Second)
 	setDuration(&l.ReadTimeout, time.Minute)

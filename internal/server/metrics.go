@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,8 +43,8 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"forge", "code"})
 	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipway_webhook_rejected_total",
-		Help: "Webhook deliveries refused before they were authenticated (a bad signature, a body too large), which are not stored, by project and reason.",
-	}, []string{"project", "reason"})
+		Help: "Webhook deliveries refused before they were authenticated (a bad signature, a body too large), which are not stored, by project id (as in the hook's URL) and reason.",
+	}, []string{"project_id", "reason"})
 	jobs := prometheus.NewDesc("slipway_jobs", "Jobs by status (the queue depth is status=\"pending\").", []string{"status"}, nil)
 	runners := prometheus.NewDesc("slipway_runners", "Registered runners, and those seen in the last minute (online=\"true\").", []string{"online"}, nil)
 	m.reg.MustRegister(m.durations, m.queueWait, m.pipelines, m.deliveries, m.rejections,
@@ -70,11 +72,19 @@ func (m *metrics) delivery(forge string, code int) {
 	m.deliveries.WithLabelValues(forge, strconv.Itoa(code)).Inc()
 }
 
-func (m *metrics) rejected(project, reason string) {
-	m.rejections.WithLabelValues(project, reason).Inc()
+// rejected counts a delivery refused before it was authenticated. The project is labelled
+// with the id its hook URL holds, which the sender knew: never with its path, which would tell
+// whoever reads the metrics the path of every id tried.
+func (m *metrics) rejected(projectID int64, reason string) {
+	m.rejections.WithLabelValues(strconv.FormatInt(projectID, 10), reason).Inc()
 }
 
+// serveMetrics is GET /metrics, to the clients of Options.MetricsAllow only.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !slices.ContainsFunc(s.o.MetricsAllow, func(p netip.Prefix) bool { return p.Contains(ap.Addr().Unmap()) }) {
+		return errStatus(http.StatusForbidden, "metrics are served to the addresses the server's --metrics-allow names only")
+	}
 	s.metrics.handler.ServeHTTP(w, r)
 	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -124,6 +125,33 @@ func validProject(p *store.Project) error {
 	return nil
 }
 
+// scpLike is git's scp-like syntax of an ssh URL, [user@]host:path: a host of letters,
+// digits, '.' and '-' that starts with neither '-' nor '.', and a path that does not start with
+// ':' (git reads host::address as the remote helper "host") nor, for the URL to be no URL,
+// with "//".
+var scpLike = regexp.MustCompile(`^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:[^:]`)
+
+// checkCloneURL lets only the admin token set a clone URL that git reads on the server's
+// host: a path or a file:// URL would make the server mirror, and serve to the project's jobs,
+// any repository the server can read — another project's mirror under DATA/git, a repository
+// of the host. Other tokens give a remote URL: http://, https://, ssh:// or scp-like
+// user@host:path (not git's other transports, such as ext:: which runs a command).
+func checkCloneURL(u string, c *caller) error {
+	if c.token != nil && c.token.Kind == "admin" {
+		return nil
+	}
+	if scpLike.MatchString(u) && !strings.Contains(u, "://") {
+		return nil
+	}
+	if parsed, err := url.Parse(u); err == nil && parsed.Host != "" && !strings.HasPrefix(parsed.Host, "-") {
+		switch strings.ToLower(parsed.Scheme) {
+		case "http", "https", "ssh":
+			return nil
+		}
+	}
+	return errStatus(http.StatusBadRequest, "clone_url %q: want an http://, https:// or ssh:// URL or user@host:path; a path or file:// URL on the server's host is for the admin token only", gitcmd.Redact(u))
+}
+
 // projectView is a project as the API shows it: the credentials of its clone URL hidden.
 type projectView struct {
 	*store.Project
@@ -134,7 +162,7 @@ func viewProject(p *store.Project) projectView {
 	return projectView{Project: p, CloneURL: gitcmd.Redact(p.CloneURL)}
 }
 
-func (s *Server) createProject(w http.ResponseWriter, r *http.Request, _ *caller) error {
+func (s *Server) createProject(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in projectInput
 	if err := readJSON(w, r, &in); err != nil {
 		return err
@@ -145,6 +173,9 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, _ *caller
 	p := &store.Project{}
 	in.apply(p)
 	if err := validProject(p); err != nil {
+		return err
+	}
+	if err := checkCloneURL(p.CloneURL, c); err != nil {
 		return err
 	}
 	if err := s.store.CreateProject(r.Context(), p); err != nil {
@@ -184,7 +215,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, _ *caller) e
 	return nil
 }
 
-func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, _ *caller) error {
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := s.project(r)
 	if err != nil {
 		return err
@@ -193,9 +224,15 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, _ *caller
 	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
+	before := p.CloneURL
 	in.apply(p)
 	if err := validProject(p); err != nil {
 		return err
+	}
+	if p.CloneURL != before {
+		if err := checkCloneURL(p.CloneURL, c); err != nil {
+			return err
+		}
 	}
 	if err := s.store.UpdateProject(r.Context(), p); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,15 @@ type Options struct {
 	// Limits bound what clients and pipelines may make the server do; zero fields mean
 	// their defaults.
 	Limits Limits
+	// MetricsAllow are the client addresses /metrics answers (others get 403), as GitLab's
+	// monitoring IP allowlist; nil means the loopback addresses (127.0.0.0/8 and ::1, GitLab's
+	// default). Behind a reverse proxy, the proxy's address is the client's.
+	MetricsAllow []netip.Prefix
+}
+
+// DefaultMetricsAllow is Options.MetricsAllow's default: the loopback addresses.
+func DefaultMetricsAllow() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 }
 
 // Server serves Slipway's HTTP API. Make it with New, serve Handler, and call Run for the
@@ -77,6 +87,10 @@ type Server struct {
 	outbox  outbox
 	// heavyWork holds a token per pipeline being created or canceled (Limits.Pipelines).
 	heavyWork chan struct{}
+	// cacheMu orders the changes of cache archives with their records (see caches.go).
+	cacheMu sync.Mutex
+	// triggers limits the pipelines API triggers make per project (Limits.PipelineRate).
+	triggers *rateLimiter
 }
 
 // New makes a Server on an open store.
@@ -100,6 +114,9 @@ func New(o Options) (*Server, error) {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	o.Limits = o.Limits.withDefaults()
+	if o.MetricsAllow == nil {
+		o.MetricsAllow = DefaultMetricsAllow()
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -114,7 +131,8 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("open git mirrors: %w", err)
 	}
 	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now,
-		outbox: outbox{queues: map[int64][]change{}}, heavyWork: make(chan struct{}, o.Limits.Pipelines)}
+		outbox: outbox{queues: map[int64][]change{}}, heavyWork: make(chan struct{}, o.Limits.Pipelines),
+		triggers: newRateLimiter(o.Limits.PipelineRate, o.Now)}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,

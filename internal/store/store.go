@@ -119,6 +119,11 @@ type Pipeline struct {
 	// Protected says whether the pipeline runs for a protected ref that holds its commit, and
 	// so gets protected variables. It is decided when the pipeline is created and never changes.
 	Protected bool `json:"protected"`
+	// ParentID is the pipeline whose job token made this one (0: none: a push, an API token, a
+	// schedule), and Depth how many such parents it has (0 for a pipeline without one). Both
+	// are fixed at creation.
+	ParentID int64 `json:"parent_pipeline_id,omitempty"`
+	Depth    int   `json:"depth,omitempty"`
 	// Coverage is the mean of the jobs' coverage, when any job reported one.
 	Coverage *float64  `json:"coverage,omitempty"`
 	Created  time.Time `json:"created_at"`
@@ -183,6 +188,21 @@ type Artifact struct {
 	Path     string    `json:"-"` // file path relative to the server's data dir
 	ExpireAt time.Time `json:"expire_at,omitzero"`
 	Created  time.Time `json:"created_at"`
+}
+
+// Cache is the record of a cache archive the server keeps for a project (the archive is a
+// file of the server's): what its quota and retention need.
+type Cache struct {
+	ProjectID int64
+	// Protected is set for the caches of protected pipelines, kept apart from the others
+	// under the same keys.
+	Protected bool
+	// Key is the sanitized cache key.
+	Key string
+	// Size is the archive's size in bytes.
+	Size int64
+	// Used is when the cache was last written or read.
+	Used time.Time
 }
 
 // Runner is a registered runner.
@@ -258,6 +278,7 @@ type Store interface {
 	Tokens
 	Deliveries
 	Artifacts
+	Caches
 	// Vacuum reclaims space after deletions.
 	Vacuum(ctx context.Context) error
 	Close() error
@@ -295,8 +316,8 @@ type Pipelines interface {
 	Pipelines(ctx context.Context, projectID int64, f PipelineFilter) ([]*Pipeline, error)
 	// UpdatePipeline locks the pipeline (UpdatePipeline calls on one pipeline run one after
 	// the other), reads all its jobs (retried ones included, ordered by Position then ID),
-	// calls fn, and writes back the pipeline (but Protected, fixed at creation) and every job
-	// fn changed, in one transaction.
+	// calls fn, and writes back the pipeline (but Protected, ParentID and Depth, fixed at
+	// creation) and every job fn changed, in one transaction.
 	// Jobs fn appends to jobs are inserted (their IDs set). The jobs are not locked while fn
 	// runs: when a job fn changed was changed meanwhile (claimed, its lease extended, updated
 	// with UpdateJob), everything starts over with fresh rows and fn is called again. fn's
@@ -411,4 +432,22 @@ type Artifacts interface {
 	ListArtifacts(ctx context.Context, jobID int64) ([]*Artifact, error)
 	// ExpireArtifacts deletes artifacts whose ExpireAt is set and before now and returns them.
 	ExpireArtifacts(ctx context.Context, now time.Time) ([]*Artifact, error)
+}
+
+// Caches keeps the records of the server's cache archives.
+type Caches interface {
+	// PutCache creates or replaces the record of (ProjectID, Protected, Key); ErrNotFound when
+	// the project does not exist.
+	PutCache(ctx context.Context, c *Cache) error
+	// DeleteCache deletes the record of (ProjectID, Protected, Key); ErrNotFound when there is
+	// none.
+	DeleteCache(ctx context.Context, c *Cache) error
+	// CacheUsage counts a project's caches (every project's when projectID is 0) and sums
+	// their sizes.
+	CacheUsage(ctx context.Context, projectID int64) (count int, size int64, err error)
+	// LeastUsedCaches lists a project's caches, least recently used first (then by key), at
+	// most limit (0: 100).
+	LeastUsedCaches(ctx context.Context, projectID int64, limit int) ([]*Cache, error)
+	// ExpireCaches deletes the records of caches last used before t and returns them.
+	ExpireCaches(ctx context.Context, before time.Time) ([]*Cache, error)
 }

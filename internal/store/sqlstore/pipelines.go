@@ -14,17 +14,19 @@ import (
 )
 
 const pipelineCols = `id, project_id, iid, status, ref, tag, sha, before_sha, source, name, message, author_name, author_email,
-	vars, merge_request, protected, coverage, created, started, finished`
+	vars, merge_request, protected, parent_id, depth, coverage, created, started, finished`
 
 func scanPipeline(r scanner) (*store.Pipeline, error) {
 	var p store.Pipeline
 	var vars string
 	var cov sql.NullFloat64
-	var created, started, finished int64
+	var created, started, finished, depth int64
 	if err := r.Scan(&p.ID, &p.ProjectID, &p.IID, &p.Status, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &p.Name,
-		&p.Message, &p.AuthorName, &p.AuthorEmail, &vars, &p.MergeRequest, &p.Protected, &cov, &created, &started, &finished); err != nil {
+		&p.Message, &p.AuthorName, &p.AuthorEmail, &vars, &p.MergeRequest, &p.Protected, &p.ParentID, &depth, &cov,
+		&created, &started, &finished); err != nil {
 		return nil, err
 	}
+	p.Depth = int(depth)
 	p.Coverage = floatPtr(cov)
 	p.Created, p.Started, p.Finished = fromNanos(created), fromNanos(started), fromNanos(finished)
 	if err := fromJSON(vars, &p.Vars); err != nil {
@@ -52,11 +54,11 @@ func (s *Store) CreatePipeline(ctx context.Context, p *store.Pipeline, jobs []*s
 			return fmt.Errorf("number pipeline: %w", s.err(err))
 		}
 		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO pipelines (project_id, iid, status, ref, tag, sha, before_sha, source,
-	name, message, author_name, author_email, vars, merge_request, protected, coverage, created, started, finished)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	name, message, author_name, author_email, vars, merge_request, protected, parent_id, depth, coverage, created, started,
+	finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			p.ProjectID, p.IID, p.Status, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, p.Name, p.Message, p.AuthorName,
-			p.AuthorEmail, jsonMap(p.Vars), p.MergeRequest, p.Protected, nullFloat(p.Coverage), nanos(p.Created), nanos(p.Started),
-			nanos(p.Finished)).Scan(&p.ID); err != nil {
+			p.AuthorEmail, jsonMap(p.Vars), p.MergeRequest, p.Protected, p.ParentID, int64(p.Depth), nullFloat(p.Coverage),
+			nanos(p.Created), nanos(p.Started), nanos(p.Finished)).Scan(&p.ID); err != nil {
 			return fmt.Errorf("insert: %w", s.err(err))
 		}
 		for _, j := range jobs {

@@ -191,6 +191,24 @@ ALTER TABLE projects ADD COLUMN protected_branches TEXT NOT NULL DEFAULT '';
 ALTER TABLE projects ADD COLUMN job_token_allowlist TEXT NOT NULL DEFAULT '';
 ALTER TABLE pipelines ADD COLUMN protected BOOLEAN NOT NULL DEFAULT FALSE;
 `},
+	// The pipeline whose job token made a pipeline, and how deep that chain is (a job token
+	// of a pipeline at the depth limit makes no more); the server's cache archives, with their
+	// sizes and last use (the per-project quota evicts the least recently used, retention
+	// deletes those unused for long).
+	{6, `
+ALTER TABLE pipelines ADD COLUMN parent_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pipelines ADD COLUMN depth BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE caches (
+	project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+	protected BOOLEAN NOT NULL,
+	key TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	used BIGINT NOT NULL,
+	PRIMARY KEY (project_id, protected, key)
+);
+CREATE INDEX caches_used ON caches (used);
+CREATE INDEX caches_project_used ON caches (project_id, used);
+`},
 }
 
 // migrate brings the schema to the newest version in one transaction: under the dialect's

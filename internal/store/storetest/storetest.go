@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Deliveries", testDeliveries},
 		{"PruneDeliveries", testPruneDeliveries},
 		{"Artifacts", testArtifacts},
+		{"Caches", testCaches},
 		{"DeletePipelines", testDeletePipelines},
 		{"Resources", testResources},
 		{"ResourcesConcurrent", testResourcesConcurrent},
@@ -221,7 +222,7 @@ func testCreatePipeline(t *testing.T, s store.Store) {
 	cov := 87.5
 	pl := &store.Pipeline{ProjectID: p1.ID, Status: status.Created, Ref: "v1", Tag: true, SHA: "sha", BeforeSHA: "000",
 		Source: "api", Name: "release", Message: "msg", AuthorName: "A", AuthorEmail: "a@x", Vars: map[string]string{"K": "V"},
-		MergeRequest: 7, Protected: true, Coverage: &cov, Created: t0, Started: t0.Add(time.Second)}
+		MergeRequest: 7, Protected: true, ParentID: 42, Depth: 2, Coverage: &cov, Created: t0, Started: t0.Add(time.Second)}
 	jobs := []*store.Job{
 		{Name: "build", Stage: "build", Position: 0, Status: status.Pending, Spec: []byte(`{}`), Tags: []string{"x"},
 			ResourceGroup: "rg", Attempt: 1, RunAt: t0, Dotenv: []byte(`[]`), Coverage: &cov, Queued: t0},
@@ -349,7 +350,7 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 		equal(t, "locked pipeline", gp, pl)
 		equal(t, "locked jobs", ids(*js), ids(jobs))
 		gp.Status, gp.Started = status.Running, t0
-		gp.Protected = true // fixed at creation: not written
+		gp.Protected, gp.ParentID, gp.Depth = true, 9, 3 // fixed at creation: not written
 		(*js)[1].Status, (*js)[1].Retried = status.Failed, true
 		(*js)[1].Spec = append((*js)[1].Spec[:0], []byte(`{"x":1}`)...) // in place
 		added = &store.Job{Name: "b", Stage: "test", Position: 1, Status: status.Pending, Attempt: 2}
@@ -365,8 +366,8 @@ func testUpdatePipeline(t *testing.T, s store.Store) {
 	if got.Status != status.Running || !got.Started.Equal(t0) {
 		t.Errorf("pipeline not written: %+v", got)
 	}
-	if got.Protected {
-		t.Errorf("UpdatePipeline wrote Protected, which is fixed at creation")
+	if got.Protected || got.ParentID != 0 || got.Depth != 0 {
+		t.Errorf("UpdatePipeline wrote Protected, ParentID or Depth, which are fixed at creation: %+v", got)
 	}
 	js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
@@ -962,6 +963,57 @@ func testArtifacts(t *testing.T, s store.Store) {
 	exp, err = s.ExpireArtifacts(ctx, t0.Add(2*time.Hour))
 	must(t, err)
 	equal(t, "ExpireArtifacts later", exp, []*store.Artifact{b})
+}
+
+func testCaches(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	q := newProject(t, s, "q")
+	a := &store.Cache{ProjectID: p.ID, Key: "deps", Size: 100, Used: t0.Add(2 * time.Minute)}
+	aProt := &store.Cache{ProjectID: p.ID, Protected: true, Key: "deps", Size: 50, Used: t0}
+	b := &store.Cache{ProjectID: p.ID, Key: "build", Size: 7, Used: t0.Add(time.Minute)}
+	other := &store.Cache{ProjectID: q.ID, Key: "deps", Size: 1000, Used: t0}
+	for _, c := range []*store.Cache{a, aProt, b, other} {
+		must(t, s.PutCache(ctx, c))
+	}
+	wantErr(t, s.PutCache(ctx, &store.Cache{ProjectID: q.ID + 100, Key: "x", Used: t0}), store.ErrNotFound)
+	usage := func(projectID int64, wantN int, wantSize int64) {
+		t.Helper()
+		n, size, err := s.CacheUsage(ctx, projectID)
+		must(t, err)
+		if n != wantN || size != wantSize {
+			t.Fatalf("CacheUsage(%d) = %d caches, %d bytes; want %d, %d", projectID, n, size, wantN, wantSize)
+		}
+	}
+	usage(p.ID, 3, 157)
+	usage(0, 4, 1157)
+	usage(q.ID+100, 0, 0)
+	lru, err := s.LeastUsedCaches(ctx, p.ID, 0)
+	must(t, err)
+	equal(t, "LeastUsedCaches", lru, []*store.Cache{aProt, b, a})
+	lru, err = s.LeastUsedCaches(ctx, p.ID, 2)
+	must(t, err)
+	equal(t, "LeastUsedCaches, limit 2", lru, []*store.Cache{aProt, b})
+
+	// A new upload or a read replaces the record: its size and last use.
+	aProt2 := &store.Cache{ProjectID: p.ID, Protected: true, Key: "deps", Size: 60, Used: t0.Add(3 * time.Minute)}
+	must(t, s.PutCache(ctx, aProt2))
+	usage(p.ID, 3, 167)
+	lru, err = s.LeastUsedCaches(ctx, p.ID, 0)
+	must(t, err)
+	equal(t, "LeastUsedCaches after a use", lru, []*store.Cache{b, a, aProt2})
+
+	must(t, s.DeleteCache(ctx, b))
+	wantErr(t, s.DeleteCache(ctx, b), store.ErrNotFound)
+	usage(p.ID, 2, 160)
+
+	exp, err := s.ExpireCaches(ctx, t0.Add(150*time.Second))
+	must(t, err)
+	equal(t, "ExpireCaches", exp, []*store.Cache{other, a})
+	usage(0, 1, 60)
+	exp, err = s.ExpireCaches(ctx, t0.Add(150*time.Second))
+	must(t, err)
+	equal(t, "nothing more to expire", len(exp), 0)
 }
 
 func testDeletePipelines(t *testing.T, s store.Store) {

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// rateLimiter is a token bucket per key (a project): each holds up to perMinute tokens,
+// refilled evenly over a minute, and a call takes one. It lives in memory: a restart, or
+// another replica, starts with full buckets.
+type rateLimiter struct {
+	perMinute float64
+	now       func() time.Time
+
+	mu      sync.Mutex // guards buckets
+	buckets map[int64]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time // when tokens was right
+}
+
+// maxBuckets is how many buckets are kept before full ones (of keys that were quiet for a
+// minute) are forgotten.
+const maxBuckets = 1024
+
+func newRateLimiter(perMinute int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{perMinute: float64(perMinute), now: now, buckets: map[int64]*bucket{}}
+}
+
+// take takes a token of key's bucket and reports true, or reports false and how long until
+// the bucket has one again.
+func (l *rateLimiter) take(key int64) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.forgetFull(now)
+		}
+		b = &bucket{tokens: l.perMinute, at: now}
+		l.buckets[key] = b
+	}
+	b.tokens = l.fill(b, now)
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute))
+}
+
+// fill is b's tokens at now.
+func (l *rateLimiter) fill(b *bucket, now time.Time) float64 {
+	return min(l.perMinute, b.tokens+max(0, now.Sub(b.at)).Minutes()*l.perMinute)
+}
+
+// forgetFull drops the buckets that are full again: a new one would be the same. l.mu is held.
+func (l *rateLimiter) forgetFull(now time.Time) {
+	for k, b := range l.buckets {
+		if l.fill(b, now) >= l.perMinute {
+			delete(l.buckets, k)
+		}
+	}
+}
