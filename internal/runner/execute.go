@@ -36,7 +36,6 @@ func (t *task) execute(ctx context.Context, slot int) (run.Result, bool) {
 		fmt.Fprintf(t.out, "\x1b[31;1mERROR: Job failed (system failure): %v\x1b[0;m\n", err)
 		return res, false
 	}
-	t.sp.limitTo(t.r.o.Config.outputLimit())
 	fmt.Fprintf(t.out, "\x1b[1mRunning with Slipway runner %s (id %d)\x1b[0;m\n", t.r.o.Config.Name, t.r.o.Config.ID)
 	name, err := executorFor(t.r.o.Config, p)
 	if err != nil {

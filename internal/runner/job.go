@@ -78,7 +78,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 		return fmt.Errorf("temp dir: %w", err)
 	}
 	defer removeAll(t.tmp)
-	if t.sp, err = newSpool(filepath.Join(t.tmp, "log"), j.LogOffset); err != nil {
+	if t.sp, err = newSpool(filepath.Join(t.tmp, "log"), j.LogOffset, t.r.o.Config.outputLimit()); err != nil {
 		return err
 	}
 	defer t.sp.Remove()

@@ -21,13 +21,12 @@ import (
 // once, and takes the rest without keeping it: the job goes on.
 func TestAttackLogFloodFillsRunnerDisk(t *testing.T) {
 	t.Parallel()
-	sp, err := newSpool(filepath.Join(t.TempDir(), "log"), 0)
+	const limit = 64 << 10
+	sp, err := newSpool(filepath.Join(t.TempDir(), "log"), 0, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sp.Remove()
-	const limit = 64 << 10
-	sp.limitTo(limit)
 	chunk := bytes.Repeat([]byte("flood\n"), 700) // 4200 bytes: the limit falls inside one
 	for range 250 {                               // 1 MB
 		if n, err := sp.Write(chunk); n != len(chunk) || err != nil {

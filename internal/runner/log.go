@@ -48,21 +48,17 @@ type spool struct {
 	changed chan struct{}
 }
 
-func newSpool(path string, base int64) (*spool, error) {
+// newSpool makes the spool of a job's log at path, the log continuing at offset base, bounded
+// to limit bytes (the runner's output_limit; 0: none).
+func newSpool(path string, base, limit int64) (*spool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create log spool: %w", err)
 	}
-	return &spool{f: f, base: base, size: base, acked: base, wake: make(chan struct{}, 1), changed: make(chan struct{})}, nil
-}
-
-// limitTo bounds the log to n bytes (the runner's output_limit, in bytes), its notice
-// included. Writes that came before are not undone.
-func (s *spool) limitTo(n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limit = n
-	s.notice = fmt.Appendf(nil, "\n\nThe log reached the runner's limit of %d KiB (output_limit) and was cut here: the job goes on, but no more of its output is kept.\n", n>>10)
+	return &spool{f: f, base: base, size: base, acked: base, wake: make(chan struct{}, 1), changed: make(chan struct{}),
+		limit:  limit,
+		notice: fmt.Appendf(nil, "\n\nThe log reached the runner's limit of %d KiB (output_limit) and was cut here: the job goes on, but no more of its output is kept.\n", limit>>10),
+	}, nil
 }
 
 // Write appends p to the log. Writes after close are dropped: the log's size is final then.
