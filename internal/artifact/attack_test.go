@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,5 +183,32 @@ func TestCollectMax(t *testing.T) {
 	}
 	if rep, err := CollectMax(root, dst, &pipeline.Artifacts{Paths: []string{"a", "b"}}, nil, nil, 8); err != nil || rep.Files != 2 {
 		t.Errorf("CollectMax at the limit: %+v, %v", rep, err)
+	}
+}
+
+// TestAttackSetuidThroughCache: a job (root in a Docker container) leaves a set-user-ID,
+// set-group-ID file among its cache paths or artifacts; the tree made of it, and what a later
+// job gets from that tree, has plain permissions.
+func TestAttackSetuidThroughCache(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "copy")
+	bin := filepath.Join(src, "bin")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(bin, 0o755|fs.ModeSetuid|fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(bin); err != nil || fi.Mode()&fs.ModeSetuid == 0 {
+		t.Skipf("this file system keeps no set-user-ID bit (%v)", err)
+	}
+	if err := Mirror(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dst, "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode(); got&(fs.ModeSetuid|fs.ModeSetgid) != 0 || got.Perm() != 0o755 {
+		t.Errorf("copied mode %v, want -rwxr-xr-x", got)
 	}
 }

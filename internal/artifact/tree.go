@@ -14,8 +14,10 @@ import (
 	"time"
 )
 
-// modeBits are the mode bits a tree keeps: permissions plus setuid, setgid and sticky.
-const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+// modeBits are the mode bits a tree keeps: permissions only. Set-user-ID and set-group-ID bits
+// are dropped: a file a root Docker job made set-user-ID must not become one in a later job's
+// build dir through an artifact or a cache (git keeps no such bits either).
+const modeBits = fs.ModePerm
 
 // Files are written by several goroutines when there are at least parallelMin of them, each
 // taking chunk files at a time: neighbours share a directory, whose lock writers contend for.

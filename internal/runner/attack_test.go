@@ -374,6 +374,32 @@ func TestAttackRestoreThroughCheckoutLink(t *testing.T) {
 	}
 }
 
+// TestAttackRefusedArchiveDownloadedAgain: a dependency's artifacts archive names a file
+// outside the build directory. The runner refuses it once and fails the job with the reason:
+// it does not download it again and again (a refusal is no network failure), nor call it a
+// system failure that retry:when would run again.
+func TestAttackRefusedArchiveDownloadedAgain(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	sha := f.repo("app", map[string]string{"README": "x\n"})
+	f.artifacts[99] = makeArchive(t, tarEntry{hdr: tar.Header{Name: "../evil", Typeflag: tar.TypeReg, Size: 1}, body: "x"})
+	j := f.job(1, sha, shellJob("use", "true"))
+	j.Dependencies = []jobapi.Dependency{{JobID: 99, Name: "build", HasArtifacts: true}}
+	f.start(t)
+	u := f.final(t, 1)
+	if u.State != status.Failed {
+		t.Errorf("job: %+v, want failed\n%s", u, f.logOf(1))
+	}
+	if log := f.logOf(1); !strings.Contains(log, "path outside the archive") {
+		t.Errorf("the log does not say why:\n%s", log)
+	}
+	f.locked(func() {
+		if f.artifactGets != 1 {
+			t.Errorf("the refused archive was downloaded %d times, want once", f.artifactGets)
+		}
+	})
+}
+
 // repoWithLink is repo with one commit holding a symbolic link name → target.
 func (f *fake) repoWithLink(name, link, target string) string {
 	work := f.t.TempDir()

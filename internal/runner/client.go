@@ -42,7 +42,7 @@ var errLeaseLost = errors.New("job lease lost")
 // that are valid, so for a job the runner is running only a 403 (errLeaseLost) is final.
 // Errors of a canceled call are not retryable.
 func retryable(ctx context.Context, err error) bool {
-	if err == nil || ctx.Err() != nil || errors.Is(err, errLeaseLost) {
+	if err == nil || ctx.Err() != nil || errors.Is(err, errLeaseLost) || errors.Is(err, errArchiveRefused) {
 		return false
 	}
 	var se *StatusError

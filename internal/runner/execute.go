@@ -236,10 +236,33 @@ func (t *task) get(ctx context.Context, path, etag, dst string, max int64) (int,
 	default:
 		return 0, "", fmt.Errorf("download: %w", statusError(resp))
 	}
-	if err := extractArchive(resp.Body, dst, max, t.r.o.Config.archiveEntries()); err != nil {
+	body := &readErr{r: resp.Body}
+	if err := extractArchive(body, dst, max, t.r.o.Config.archiveEntries()); err != nil {
+		if body.err == nil {
+			// The whole archive came, and its content was refused: the same again would be.
+			return 0, "", fmt.Errorf("%w: %w", errArchiveRefused, err)
+		}
 		return 0, "", err
 	}
 	return http.StatusOK, resp.Header.Get("ETag"), nil
+}
+
+// errArchiveRefused: a downloaded archive arrived whole and its content was refused (a name
+// outside it, over a limit, not a tar.gz): downloading it again would not help.
+var errArchiveRefused = errors.New("archive refused")
+
+// readErr is a reader that keeps the first error other than io.EOF its reader returned.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // upload sends the tree at dir as a tar.gz with method to path, retrying network errors and

@@ -65,6 +65,8 @@ type fake struct {
 	// loseOnFinal makes the server lose half its log at the first final update.
 	loseOnFinal bool
 	artifacts   map[int64][]byte
+	// artifactGets counts the downloads of artifacts.
+	artifactGets int
 	// caches are by "PROJECT_ID/KEY"; cacheGets counts the 200 answers, cacheHits the 304s.
 	caches               map[string][]byte
 	cacheGets, cacheHits int
@@ -310,6 +312,7 @@ func (f *fake) getArtifacts(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	f.mu.Lock()
 	b, ok := f.artifacts[id]
+	f.artifactGets++
 	f.mu.Unlock()
 	if !ok {
 		http.NotFound(w, r)
