@@ -34,7 +34,7 @@ func crashPipeline(marks string, lines int, pause string) string {
 // separate runner, restarting it each time: the pipeline still succeeds, every job ran once,
 // and every job's log holds every line once, in order.
 func TestServerCrash(t *testing.T) {
-	marks := writableTempDir(t) // the jobs may run as nobody
+	marks := writableTempDir(t) // the jobs may run as uids of their own
 	s := newServer(t, "", "--heartbeat", "500ms")
 	dir, _ := repo(t, map[string]string{".gitlab-ci.yml": crashPipeline(marks, 40, "0.05")})
 	id := s.project("acme/crash", dir, "")

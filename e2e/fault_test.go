@@ -22,7 +22,7 @@ import (
 func TestFaultPostgresStopped10s(t *testing.T) {
 	const outage = 10 * time.Second
 	pg := testenv.StartPostgres(t)
-	marks := writableTempDir(t) // the job may run as nobody
+	marks := writableTempDir(t) // the job may run as a uid of its own
 	s := newServer(t, pg.DSN(), "--heartbeat", "500ms")
 	dir, _ := repo(t, map[string]string{".gitlab-ci.yml": fmt.Sprintf(`stages: [build, test]
 outage:

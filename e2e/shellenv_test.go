@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 const smtpPassword = "e2e-smtp-password-4a1b"
 
 // reachableTempDir returns a new directory that every user can search down to, as a data or
-// builds directory under /var/lib would be: shell jobs of a root server run as nobody.
+// builds directory under /var/lib would be: shell jobs of a root server run as uids of their own.
 func reachableTempDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -81,6 +82,10 @@ func (s *server) runPipeline(t *testing.T, name, ci string) (job, string) {
 	}
 	return p.Jobs[0], log
 }
+
+// ownUID is what `id` prints for a shell job of a root runner: a uid of its own from 70000,
+// the same number as its group, no other group.
+var ownUID = regexp.MustCompile(`\buid=(7\d{4}) gid=(7\d{4}) groups=(7\d{4})\n`)
 
 // envDump prints the job's environment between markers, then its parent's (the server or
 // the runner: the process that started the job's shell) and every readable process's.
@@ -182,7 +187,7 @@ func TestAttackServerSecretsInProcEnviron(t *testing.T) {
 }
 
 // TestAttackShellJobReadsDataDir: on a root server, a shell job of the built-in runner runs as
-// nobody, and cannot read the data directory (the SQLite database with every project's
+// a uid of its own, and cannot read the data directory (the SQLite database with every project's
 // variables, the built-in runner's configuration and token, the runner cache) nor the
 // server's environment; the files it writes, even private ones, are still the runner's to
 // upload as artifacts.
@@ -217,8 +222,8 @@ func TestAttackShellJobReadsDataDir(t *testing.T) {
 		"    - umask 077 && mkdir -p out && echo made by the job > out/private.txt\n" +
 		"  artifacts:\n    paths: [out/]\n"
 	j, log := s.runPipeline(t, "acme/attacker", ci)
-	if !strings.Contains(log, "uid=65534(nobody)") {
-		t.Errorf("the job did not run as nobody:\n%s", log)
+	if m := ownUID.FindStringSubmatch(log); m == nil || m[1] != m[2] || m[1] != m[3] {
+		t.Errorf("the job did not run as a uid of its own:\n%s", log)
 	}
 	for _, marker := range []string{"READ-DB", "READ-WAL", "LISTED-DATA", "READ-CONFIG", "LISTED-CACHE", "LISTED-GIT", "READ-ENVIRON", "WROTE-DATADIR"} {
 		if strings.Contains(log, marker) {

@@ -118,7 +118,7 @@ func TestReadDotenv(t *testing.T) {
 			var got string
 			go func() {
 				defer close(done)
-				vs, err := ReadDotenv(root, tc.name, l)
+				vs, err := ReadDotenv(root, tc.name, 0, l)
 				if err != nil {
 					got = err.Error()
 					if strings.Contains(tc.want, "than") && !errors.Is(err, ErrDotenvLimit) {
@@ -175,13 +175,13 @@ func TestCollectMax(t *testing.T) {
 	root := filepath.Join(base, "build")
 	mkTree(t, root, map[string]string{"a": "12345", "b": "678"})
 	dst := filepath.Join(base, "store")
-	if _, err := CollectMax(root, dst, &pipeline.Artifacts{Paths: []string{"a", "b"}}, nil, nil, 7); !errors.Is(err, ErrTooLarge) {
+	if _, err := CollectMax(root, dst, &pipeline.Artifacts{Paths: []string{"a", "b"}}, nil, nil, 7, 0); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("CollectMax over the limit: %v, want ErrTooLarge", err)
 	}
 	if _, err := os.Stat(dst); err == nil {
 		t.Error("something was stored")
 	}
-	if rep, err := CollectMax(root, dst, &pipeline.Artifacts{Paths: []string{"a", "b"}}, nil, nil, 8); err != nil || rep.Files != 2 {
+	if rep, err := CollectMax(root, dst, &pipeline.Artifacts{Paths: []string{"a", "b"}}, nil, nil, 8, 0); err != nil || rep.Files != 2 {
 		t.Errorf("CollectMax at the limit: %+v, %v", rep, err)
 	}
 }

@@ -24,9 +24,9 @@ type Report struct {
 // ErrTooLarge is returned (wrapped) when what CollectMax selects is larger than its limit.
 var ErrTooLarge = errors.New("too large")
 
-// Collect is CollectMax without a size limit, for the user's own runs.
+// Collect is CollectMax without a size limit nor a job uid, for the user's own runs.
 func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (string, bool), untracked []string) (Report, error) {
-	return CollectMax(buildDir, dst, a, vars, untracked, 0)
+	return CollectMax(buildDir, dst, a, vars, untracked, 0, 0)
 }
 
 // CollectMax copies into dst (created if needed) what artifacts:paths name in buildDir, minus
@@ -45,6 +45,12 @@ func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (str
 //     the caller computes it. Excludes apply to them too.
 //   - maxBytes, when positive, bounds the total size of the regular files taken: a selection
 //     over it is an error wrapping ErrTooLarge, found from the files' sizes before any is read.
+//   - jobUID, when not zero, is the uid the job ran as, one of its own (run.Result.HostUID):
+//     a regular file with more than one link that another uid owns is skipped with a warning.
+//     The job did not make that file: it linked it, and it may be one it cannot read, such as
+//     the server's database, where fs.protected_hardlinks is 0 (the runner, root, could).
+//     Files are then copied into dst, never linked, so that the links a file has are the
+//     job's doing, not an earlier collection's.
 //
 // buildDir is read only beneath an os.Root opened on it, so that a job's files cannot make
 // Collect read anything outside it, even by changing while it runs. Relative paths, modes and
@@ -56,13 +62,14 @@ func Collect(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (str
 //
 // The error reports a failure to write dst or a selection over maxBytes; everything else about
 // the build directory is a warning.
-func CollectMax(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (string, bool), untracked []string, maxBytes int64) (Report, error) {
+func CollectMax(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (string, bool), untracked []string, maxBytes int64, jobUID int) (Report, error) {
 	var rep Report
 	c, err := newCollector(buildDir)
 	if err != nil {
 		return rep, err
 	}
 	defer c.close()
+	c.jobUID = jobUID
 	real, err := realPath(dst)
 	if err != nil {
 		return rep, fmt.Errorf("collect into %s: %w", dst, err)
@@ -88,7 +95,7 @@ func CollectMax(buildDir, dst string, a *pipeline.Artifacts, vars func(string) (
 	if n := bytesOf(entries); maxBytes > 0 && n > maxBytes {
 		return rep, fmt.Errorf("collect: %d bytes of files, more than the limit of %d: %w", n, maxBytes, ErrTooLarge)
 	}
-	rep.Files, rep.Bytes, err = writeTree(dst, entries, true)
+	rep.Files, rep.Bytes, err = writeTree(dst, entries, jobUID == 0)
 	if err != nil {
 		return rep, fmt.Errorf("collect into %s: %w", dst, err)
 	}

@@ -48,8 +48,10 @@ func (l DotenvLimits) withDefaults() DotenvLimits {
 // absolute name or a symbolic link that leaves buildDir is an error, as is anything but a
 // regular file, which is not even opened (opening a device can act: a Docker job, root in
 // its container, can make one of the host's, such as a watchdog, in its build dir), and no
-// more than the size limit (plus one byte) is ever read.
-func ReadDotenv(buildDir, name string, l DotenvLimits) ([]plan.Var, error) {
+// more than the size limit (plus one byte) is ever read. jobUID, when not zero, is the uid
+// the job ran as, one of its own: a report with more than one link that another uid owns is
+// refused, as CollectMax skips such files.
+func ReadDotenv(buildDir, name string, jobUID int, l DotenvLimits) ([]plan.Var, error) {
 	r, err := os.OpenRoot(buildDir)
 	if err != nil {
 		return nil, fmt.Errorf("read dotenv: %w", err)
@@ -66,6 +68,13 @@ func ReadDotenv(buildDir, name string, l DotenvLimits) ([]plan.Var, error) {
 		return nil, fmt.Errorf("read dotenv: %w", err)
 	}
 	defer f.Close()
+	if jobUID != 0 {
+		if fi, err := f.Stat(); err != nil {
+			return nil, fmt.Errorf("read dotenv: %w", err)
+		} else if foreignLink(fi, jobUID) {
+			return nil, fmt.Errorf("read dotenv: %s: a hard link to a file that the job's user (uid %d) does not own", name, jobUID)
+		}
+	}
 	return parseDotenv(f, l.withDefaults())
 }
 

@@ -102,6 +102,9 @@ type collector struct {
 	entries  map[string]*entry
 	real     map[string]string // resolved directories, by rel ("" when outside)
 	warnings []string
+	// jobUID, when not zero, is the uid the job that wrote the build directory ran as: a
+	// hard link to a file of another uid is skipped (see CollectMax).
+	jobUID int
 }
 
 func newCollector(buildDir string) (*collector, error) {
@@ -385,6 +388,9 @@ func (c *collector) add(rel, h string, fi fs.FileInfo) int {
 	}
 	e := &entry{rel: rel, host: h, from: c.r, mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime(), sys: identity(fi)}
 	switch {
+	case e.mode.IsRegular() && c.jobUID != 0 && foreignLink(fi, c.jobUID):
+		c.warnf("%s: skipped: a hard link to a file that the job's user (uid %d) does not own", rel, c.jobUID)
+		return 0
 	case e.mode.IsRegular(), e.mode.IsDir():
 	case e.mode&fs.ModeSymlink != 0:
 		var err error

@@ -25,5 +25,8 @@ func openIn(r *os.Root, name string) (*os.File, error) {
 	return regular(f)
 }
 
+// foreignLink cannot tell links here: a job runs as the user reading its files.
+func foreignLink(fs.FileInfo, int) bool { return false }
+
 // identity is unknown here: files of a build directory are copied, never linked.
 func identity(fs.FileInfo) any { return nil }

@@ -31,6 +31,13 @@ func openIn(r *os.Root, name string) (*os.File, error) {
 	return regular(f)
 }
 
+// foreignLink reports whether fi is a regular file with more than one link that uid does not
+// own.
+func foreignLink(fi fs.FileInfo, uid int) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode().IsRegular() && st.Nlink > 1 && int(st.Uid) != uid
+}
+
 // identity is the device and inode of fi.
 func identity(fi fs.FileInfo) any {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -189,7 +189,7 @@ func runnerExecutors(c *runner.Config) (func(string) (executor.Executor, error),
 		switch name {
 		case runner.ExecutorShell:
 			shOnce.Do(func() {
-				sh, shErr = shell.New(shell.Options{User: c.Shell.JobUser(), Inherit: c.Shell.InheritEnv})
+				sh, shErr = shell.New(c.Shell.Options())
 			})
 			return sh, shErr
 		case runner.ExecutorDocker:

@@ -45,7 +45,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	fs.StringVar(&url, "url", "", "external URL of the server, for links and runners (default http://ADDR)")
 	fs.IntVar(&runners, "runners", 2, "jobs the built-in runner runs at once (0: no built-in runner)")
 	fs.StringVar(&executorName, "executor", "", "executor of the built-in runner: auto (Docker for jobs with image:, the shell for the others), docker or shell (default auto when a Docker engine answers, else shell)")
-	fs.StringVar(&shellUser, "shell-user", "", "user the built-in runner's shell jobs run as (default: shell.user of DATA/builtin-runner.yml, else nobody when the server runs as root, else the server's user)")
+	fs.StringVar(&shellUser, "shell-user", "", "user every shell job of the built-in runner runs as, instead of shell.user of DATA/builtin-runner.yml or its uid range (default: when the server runs as root, a uid of its own for each job, from shell.uid_base (70000); else the server's user)")
 	fs.DurationVar(&heartbeat, "heartbeat", 0, "runner heartbeat interval; a job is lost after three missed (default 1s)")
 	fs.StringVar(&smtpAddr, "smtp-addr", "", "SMTP server host:port for notification mail (none when empty); password in SLIPWAY_SMTP_PASSWORD")
 	fs.StringVar(&smtpUser, "smtp-user", "", "SMTP user name")
@@ -125,7 +125,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 			return fail(err)
 		}
 		if shellUser != "" {
-			c.Shell.User = shellUser
+			c.Shell.User, c.Shell.UIDBase, c.Shell.UIDCount = shellUser, 0, 0
 		}
 		if c.OutputLimit == 0 {
 			// The log is cut once, by the runner, where the server would cut it.

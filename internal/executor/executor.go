@@ -47,6 +47,15 @@ type Interactive interface {
 	Shell(ctx context.Context, in io.Reader, out io.Writer) error
 }
 
+// HostUser is an Env whose scripts run on this host as a user of their own, not as the
+// process that runs them: the shell executor's, under root. HostUID is that user's uid (0
+// when the scripts run as this process's user after all). Whoever reads the build directory
+// after the job knows then that a file another uid owns was not made by the job: a hard link
+// the job made to a file it could not read itself (where fs.protected_hardlinks is 0).
+type HostUser interface {
+	HostUID() int
+}
+
 // Reaper is an Executor that can find what it made for jobs after the process that ran them
 // died (killed, crashed, the machine rebooted), and remove it: the Docker executor's
 // containers, networks and volumes carry labels naming their owner. Reap removes everything
@@ -78,7 +87,11 @@ type Job struct {
 	// point at their files.
 	Env []string
 	// FileDir is the host directory that holds the files of the file variables, when there
-	// is one. An executor that runs the job as another user makes them readable to it.
+	// is one: BuildDir+".tmp" (see TmpDir), private to this process's user (0700, files
+	// 0600). The job finds it at ProjectDir+".tmp", which the file variables name: for the
+	// shell executor that is FileDir itself; the Docker executor puts a copy there in its
+	// job containers. An executor that runs the job as another user makes the files readable
+	// to that user alone.
 	FileDir string
 	// Mounts are extra host paths to mount (Docker only).
 	Mounts []Mount
@@ -89,6 +102,10 @@ type Job struct {
 	// User runs the job container as this user (Docker: docker.user of the image).
 	User string
 }
+
+// TmpDir is the directory beside dir (a build or project directory) that holds the job's
+// file variables, as GitLab Runner keeps them: dir+".tmp".
+func TmpDir(dir string) string { return dir + ".tmp" }
 
 // Mount is a host path made visible in containers.
 type Mount struct {

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/slipway/slipway/internal/executor"
@@ -64,6 +66,10 @@ type Result struct {
 	Err      error
 	Started  time.Time
 	Duration time.Duration
+	// HostUID is the uid the job's scripts ran as on this host when it was a user of their
+	// own (executor.HostUser), else 0. Files of the build directory that another uid owns and
+	// that have more than one link were not made by the job: see artifact's readers.
+	HostUID int
 }
 
 // Run runs j on ex. It returns when the job ended and its environment is cleaned up. A
@@ -72,12 +78,20 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 	res.Started = time.Now()
 	defer func() { res.Duration = time.Since(res.Started) }()
 
-	tmp, err := os.MkdirTemp("", "slipway-job-")
-	if err != nil {
-		return system(res, j.Log, fmt.Errorf("make temp dir: %w", err))
+	if j.BuildDir == "" {
+		return system(res, j.Log, errors.New("no build dir"))
 	}
-	defer os.RemoveAll(tmp)
-	env, secrets, err := Env(append(append([]plan.Var(nil), j.Plan.Variables...), j.Vars...), tmp)
+	projectDir := j.ProjectDir
+	if projectDir == "" {
+		projectDir = j.BuildDir
+	}
+	vars := append(append([]plan.Var(nil), j.Plan.Variables...), j.Vars...)
+	fileDir := ""
+	if slices.ContainsFunc(vars, func(v plan.Var) bool { return v.File }) {
+		fileDir = executor.TmpDir(j.BuildDir)
+		defer os.RemoveAll(fileDir)
+	}
+	env, secrets, err := Env(vars, fileDir, executor.TmpDir(projectDir))
 	if err != nil {
 		return system(res, j.Log, err)
 	}
@@ -98,7 +112,7 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 	ej := &executor.Job{
 		Name: j.Plan.Name, ID: jobID(j.Plan), Project: j.Project,
 		Image: j.Plan.Image, Services: j.Plan.Services,
-		BuildDir: j.BuildDir, ProjectDir: j.ProjectDir, Env: env, FileDir: tmp,
+		BuildDir: j.BuildDir, ProjectDir: j.ProjectDir, Env: env, FileDir: fileDir,
 		Mounts: o.Mounts, Privileged: o.Privileged, PullPolicy: o.PullPolicy,
 	}
 	if j.Plan.Image != nil {
@@ -108,6 +122,9 @@ func Run(ctx context.Context, ex executor.Executor, j Job, o Options) (res Resul
 	e, err := ex.Prepare(jobCtx, ej, log)
 	if err != nil {
 		return finish(res, log, ctx, jobCtx, timeout, fmt.Errorf("prepare environment: %w", err), true)
+	}
+	if hu, ok := e.(executor.HostUser); ok {
+		res.HostUID = hu.HostUID()
 	}
 	defer func() {
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -186,11 +203,13 @@ func jobID(j *plan.Job) int64 {
 	return 0
 }
 
-// Env turns variables into the environment of a job: file variables written to files under
-// dir (the variable holds the path), every value expanded as GitLab Runner expands them, and
-// the values of masked variables returned for masking.
-func Env(vars []plan.Var, dir string) (env, secrets []string, err error) {
+// Env turns variables into the environment of a job: file variables written to files in
+// dir, made anew (0700, files 0600; what was there is removed), each variable holding its
+// file's path as the job sees it, in jobDir; every value expanded as GitLab Runner expands
+// them; and the values of masked variables returned for masking.
+func Env(vars []plan.Var, dir, jobDir string) (env, secrets []string, err error) {
 	vars = append([]plan.Var(nil), vars...)
+	made := false
 	for i, v := range vars {
 		if v.Masked {
 			secrets = append(secrets, v.Value)
@@ -198,16 +217,30 @@ func Env(vars []plan.Var, dir string) (env, secrets []string, err error) {
 		if !v.File {
 			continue
 		}
-		path := filepath.Join(dir, v.Key)
-		if err := os.WriteFile(path, []byte(v.Value), 0o600); err != nil {
+		if !made {
+			if err := freshDir(dir); err != nil {
+				return nil, nil, fmt.Errorf("file variables: %w", err)
+			}
+			made = true
+		}
+		if err := os.WriteFile(filepath.Join(dir, v.Key), []byte(v.Value), 0o600); err != nil {
 			return nil, nil, fmt.Errorf("write file variable %s: %w", v.Key, err)
 		}
-		vars[i].Value = path
+		vars[i].Value = path.Join(filepath.ToSlash(jobDir), v.Key)
 	}
 	for _, v := range plan.Expanded(vars) {
 		env = append(env, v.Key+"="+v.Value)
 	}
 	return env, secrets, nil
+}
+
+// freshDir makes dir empty and private: whatever an earlier run left there (a runner that
+// died) is removed first, without following symbolic links.
+func freshDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return os.Mkdir(dir, 0o700)
 }
 
 // lineEnd passes writes on and remembers whether the last one ended a line, so that Slipway's

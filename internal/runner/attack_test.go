@@ -760,13 +760,13 @@ func TestOutageDuringJob(t *testing.T) {
 	}
 }
 
-// asNobody adjusts a runner's Options for the attacks between projects on one root runner:
-// builds in a directory every user can search, shell jobs as nobody (as on a root runner by
-// default), jobs with image: on dk (when set).
-func asNobody(t *testing.T, dk executor.Executor) func(*Options) {
+// asRoot adjusts a runner's Options for the attacks between projects on one root runner:
+// builds in a directory every user can search, shell jobs as a root runner runs them by
+// default (each as a uid of its own), jobs with image: on dk (when set).
+func asRoot(t *testing.T, dk executor.Executor) func(*Options) {
 	t.Helper()
 	testenv.RequireRoot(t)
-	sh, err := shell.New(shell.Options{User: "nobody"})
+	sh, err := shell.New(ShellConfig{}.Options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -796,10 +796,10 @@ func (f *fake) otherProjectsJob(id, project int64, sha string, p *plan.Job) {
 }
 
 // TestAttackReadOtherProjectsBuildDir: a shell job of project A leaves a file in its build
-// dir; a later shell job of project B, run as the same user (nobody), must not read it.
+// dir; a later shell job of project B in the same slot must not read it.
 func TestAttackReadOtherProjectsBuildDir(t *testing.T) {
 	t.Parallel()
-	adjust := asNobody(t, nil)
+	adjust := asRoot(t, nil)
 	f := newFake(t)
 	sha := f.repo("app", map[string]string{"README": "source of project A\n"})
 	f.otherProjectsJob(1, 3, sha, shellJob("a", "echo secret-of-A > out.txt"))
@@ -817,7 +817,7 @@ func TestAttackReadOtherProjectsBuildDir(t *testing.T) {
 }
 
 // TestAttackSetuidFromDockerJob: a Docker job, root in its container, makes a set-user-ID
-// copy of a program in its bind-mounted build dir. A shell job (nobody) of another project
+// copy of a program in its bind-mounted build dir. A shell job of another project
 // must not reach it: run, it would be root on the host.
 func TestAttackSetuidFromDockerJob(t *testing.T) {
 	t.Parallel()
@@ -827,7 +827,7 @@ func TestAttackSetuidFromDockerJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adjust := asNobody(t, dk)
+	adjust := asRoot(t, dk)
 	f := newFake(t)
 	sha := f.repo("app", map[string]string{"README": "x\n"})
 	plant := shellJob("plant", "mkdir bin && cp /bin/busybox bin/busybox && chmod 4755 bin/busybox && ls -l bin/busybox")

@@ -164,7 +164,7 @@ func (t *task) pushCache(ctx context.Context, key string, c pipeline.Cache, untr
 	}
 	dir := filepath.Join(t.tmp, fmt.Sprintf("cache-push-%d", i))
 	defer removeAll(dir)
-	rep, err := artifact.CollectMax(t.buildDir, dir, &pipeline.Artifacts{Paths: c.Paths, Untracked: c.Untracked}, t.lookup, untracked, t.r.maxCache)
+	rep, err := artifact.CollectMax(t.buildDir, dir, &pipeline.Artifacts{Paths: c.Paths, Untracked: c.Untracked}, t.lookup, untracked, t.r.maxCache, t.jobUID)
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(t.out, "WARNING: cache %s: %s\n", key, w)
 	}

@@ -73,25 +73,41 @@ type Config struct {
 }
 
 // ShellConfig tunes the shell executor.
+//
+// A runner that runs as root runs each shell job as a uid of its own, taken from UIDBase …
+// UIDBase+UIDCount-1, so that jobs cannot read what the runner can (its configuration and
+// token, a server's data directory and environment) nor each other's files and environments,
+// and nothing of a job outlives it (every process of its uid is killed when it ends). User,
+// when set, runs every shell job as that one user instead; a runner that does not run as
+// root runs them as itself.
 type ShellConfig struct {
-	// User runs shell jobs as this user (a name or uid), so that they cannot read what the
-	// runner can (its configuration and token, a server's data directory and environment).
-	// Empty means "nobody" when the runner runs as root, else the runner's own user; name
-	// the runner's own user (root) to run jobs as it.
+	// User runs every shell job as this user (a name or uid), instead of uids of their own;
+	// jobs that run at once share it, and what a job leaves running goes on. Name the
+	// runner's own user (root) to run jobs as it. It excludes UIDBase and UIDCount.
 	User string `yaml:"user,omitempty"`
+	// UIDBase is the first uid of the range shell jobs of a root runner take theirs from; zero
+	// means shell.DefaultUIDBase (70000). The range must belong to Slipway's jobs alone on
+	// this host: no user, service or container may use its uids (their processes would be
+	// killed). The runners of a host may share it: a uid is held by one job at a time.
+	UIDBase int `yaml:"uid_base,omitempty"`
+	// UIDCount is how many uids the range has, and so how many shell jobs may run at once on
+	// this host over the runners that share it; zero means shell.DefaultUIDCount (1000).
+	UIDCount int `yaml:"uid_count,omitempty"`
 	// InheritEnv names the variables of the runner's environment that shell jobs get besides
 	// PATH, HOME, LANG, LANGUAGE, LC_*, TZ, TMPDIR, USER, LOGNAME and SHELL: NAME, or PREFIX*
 	// (HTTP_PROXY, NO_PROXY, JAVA_*). No SLIPWAY_ variable is ever inherited.
 	InheritEnv []string `yaml:"inherit_env,omitempty"`
 }
 
-// JobUser is the user shell jobs run as: User, else nobody when this process runs as root,
-// else "" (this process's user).
-func (c ShellConfig) JobUser() string {
-	if c.User == "" && os.Geteuid() == 0 {
-		return "nobody"
+// Options are the shell executor's options for c: every job as User when it is set; else a
+// uid of its own for each job when this process runs as root or the range is set (which then
+// needs root); else as this process's user.
+func (c ShellConfig) Options() shell.Options {
+	o := shell.Options{User: c.User, Inherit: c.InheritEnv}
+	if c.User == "" && (os.Geteuid() == 0 || c.UIDBase != 0 || c.UIDCount != 0) {
+		o.UIDs = &shell.UIDRange{Base: c.UIDBase, Count: c.UIDCount}
 	}
-	return c.User
+	return o
 }
 
 // Executors a runner runs jobs on (Config.Executor).
@@ -266,6 +282,16 @@ func LoadConfig(path string) (*Config, error) {
 	for _, n := range inherit {
 		if err := shell.CheckInherit(n.Value); err != nil {
 			return nil, fmt.Errorf("%s:%d:%d: shell.inherit_env: %w", path, n.Line, n.Column, err)
+		}
+	}
+	for key, v := range map[string]int{"uid_base": c.Shell.UIDBase, "uid_count": c.Shell.UIDCount} {
+		n := find(&doc, "shell", key)
+		switch {
+		case n == nil:
+		case v < 0:
+			return nil, fmt.Errorf("%s:%d:%d: shell.%s: must not be negative (0 means the default)", path, n.Line, n.Column, key)
+		case c.Shell.User != "" && v != 0:
+			return nil, fmt.Errorf("%s:%d:%d: shell.%s: shell.user runs every job as one user: set one or the other", path, n.Line, n.Column, key)
 		}
 	}
 	bad := func(key, format string, args ...any) error {

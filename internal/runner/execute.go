@@ -89,6 +89,7 @@ func (t *task) execute(ctx context.Context, slot int) (run.Result, bool) {
 		Plan: p, Project: j.Project.Path, BuildDir: buildDir, ProjectDir: projectDir,
 		Vars: vars, Log: t.out,
 	}, t.r.o.Run)
+	t.jobUID = res.HostUID
 	if err := closeBuildDirs(slotDir, ""); err != nil {
 		fmt.Fprintf(t.out, "WARNING: %v\n", err)
 	}
@@ -325,7 +326,7 @@ func (t *task) uploadArtifacts(ctx context.Context, ok bool, untracked []string)
 	}
 	dst := filepath.Join(t.tmp, "artifacts")
 	defer removeAll(dst)
-	rep, err := artifact.CollectMax(t.buildDir, dst, a, t.lookup, untracked, t.r.maxArtifacts)
+	rep, err := artifact.CollectMax(t.buildDir, dst, a, t.lookup, untracked, t.r.maxArtifacts, t.jobUID)
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(t.out, "WARNING: artifacts: %s\n", w)
 	}
@@ -360,7 +361,7 @@ func (t *task) dotenv(ok bool) []plan.Var {
 	}
 	var out []plan.Var
 	for _, p := range a.Reports["dotenv"] {
-		vs, err := artifact.ReadDotenv(t.buildDir, p, t.r.dotenv)
+		vs, err := artifact.ReadDotenv(t.buildDir, p, t.jobUID, t.r.dotenv)
 		if err != nil {
 			fmt.Fprintf(t.out, "WARNING: dotenv report %s: %v\n", p, err)
 			continue

@@ -48,11 +48,13 @@ type task struct {
 	bad error
 
 	// Set by execute for collect: the job's build directory, its variables, the files git
-	// tracked there before the job ran, and its caches' keys.
+	// tracked there before the job ran, its caches' keys, and the uid it ran as when one of
+	// its own (run.Result.HostUID).
 	buildDir string
 	lookup   func(string) (string, bool)
 	tracked  []string
 	keys     []string
+	jobUID   int
 }
 
 // runJob runs one job and reports it. It returns when the job has been reported (or

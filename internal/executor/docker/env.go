@@ -39,7 +39,7 @@ type env struct {
 	img  *pipeline.Image
 	id   string // random, in LabelEnv and names
 	name string // prefix of container and network names
-	tmp  string // host directory of the step scripts
+	tmp  string // private host directory (0700): the step scripts and file variables below
 
 	// Set by Prepare, read-only after.
 	image     image.InspectResponse
@@ -69,13 +69,60 @@ func (x *Executor) newEnv(job *executor.Job, img *pipeline.Image) (*env, error) 
 	if err != nil {
 		return nil, fmt.Errorf("make script directory: %w", err)
 	}
-	// Readable by a non-root job user; the name is random, the scripts hold no variables.
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	e.tmp = tmp
+	// Below the private tmp, open to the job's user whoever it is in its container (a bind
+	// mount's own modes are all a container sees of the host's).
+	if err := os.Mkdir(e.scripts(), 0o755); err != nil {
 		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("make script directory: %w", err)
 	}
-	e.tmp = tmp
+	if job.FileDir != "" {
+		if err := copyFiles(job.FileDir, e.files()); err != nil {
+			_ = os.RemoveAll(tmp)
+			return nil, fmt.Errorf("file variables: %w", err)
+		}
+	}
 	return e, nil
+}
+
+// scripts is the host directory of the step scripts, mounted at scriptDir.
+func (e *env) scripts() string { return filepath.Join(e.tmp, "scripts") }
+
+// files is the host directory of the file variables' copy, mounted read-only at
+// executor.TmpDir of the project directory, where the variables point.
+func (e *env) files() string { return filepath.Join(e.tmp, "files") }
+
+// copyFiles copies the regular files of src into dst, a new directory, readable by every user
+// (0755, files 0644): the job container's user may be any uid. dst's parent keeps them from
+// the host's other users.
+func copyFiles(src, dst string) error {
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dst, 0o755); err != nil { // whatever the umask
+		return err
+	}
+	list, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, d := range list {
+		if !d.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, d.Name()))
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(dst, d.Name())
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var nonName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
@@ -192,7 +239,10 @@ func (e *env) hostConfig(img image.InspectResponse) *container.HostConfig {
 func (e *env) buildConfig(role string, cmd []string) client.ContainerCreateOptions {
 	n := e.nextStep()
 	hc := e.hostConfig(e.image)
-	hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: e.tmp, Target: scriptDir, ReadOnly: true})
+	hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: e.scripts(), Target: scriptDir, ReadOnly: true})
+	if e.job.FileDir != "" {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: e.files(), Target: executor.TmpDir(e.projectDir()), ReadOnly: true})
+	}
 	opts := client.ContainerCreateOptions{
 		Name: fmt.Sprintf("%s-%s-%d", e.name, role, n),
 		Config: &container.Config{
@@ -236,7 +286,7 @@ func (e *env) Run(ctx context.Context, script executor.Script, out io.Writer) er
 		return errors.New("docker: Run after Cleanup")
 	}
 	file := slug(script.Name, 40) + ".sh"
-	if err := os.WriteFile(filepath.Join(e.tmp, file), []byte(e.scriptText(script)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.scripts(), file), []byte(e.scriptText(script)), 0o644); err != nil {
 		return fmt.Errorf("write script: %w", err)
 	}
 	fixOwner := e.fixOwner()

@@ -5,11 +5,12 @@
 //
 // A job gets a small allowlist of this process's environment (a server's or runner's own
 // variables are none of its business), unless Options.InheritAll gives it the whole, as
-// `slipway run` does. Options.User runs the scripts as another user, so that a job cannot read
-// what the process running it can (its database, its configuration, /proc/PID/environ).
+// `slipway run` does. Options.UIDs runs each job as a uid of its own, which nothing of the
+// job outlives: every process of that uid is killed when the job ends, so that jobs cannot
+// read each other's files or environments (/proc/PID/environ) nor what the process running
+// them can (its database, its configuration). Options.User runs all jobs as one other user.
 //
-// It does not isolate jobs from each other (jobs running at once as one user can read each
-// other's files), run services, or prepare the build directory's content.
+// It does not run services or prepare the build directory's content.
 package shell
 
 import (
@@ -22,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,12 +49,23 @@ type Options struct {
 	// PREFIX* for the names that start with PREFIX (see CheckInherit). A name that starts with
 	// SLIPWAY_ is never inherited: those are the server's and runner's own.
 	Inherit []string
-	// User runs the scripts as this user (a name or a numeric uid): with its primary group
-	// and no supplementary groups, USER and LOGNAME set to it and a HOME of its own for the
-	// job. The build directory is given to the user for the job, and back to this process's
-	// user by Cleanup, and it must be reachable by the user (every directory above it
-	// searchable). Empty, or this process's own user, runs them as this process's user;
-	// another user needs this process to run as root.
+	// UIDs, when set, runs each job as a uid of its own taken from the range, with the
+	// uid's number as its group and no supplementary groups, no matter whether the user
+	// database knows the uid: USER and LOGNAME are its name there, else its number, and HOME
+	// and TMPDIR are directories of the job's own. No two jobs on this host hold a uid at
+	// once; when a job ends (Cleanup), every process of its uid is killed and its files at
+	// the top of /tmp, /var/tmp and /dev/shm are removed. It needs root and Linux, and
+	// excludes User.
+	UIDs *UIDRange
+	// User runs the scripts of every job as this user (a name or a numeric uid): with its
+	// primary group and no supplementary groups, USER and LOGNAME set to it and a HOME and
+	// TMPDIR of its own for the job. Jobs that run at once share the user, and what a job
+	// leaves running outside its process group goes on. Empty, or this process's own user,
+	// runs them as this process's user; another user needs this process to run as root.
+	//
+	// With UIDs or User, the build directory is given to the job's user for the job (and
+	// closed to others), and back to this process's user by Cleanup, and it must be reachable
+	// by that user (every directory above it searchable).
 	User string
 	// Logger gets debug events (never job output). Nil discards.
 	Logger *slog.Logger
@@ -64,7 +77,8 @@ type Executor struct {
 	grace      time.Duration
 	inheritAll bool
 	inherit    []string
-	as         *jobUser // nil: this process's user
+	as         *jobUser // nil: this process's user, or a uid of pool
+	pool       *uidPool // nil: no uid of their own for jobs
 	log        *slog.Logger
 }
 
@@ -77,10 +91,11 @@ type jobUser struct {
 var (
 	_ executor.Executor    = (*Executor)(nil)
 	_ executor.Interactive = (*env)(nil)
+	_ executor.HostUser    = (*env)(nil)
 )
 
 // New returns a shell executor, or an error when its shell cannot be found, Inherit holds a
-// bad name, or User is unknown or needs root.
+// bad name, User is unknown or needs root, or UIDs is bad or needs root.
 func New(o Options) (*Executor, error) {
 	e := &Executor{grace: o.KillGrace, log: o.Logger, inheritAll: o.InheritAll, inherit: o.Inherit}
 	if e.grace <= 0 {
@@ -95,7 +110,14 @@ func New(o Options) (*Executor, error) {
 		}
 	}
 	var err error
-	if o.User != "" {
+	switch {
+	case o.UIDs != nil && o.User != "":
+		return nil, fmt.Errorf("job user %q and job uids: want one or the other", o.User)
+	case o.UIDs != nil:
+		if e.pool, err = newUIDPool(*o.UIDs, e.log); err != nil {
+			return nil, err
+		}
+	case o.User != "":
 		if e.as, err = lookupUser(o.User); err != nil {
 			return nil, err
 		}
@@ -114,14 +136,18 @@ func New(o Options) (*Executor, error) {
 // CheckBuildsDir returns an error that says why when the job user (Options.User) cannot reach
 // build directories made beneath dir, and nil when it can or jobs run as this process's user.
 func (e *Executor) CheckBuildsDir(dir string) error {
-	if e.as == nil {
+	u := e.as
+	if e.pool != nil {
+		u = &jobUser{name: strconv.Itoa(e.pool.first), uid: e.pool.first, gid: e.pool.first}
+	}
+	if u == nil {
 		return nil
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("builds dir: %w", err)
 	}
-	return e.as.reachable(filepath.Join(abs, "job"))
+	return u.reachable(filepath.Join(abs, "job"))
 }
 
 // Name is "shell".
@@ -131,9 +157,10 @@ func (e *Executor) Name() string { return "shell" }
 func (e *Executor) Shell() string { return e.shell }
 
 // Prepare checks the build directory and makes the temporary directory that holds the job's
-// script files (and, with Options.User, the job's HOME, and gives the build directory and the
-// job's file variables to that user). Job.Image, Services, Mounts, Privileged, PullPolicy and
-// User are ignored, as GitLab Runner's shell executor ignores them.
+// script files (and, with Options.UIDs or User, takes the job's uid, makes the job's HOME and
+// TMPDIR, and gives the build directory and the job's file variables to that user).
+// Job.Image, Services, Mounts, Privileged, PullPolicy and User are ignored, as GitLab
+// Runner's shell executor ignores them.
 func (e *Executor) Prepare(ctx context.Context, job *executor.Job, log io.Writer) (executor.Env, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -160,19 +187,29 @@ func (e *Executor) Prepare(ctx context.Context, job *executor.Job, log io.Writer
 		tmp:   tmp,
 	}
 	base := e.hostEnv()
-	if e.as != nil {
-		home, err := e.as.prepare(dir, tmp, job.FileDir)
+	if e.pool != nil {
+		if en.lease, err = e.pool.take(ctx); err != nil {
+			_ = en.Cleanup(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		en.as = en.lease.user()
+	}
+	if en.as != nil {
+		home, tmpDir, err := en.as.prepare(dir, tmp, job.FileDir)
 		if err != nil {
 			_ = en.Cleanup(context.WithoutCancel(ctx))
 			return nil, err
 		}
-		base = append(base, "HOME="+home, "USER="+e.as.name, "LOGNAME="+e.as.name)
+		base = append(base, "HOME="+home, "TMPDIR="+tmpDir, "USER="+en.as.name, "LOGNAME="+en.as.name)
 	}
 	en.environ = mergeEnv(base, append([]string{"PWD=" + dir}, job.Env...))
 	if log != nil {
-		if e.as != nil {
-			fmt.Fprintf(log, "Using shell executor with %s as user %s\n", e.shell, e.as.name)
-		} else {
+		switch {
+		case en.lease != nil:
+			fmt.Fprintf(log, "Using shell executor with %s as uid %d, the job's own\n", e.shell, en.as.uid)
+		case en.as != nil:
+			fmt.Fprintf(log, "Using shell executor with %s as user %s\n", e.shell, en.as.name)
+		default:
 			fmt.Fprintf(log, "Using shell executor with %s\n", e.shell)
 		}
 	}
@@ -233,6 +270,7 @@ type env struct {
 	shell   string
 	grace   time.Duration
 	as      *jobUser // nil: this process's user
+	lease   *lease   // the uid the job holds (Options.UIDs), until Cleanup
 	log     *slog.Logger
 	dir     string
 	environ []string
@@ -334,7 +372,7 @@ func exitError(err error) error {
 }
 
 // writeScript writes script's text to a new file in the script directory, readable by the
-// job's user.
+// job's user alone.
 func (e *env) writeScript(script executor.Script) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -343,19 +381,38 @@ func (e *env) writeScript(script executor.Script) (string, error) {
 	}
 	e.scripts++
 	file := filepath.Join(e.tmp, fmt.Sprintf("%02d-%s.sh", e.scripts, safeName(script.Name)))
-	if err := os.WriteFile(file, []byte(executor.ScriptText(script)), 0o700); err != nil {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
+	if err != nil {
 		return "", fmt.Errorf("write script: %w", err)
 	}
 	if e.as != nil {
-		if err := e.as.share(file, 0o640); err != nil {
-			return "", fmt.Errorf("write script: %w", err)
-		}
+		err = f.Chown(e.as.uid, e.as.gid)
+	}
+	if err == nil {
+		_, err = f.WriteString(executor.ScriptText(script))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("write script: %w", err)
 	}
 	return file, nil
 }
 
-// Cleanup gives the build directory back to this process's user when the job ran as another,
-// and removes the script directory.
+// HostUID is the uid the job's scripts run as when it is not this process's (Options.UIDs or
+// User), else 0.
+func (e *env) HostUID() int {
+	if e.as == nil {
+		return 0
+	}
+	return e.as.uid
+}
+
+// Cleanup kills every process of the job's uid and removes its temporary files (Options.UIDs),
+// gives the build directory back to this process's user when the job ran as another, removes
+// the script directory and lets another job take the uid. A uid whose processes could not
+// all be killed is left to the next job that takes it, which tries again or passes it over.
 func (e *env) Cleanup(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -363,6 +420,11 @@ func (e *env) Cleanup(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	if e.lease != nil {
+		if err := sweep(ctx, e.lease.uid); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if e.as != nil {
 		if err := giveTree(e.dir, os.Getuid(), os.Getgid()); err != nil {
 			errs = append(errs, fmt.Errorf("give back build dir: %w", err))
@@ -370,6 +432,10 @@ func (e *env) Cleanup(ctx context.Context) error {
 	}
 	if err := os.RemoveAll(e.tmp); err != nil {
 		return errors.Join(append(errs, fmt.Errorf("remove script dir: %w", err))...)
+	}
+	if e.lease != nil {
+		e.lease.release()
+		e.lease = nil
 	}
 	e.log.Debug("cleaned up", "script_dir", e.tmp)
 	e.tmp = ""

@@ -40,46 +40,48 @@ func lookupUser(name string) (*jobUser, error) {
 	return &jobUser{name: u.Username, uid: uid, gid: gid}, nil
 }
 
-// prepare readies a job to run as u: the script directory tmp readable by u's group, a HOME
-// of its own in it, the file variables in fileDir (when set) readable, and the build
-// directory u's. It returns the HOME.
-func (u *jobUser) prepare(buildDir, tmp, fileDir string) (string, error) {
+// prepare readies a job to run as u: the script directory tmp searchable, a HOME and a
+// TMPDIR of its own in it (0700, u's), the file variables in fileDir (when set) and the build
+// directory u's, the build directory closed to other users (0700). It returns the HOME and
+// the TMPDIR.
+func (u *jobUser) prepare(buildDir, tmp, fileDir string) (home, tmpDir string, err error) {
 	if err := u.reachable(buildDir); err != nil {
-		return "", err
+		return "", "", err
 	}
-	if err := u.share(tmp, 0o750); err != nil {
-		return "", fmt.Errorf("script dir: %w", err)
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		return "", "", fmt.Errorf("script dir: %w", err)
 	}
-	home := filepath.Join(tmp, "home")
-	if err := os.Mkdir(home, 0o700); err != nil {
-		return "", fmt.Errorf("make home: %w", err)
-	}
-	if err := os.Chown(home, u.uid, u.gid); err != nil {
-		return "", fmt.Errorf("make home: %w", err)
+	home, tmpDir = filepath.Join(tmp, "home"), filepath.Join(tmp, "tmp")
+	for _, d := range []string{home, tmpDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return "", "", fmt.Errorf("make %s: %w", filepath.Base(d), err)
+		}
+		if err := os.Chown(d, u.uid, u.gid); err != nil {
+			return "", "", fmt.Errorf("make %s: %w", filepath.Base(d), err)
+		}
 	}
 	if fileDir != "" {
-		if err := u.shareFiles(fileDir); err != nil {
-			return "", fmt.Errorf("file variables: %w", err)
+		if err := u.giveFiles(fileDir); err != nil {
+			return "", "", fmt.Errorf("file variables: %w", err)
 		}
 	}
 	if err := giveTree(buildDir, u.uid, u.gid); err != nil {
-		return "", fmt.Errorf("give build dir to %s: %w", u.name, err)
+		return "", "", fmt.Errorf("give build dir to %s: %w", u.name, err)
 	}
-	return home, nil
+	// Private to the job (git's modes are 0755 and 0644): no job of another uid reads it.
+	if err := os.Chmod(buildDir, 0o700); err != nil {
+		return "", "", fmt.Errorf("give build dir to %s: %w", u.name, err)
+	}
+	return home, tmpDir, nil
 }
 
-// share makes path, which this process made, readable by u's group: its group becomes u's,
-// its mode perm.
-func (u *jobUser) share(path string, perm fs.FileMode) error {
-	if err := os.Chown(path, -1, u.gid); err != nil {
+// giveFiles gives dir, which this process made, and the regular files in it (run writes file
+// variables there) to u, readable by u alone.
+func (u *jobUser) giveFiles(dir string) error {
+	if err := os.Lchown(dir, u.uid, u.gid); err != nil {
 		return err
 	}
-	return os.Chmod(path, perm)
-}
-
-// shareFiles shares dir and the regular files in it (run writes file variables there).
-func (u *jobUser) shareFiles(dir string) error {
-	if err := u.share(dir, 0o750); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
 	list, err := os.ReadDir(dir)
@@ -87,10 +89,15 @@ func (u *jobUser) shareFiles(dir string) error {
 		return err
 	}
 	for _, d := range list {
-		if d.Type().IsRegular() {
-			if err := u.share(filepath.Join(dir, d.Name()), 0o640); err != nil {
-				return err
-			}
+		if !d.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, d.Name())
+		if err := os.Lchown(p, u.uid, u.gid); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return err
 		}
 	}
 	return nil
