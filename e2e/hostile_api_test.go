@@ -339,7 +339,7 @@ func TestAttackUnsignedWebhooks(t *testing.T) {
 		t.Errorf("the project without a secret lists %d deliveries, want its newest %d", n, kept)
 	}
 	metrics := string(s.raw("/metrics"))
-	if want := `slipway_webhook_rejected_total{project="acme/signed",reason="signature"} 1000`; !strings.Contains(metrics, want) {
+	if want := fmt.Sprintf(`slipway_webhook_rejected_total{project_id="%d",reason="signature"} 1000`, signed); !strings.Contains(metrics, want) {
 		t.Errorf("metrics lack %s", want)
 	}
 

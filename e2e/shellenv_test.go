@@ -51,7 +51,7 @@ func newShellServer(t *testing.T, env []string, extra ...string) (*server, strin
 }
 
 // newDataServer starts `slipway server` with args, on a data directory that shell jobs
-// (which a root server runs as nobody) can reach their build dirs in, with env added to its
+// (which a root server runs as uids of their own) can reach their build dirs in, with env added to its
 // environment, and returns it with its data directory.
 func newDataServer(t *testing.T, env []string, args ...string) (*server, string) {
 	t.Helper()
