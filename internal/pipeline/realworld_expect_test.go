@@ -323,6 +323,9 @@ func checkGoldens(t *testing.T, results []*configResult) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(names) < minGoldens {
+		t.Errorf("%s holds %d goldens, fewer than %d", goldenDir, len(names), minGoldens)
+	}
 	byID := map[string]*configResult{}
 	for _, r := range results {
 		byID[r.cfg.id()] = r

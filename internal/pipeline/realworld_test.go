@@ -43,6 +43,7 @@ const (
 	untestableFile  = "testdata/realworld-untestable.txt"
 	goldenDir       = "testdata/realworld-golden"
 	minFullyTested  = 150
+	minGoldens      = 15
 	mergeSourceRef  = "feature/corpus"
 	tagRef          = "v1.0.0"
 	pipelineBranch  = "branch"
