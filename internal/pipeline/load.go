@@ -44,6 +44,20 @@ type Options struct {
 	// Nil keeps include:project an error. What it returns is parsed as an included file;
 	// see includeProject for how that file's own includes resolve.
 	ProjectFile func(ctx context.Context, project, ref, file string) ([]byte, error)
+	// ComponentFile reads file (templates/NAME.yml, else templates/NAME/template.yml) of
+	// another project of Server at version, for an include:component SERVER/PROJECT/NAME@VERSION
+	// (GitLab reads components only from its own instance, and the last element of the path
+	// is NAME). version is as written: a released tag, a branch, a SHA, ~latest or a shorthand
+	// semver (1, 1.2) that the CI/CD catalog resolves. It returns the file and the commit the
+	// version resolved to ($[[ component.sha ]]; the file's own local includes are files of
+	// project at that commit, read through ProjectFile). An error for which
+	// errors.Is(err, fs.ErrNotExist) holds means the file does not exist. Nil keeps
+	// components of other projects an error.
+	ComponentFile func(ctx context.Context, project, version, file string) (data []byte, sha string, err error)
+	// Template reads one of GitLab's CI/CD templates for include:template, by the name the
+	// include gives ("Security/SAST.gitlab-ci.yml", a file of GitLab's
+	// lib/gitlab/ci/templates). Nil keeps include:template an error.
+	Template func(ctx context.Context, name string) ([]byte, error)
 	// MaxIncludes bounds the number of included files; zero means DefaultMaxIncludes.
 	MaxIncludes int
 	// MaxFileSize bounds each file of the configuration, in bytes; zero means
@@ -550,10 +564,33 @@ func (l *loader) include(r includeRef, chain []string) *Node {
 	case "project":
 		return l.includeProject(r, target, chain)
 	case "template":
-		l.d.errorf(r.node.Pos, "include:template %q: GitLab's templates are not available offline; copy the template into the repository and include it with include:local", target)
+		return l.includeTemplate(r, target, chain)
 	}
 	return nil
 }
+
+// includeTemplate reads one of GitLab's templates through Options.Template. Its local includes,
+// if it had any, resolve where the including file's do, as GitLab gives a template the
+// including file's context.
+func (l *loader) includeTemplate(r includeRef, name string, chain []string) *Node {
+	if l.opts.Template == nil {
+		l.d.errorf(r.node.Pos, "include:template %q: GitLab's templates are not available offline; copy the template into the repository and include it with include:local", name)
+		return nil
+	}
+	if !strings.HasSuffix(name, templateSuffix) {
+		l.d.errorf(r.node.Pos, "include:template %q: not a template: a template's name ends in %s", name, templateSuffix)
+		return nil
+	}
+	data, err := l.opts.Template(l.ctx, name)
+	if err != nil {
+		l.d.errorf(r.node.Pos, "include:template %q: %s", name, readMsg(err))
+		return nil
+	}
+	return l.read(r, "template:"+name, data, chain, nil)
+}
+
+// templateSuffix ends the name of every GitLab template (Gitlab::Ci::Config::External::File::Template).
+const templateSuffix = ".gitlab-ci.yml"
 
 func (l *loader) includeLocal(r includeRef, target string, chain []string) *Node {
 	switch {

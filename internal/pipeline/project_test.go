@@ -313,3 +313,207 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+// fakeComponents serves component files from a map keyed "project@version:file"; every version
+// resolves to the commit "sha-" + version.
+type fakeComponents struct{ files map[string]string }
+
+func (f fakeComponents) read(_ context.Context, project, version, file string) ([]byte, string, error) {
+	if project == "broken/components" {
+		return nil, "", errors.New("catalog unavailable")
+	}
+	data, ok := f.files[project+"@"+version+":"+file]
+	if !ok {
+		return nil, "", fs.ErrNotExist
+	}
+	return []byte(data), "sha-" + version, nil
+}
+
+// TestIncludeComponentOfAnotherProject: with Options.ComponentFile, SERVER/PROJECT/NAME@VERSION
+// reads templates/NAME.yml or templates/NAME/template.yml of PROJECT (all but the last element
+// of the path, as GitLab's Components::InstancePath splits it); the file's own local includes
+// are files of that project at the commit the version resolved to; components of another
+// instance stay an error.
+func TestIncludeComponentOfAnotherProject(t *testing.T) {
+	t.Parallel()
+	comps := fakeComponents{files: map[string]string{
+		"group/sub/comps@1.2:templates/lint.yml":             "spec:\n  inputs:\n    stage: {default: test}\n---\nlint-$[[ component.name ]]:\n  stage: $[[ inputs.stage ]]\n  script:\n    - echo $[[ component.sha ]] $[[ component.version ]]\n",
+		"group/sub/comps@main:templates/deploy/template.yml": "include: ci/common.yml\ndeploy: {extends: .common}\n",
+		"group/sub/comps@~latest:templates/lint.yml":         "lint-latest: {script: x}\n",
+	}}
+	projects := map[string]string{"group/sub/comps@sha-main:ci/common.yml": ".common: {script: common}\n"}
+	tests := []struct {
+		name     string
+		ci       string
+		wantJobs []string
+		wantErr  string
+	}{
+		{
+			name:     "NAME.yml, inputs and component context",
+			ci:       "include:\n  - component: gitlab.example.com/group/sub/comps/lint@1.2\n",
+			wantJobs: []string{"lint-lint"},
+		},
+		{
+			name:     "NAME/template.yml with a local include of the component's project",
+			ci:       "include:\n  - component: gitlab.example.com/group/sub/comps/deploy@main\n",
+			wantJobs: []string{"deploy"},
+		},
+		{
+			name:     "~latest is passed on for the catalog to resolve",
+			ci:       "include:\n  - component: $CI_SERVER_FQDN/group/sub/comps/lint@~latest\n",
+			wantJobs: []string{"lint-latest"},
+		},
+		{
+			name:    "no such component",
+			ci:      "include:\n  - component: gitlab.example.com/group/sub/comps/missing@1.2\n",
+			wantErr: `.gitlab-ci.yml:2:5: include:component "gitlab.example.com/group/sub/comps/missing@1.2": project "group/sub/comps" has neither templates/missing.yml nor templates/missing/template.yml at 1.2`,
+		},
+		{
+			name:    "the reader fails",
+			ci:      "include:\n  - component: gitlab.example.com/broken/components/x@1\n",
+			wantErr: `.gitlab-ci.yml:2:5: include:component "gitlab.example.com/broken/components/x@1": cannot read file: catalog unavailable`,
+		},
+		{
+			name:    "another instance",
+			ci:      "include:\n  - component: gitlab.com/components/sast/sast@1.0\n",
+			wantErr: `.gitlab-ci.yml:2:5: include:component "gitlab.com/components/sast/sast@1.0": only components of this project (gitlab.example.com/team/app/…) can be read offline; the CI/CD catalog is not reachable`,
+		},
+		{
+			name:    "no project",
+			ci:      "include:\n  - component: gitlab.example.com/lint@1.0\n",
+			wantErr: `.gitlab-ci.yml:2:5: include:component "gitlab.example.com/lint@1.0": not a component address (SERVER/PROJECT/NAME@VERSION)`,
+		},
+		{
+			name:    "no version",
+			ci:      "include:\n  - component: gitlab.example.com/group/sub/comps/lint\n",
+			wantErr: `.gitlab-ci.yml:2:5: include:component "gitlab.example.com/group/sub/comps/lint": the version is missing (NAME@VERSION)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{"CI_SERVER_FQDN": "gitlab.example.com"}
+			cfg, err := Load(context.Background(), Options{
+				FS:            mapFS(map[string]string{DefaultFile: tt.ci}),
+				ProjectFile:   (&fakeProjects{files: projects}).read,
+				ComponentFile: comps.read,
+				Project:       "team/app", Server: "gitlab.example.com",
+				Rules: &RuleEnv{Vars: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }},
+			})
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("error\n%v\nwant\n%s", err, tt.wantErr)
+				}
+				checkLoadError(t, err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := jobNames(cfg); !slices.Equal(got, tt.wantJobs) {
+				t.Errorf("jobs %q; want %q", got, tt.wantJobs)
+			}
+			if j := cfg.Job("lint-lint"); j != nil {
+				if j.Stage != "test" || !slices.Equal(j.Script, []string{"echo sha-1.2 1.2"}) {
+					t.Errorf("lint-lint: stage %q, script %q; want test, [echo sha-1.2 1.2]", j.Stage, j.Script)
+				}
+			}
+			if j := cfg.Job("deploy"); j != nil && !slices.Equal(j.Script, []string{"common"}) {
+				t.Errorf("deploy: script %q; want the component project's ci/common.yml", j.Script)
+			}
+		})
+	}
+}
+
+// TestIncludeTemplate: with Options.Template, include:template reads GitLab's template by its
+// name, which must end in .gitlab-ci.yml as GitLab's File::Template requires; without it the
+// include is the error it always was.
+func TestIncludeTemplate(t *testing.T) {
+	t.Parallel()
+	templates := map[string]string{
+		"Security/SAST.gitlab-ci.yml":    "include:\n  - template: Jobs/SAST.gitlab-ci.yml\nsast: {script: x, stage: test}\n",
+		"Jobs/SAST.gitlab-ci.yml":        "semgrep-sast: {extends: sast}\n",
+		"Workflows/Loop.gitlab-ci.yml":   "include: {template: Workflows/Loop.gitlab-ci.yml}\n",
+		"Broken/Template.gitlab-ci.yml":  "broken: [\n",
+		"Workflows/Branch.gitlab-ci.yml": "workflow:\n  rules:\n    - if: $CI_COMMIT_BRANCH\n",
+	}
+	read := func(_ context.Context, name string) ([]byte, error) {
+		data, ok := templates[name]
+		if !ok {
+			return nil, fs.ErrNotExist
+		}
+		return []byte(data), nil
+	}
+	tests := []struct {
+		name      string
+		ci        string
+		noReader  bool
+		wantJobs  []string
+		wantFiles []string
+		wantErr   string
+	}{
+		{
+			name:      "a template including another",
+			ci:        "include:\n  - template: Security/SAST.gitlab-ci.yml\n",
+			wantJobs:  []string{"semgrep-sast", "sast"},
+			wantFiles: []string{DefaultFile, "template:Security/SAST.gitlab-ci.yml", "template:Jobs/SAST.gitlab-ci.yml"},
+		},
+		{
+			name:     "workflow of a template",
+			ci:       "include: {template: Workflows/Branch.gitlab-ci.yml}\njob: {script: x}\n",
+			wantJobs: []string{"job"},
+		},
+		{
+			name:    "unknown template",
+			ci:      "include:\n  - template: Nope.gitlab-ci.yml\n",
+			wantErr: `.gitlab-ci.yml:2:5: include:template "Nope.gitlab-ci.yml": file not found`,
+		},
+		{
+			name:    "not a template name",
+			ci:      "include:\n  - template: Security/SAST.yml\n",
+			wantErr: `.gitlab-ci.yml:2:5: include:template "Security/SAST.yml": not a template: a template's name ends in .gitlab-ci.yml`,
+		},
+		{
+			name:    "circular",
+			ci:      "include: {template: Workflows/Loop.gitlab-ci.yml}\n",
+			wantErr: `template:Workflows/Loop.gitlab-ci.yml:1:10: include "template:Workflows/Loop.gitlab-ci.yml": circular include (.gitlab-ci.yml → template:Workflows/Loop.gitlab-ci.yml → template:Workflows/Loop.gitlab-ci.yml) (included from .gitlab-ci.yml)`,
+		},
+		{
+			name:    "invalid template",
+			ci:      "include: {template: Broken/Template.gitlab-ci.yml}\n",
+			wantErr: `template:Broken/Template.gitlab-ci.yml:2:1: invalid YAML: did not find expected node content (included from .gitlab-ci.yml)`,
+		},
+		{
+			name:     "no reader",
+			ci:       "include:\n  - template: Security/SAST.gitlab-ci.yml\n",
+			noReader: true,
+			wantErr:  `.gitlab-ci.yml:2:5: include:template "Security/SAST.gitlab-ci.yml": GitLab's templates are not available offline; copy the template into the repository and include it with include:local`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := Options{FS: mapFS(map[string]string{DefaultFile: tt.ci}), Template: read}
+			if tt.noReader {
+				opts.Template = nil
+			}
+			cfg, err := Load(context.Background(), opts)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("error\n%v\nwant\n%s", err, tt.wantErr)
+				}
+				checkLoadError(t, err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := jobNames(cfg); !slices.Equal(got, tt.wantJobs) {
+				t.Errorf("jobs %q; want %q", got, tt.wantJobs)
+			}
+			if tt.wantFiles != nil && !slices.Equal(cfg.Files, tt.wantFiles) {
+				t.Errorf("files %q; want %q", cfg.Files, tt.wantFiles)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -110,22 +111,35 @@ func (l *loader) includeRemote(r includeRef, url string, chain []string) *Node {
 	return l.readFrom(nil, r, url, data, chain, nil)
 }
 
-// includeComponent reads a component of this repository: SERVER/PROJECT/NAME@VERSION is
-// templates/NAME.yml or templates/NAME/template.yml. Other components live in a catalog, which
-// a local run cannot reach.
+// includeComponent reads a component: SERVER/PROJECT/NAME@VERSION is the file
+// templates/NAME.yml or templates/NAME/template.yml of PROJECT at VERSION. A component of this
+// repository is read from it; one of another project of Server through Options.ComponentFile.
+// Components of another instance are an error, as on GitLab.
 func (l *loader) includeComponent(r includeRef, target string, chain []string) *Node {
 	path, version, _ := strings.Cut(target, "@")
-	prefix := l.opts.Server + "/" + l.opts.Project + "/"
-	if l.opts.Project == "" || !strings.HasPrefix(path, prefix) {
-		l.d.errorf(r.node.Pos, "include:component %q: only components of this project (%s…) can be read offline; the CI/CD catalog is not reachable", target, prefix)
-		return nil
+	server := l.opts.Server + "/"
+	self := server + l.opts.Project + "/"
+	switch {
+	case l.opts.Project != "" && strings.HasPrefix(path, self):
+		return l.includeOwnComponent(r, target, strings.TrimPrefix(path, self), version, chain)
+	case l.opts.ComponentFile != nil && l.opts.Server != "" && strings.HasPrefix(path, server):
+		return l.includeOtherComponent(r, target, strings.TrimPrefix(path, server), version, chain)
 	}
-	name := strings.TrimPrefix(path, prefix)
+	l.d.errorf(r.node.Pos, "include:component %q: only components of this project (%s…) can be read offline; the CI/CD catalog is not reachable", target, self)
+	return nil
+}
+
+// componentFiles are where a component NAME may be, in the order GitLab looks.
+func componentFiles(name string) []string {
+	return []string{"templates/" + name + ".yml", "templates/" + name + "/template.yml"}
+}
+
+func (l *loader) includeOwnComponent(r includeRef, target, name, version string, chain []string) *Node {
 	if name == "" || strings.Contains("/"+name+"/", "/../") || strings.HasPrefix(name, "/") {
 		l.d.errorf(r.node.Pos, "include:component %q: invalid component name %q", target, name)
 		return nil
 	}
-	for _, file := range []string{"templates/" + name + ".yml", "templates/" + name + "/template.yml"} {
+	for _, file := range componentFiles(name) {
 		data, err := l.readFile(file)
 		if err != nil {
 			continue
@@ -134,5 +148,39 @@ func (l *loader) includeComponent(r includeRef, target string, chain []string) *
 		return l.readFrom(nil, r, file, data, chain, comp)
 	}
 	l.d.errorf(r.node.Pos, "include:component %q: neither templates/%s.yml nor templates/%s/template.yml exists", target, name, name)
+	return nil
+}
+
+// includeOtherComponent reads component PROJECT/NAME (path) of another project of Server,
+// through Options.ComponentFile.
+func (l *loader) includeOtherComponent(r includeRef, target, path, version string, chain []string) *Node {
+	i := strings.LastIndex(path, "/")
+	if i <= 0 || strings.HasPrefix(path, "/") || strings.Contains("/"+path+"/", "/../") || strings.Contains("/"+path+"/", "/./") || i == len(path)-1 {
+		l.d.errorf(r.node.Pos, "include:component %q: not a component address (SERVER/PROJECT/NAME@VERSION)", target)
+		return nil
+	}
+	if version == "" {
+		l.d.errorf(r.node.Pos, "include:component %q: the version is missing (NAME@VERSION)", target)
+		return nil
+	}
+	project, name := path[:i], path[i+1:]
+	for _, file := range componentFiles(name) {
+		data, sha, err := l.opts.ComponentFile(l.ctx, project, version, file)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			l.d.errorf(r.node.Pos, "include:component %q: %s", target, readMsg(err))
+			return nil
+		}
+		ref := sha
+		if ref == "" {
+			ref = version
+		}
+		comp := map[string]string{"name": name, "sha": sha, "version": version, "reference": version}
+		src := &projectSource{project: project, ref: ref}
+		return l.readFrom(src, r, src.fileName(file), data, chain, comp)
+	}
+	l.d.errorf(r.node.Pos, "include:component %q: project %q has neither templates/%s.yml nor templates/%s/template.yml at %s", target, project, name, name, version)
 	return nil
 }
