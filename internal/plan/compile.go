@@ -724,8 +724,10 @@ func (c *compiler) dependencies(j *Job, byBase map[string][]*Job) {
 			c.errorf(pos, "jobs:%s dependencies: job %q should be part of needs", j.Name, dep)
 			continue
 		}
-		if targets[0].StageIndex > j.StageIndex || (targets[0].StageIndex == j.StageIndex && !needsJob(j, dep, byBase)) {
-			c.errorf(pos, "jobs:%s dependencies: job %q is not in a previous stage", j.Name, dep)
+		// GitLab's YamlProcessor#validate_job_dependency! takes a dependency of the job's own
+		// stage or an earlier one ("is not defined in current or prior stages").
+		if targets[0].StageIndex > j.StageIndex {
+			c.errorf(pos, "jobs:%s dependencies: job %q is not in the current or a previous stage", j.Name, dep)
 			continue
 		}
 		for _, t := range targets {
