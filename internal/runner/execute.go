@@ -195,7 +195,7 @@ func (t *task) downloadArtifacts(ctx context.Context, d jobapi.Dependency, build
 	defer removeAll(dst)
 	status, _, err := t.download(ctx, jobapi.PathArtifacts(d.JobID), "", dst, t.r.maxArtifacts)
 	if err != nil {
-		return err
+		return tooLarge(err, "max_artifacts_size")
 	}
 	if status == http.StatusNotFound {
 		return fmt.Errorf("no artifacts on the server")
