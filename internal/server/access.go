@@ -42,12 +42,12 @@ func protectedBranch(p *store.Project, branch string) bool {
 	if len(patterns) == 0 {
 		patterns = []string{p.DefaultBranch}
 	}
-	for _, pat := range patterns {
-		if wildcardMatch(pat, branch) {
-			return true
-		}
-	}
-	return false
+	return matchAny(patterns, branch)
+}
+
+// matchAny reports whether s matches one of patterns (see wildcardMatch).
+func matchAny(patterns []string, s string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool { return wildcardMatch(p, s) })
 }
 
 // protectedRef decides whether a pipeline of t running commit sha gets protected variables:
@@ -105,12 +105,7 @@ func allows(p, from *store.Project) bool {
 	if len(patterns) == 0 {
 		patterns = []string{namespace(p.Path) + "/*"}
 	}
-	for _, pat := range patterns {
-		if wildcardMatch(pat, from.Path) {
-			return true
-		}
-	}
-	return false
+	return matchAny(patterns, from.Path)
 }
 
 // errHidden is what a caller learns about a project it may not reach: the same as about one
