@@ -54,12 +54,11 @@ func matchAny(patterns []string, s string) bool {
 // t is a protected branch of p whose head in the mirror is sha or has it as an ancestor, or
 // a tag of the mirror that points at sha when sha is on a protected branch (anybody who can
 // push a branch can push a tag, on any commit: GitLab protects no tag unless told). Merge
-// request pipelines never do (they run a ref
-// of the merge request, from a branch anybody who can push may have made), nor those of a
-// trigger that had no protected variables to give (t.Unprotected). The mirror is the one
-// createPipeline just synced.
+// request pipelines never do (they run a ref of the merge request, from a branch anybody who
+// can push may have made), nor those made by the job token of a pipeline that had no
+// protected variables to give (t.Parent). The mirror is the one createPipeline just synced.
 func (s *Server) protectedRef(ctx context.Context, p *store.Project, t trigger, sha string) (bool, error) {
-	if t.MR != nil || t.Unprotected {
+	if t.MR != nil || t.Parent != nil && !t.Parent.Protected {
 		return false, nil
 	}
 	if t.Tag {
