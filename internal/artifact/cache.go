@@ -272,7 +272,7 @@ func pushVersion(dir string, c pipeline.Cache, buildDir string, vars func(string
 		}
 	}
 	if err != nil {
-		removeTree(tmp)
+		RemoveTree(tmp)
 		return rep, false, err
 	}
 	return rep, true, nil
@@ -298,7 +298,7 @@ func removeOldVersions(dir, lock string) {
 		name := d.Name()
 		switch {
 		case strings.HasPrefix(name, versionPrefix) && name != current:
-			removeTree(filepath.Join(dir, name))
+			RemoveTree(filepath.Join(dir, name))
 		case strings.HasPrefix(name, linkPrefix):
 			os.Remove(filepath.Join(dir, name))
 		}

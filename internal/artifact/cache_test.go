@@ -364,7 +364,7 @@ func TestReadOnlyTrees(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
 	t.Cleanup(func() {
-		if err := removeTree(base); err != nil {
+		if err := RemoveTree(base); err != nil {
 			t.Error(err)
 		}
 	})

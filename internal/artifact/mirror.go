@@ -20,7 +20,7 @@ func Mirror(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src, err)
 	}
-	if err := removeTree(dst); err != nil {
+	if err := RemoveTree(dst); err != nil {
 		return fmt.Errorf("clear %s: %w", dst, err)
 	}
 	if _, _, err := writeTree(dst, entries, false); err != nil {

@@ -312,20 +312,29 @@ func removeAny(p string) error {
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return removeTree(p) // a directory with contents
+	return RemoveTree(p) // a directory with contents
 }
 
-// removeTree is os.RemoveAll for trees with read-only directories, which it opens up first.
-func removeTree(p string) error {
+// RemoveTree removes p and everything below it, as os.RemoveAll does (a symbolic link is
+// removed, not what it points to), also when the tree has read-only directories (Go's module
+// cache, or a job's doing): those are first made writable (0700), through an os.Root of p, so
+// that a link put in place of a directory meanwhile cannot lead the chmod out of the tree.
+func RemoveTree(p string) error {
 	err := os.RemoveAll(p)
 	if err == nil || !errors.Is(err, fs.ErrPermission) {
 		return err
 	}
-	filepath.WalkDir(p, func(h string, d fs.DirEntry, err error) error {
+	if fi, lerr := os.Lstat(p); lerr != nil || !fi.IsDir() {
+		return err // p itself could not be removed
+	}
+	r, rerr := os.OpenRoot(p)
+	if rerr != nil {
+		return err
+	}
+	defer r.Close()
+	fs.WalkDir(r.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
-			if fi, err := d.Info(); err == nil && fi.Mode()&0o700 != 0o700 {
-				os.Chmod(h, fi.Mode()&modeBits|0o700)
-			}
+			r.Chmod(name, 0o700)
 		}
 		return nil
 	})

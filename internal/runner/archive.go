@@ -11,6 +11,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/slipway/slipway/internal/artifact"
 )
 
 // writeArchive writes the tree at dir as a tar.gz to w: directories, regular files and
@@ -73,16 +75,17 @@ func writeArchive(w io.Writer, dir string) error {
 	return nil
 }
 
-// errArchiveTooLarge: an archive unpacks to more than its limits.
-var errArchiveTooLarge = errors.New("archive too large")
+// errTooManyEntries: an archive unpacks to more entries than max_archive_entries.
+var errTooManyEntries = errors.New("archive too large")
 
 // extractArchive unpacks a tar.gz from r into dir (created if needed; meant to be empty),
 // writing at most max bytes of files and entries entries: each entry of the archive counts,
 // and each directory its names imply that did not exist (a million empty files, or names a
 // thousand directories deep, use up inodes, not bytes). Every write goes through an os.Root of
 // dir: an entry named with "..", an absolute name, or a name through a symbolic link the
-// archive made that leaves dir is refused, as is an archive over max or entries
-// (errArchiveTooLarge). An entry replaces what an earlier one put at its name, and is never
+// archive made that leaves dir is refused, as is an archive over max (artifact.ErrTooLarge:
+// the caller names the setting, see tooLarge) or entries (errTooManyEntries). An entry
+// replaces what an earlier one put at its name, and is never
 // written through a link. Hard links, devices and FIFOs are skipped: artifacts and caches
 // hold none.
 func extractArchive(r io.Reader, dir string, max int64, entries int) error {
@@ -99,7 +102,7 @@ func extractArchive(r io.Reader, dir string, max int64, entries int) error {
 		return fmt.Errorf("extract archive: %w", err)
 	}
 	tr := tar.NewReader(gz)
-	b := &budget{bytes: max, entries: entries, maxEntries: entries}
+	b := &budget{bytes: max, maxBytes: max, entries: entries, maxEntries: entries}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -124,16 +127,16 @@ func extractArchive(r io.Reader, dir string, max int64, entries int) error {
 	}
 }
 
-// budget is what an archive may still unpack to.
+// budget is what an archive may still unpack to (bytes, entries), and its limits.
 type budget struct {
-	bytes               int64
+	bytes, maxBytes     int64
 	entries, maxEntries int
 }
 
 // entry takes an entry of b.
 func (b *budget) entry() error {
 	if b.entries <= 0 {
-		return fmt.Errorf("more than the limit of %d entries (the runner's max_archive_entries): %w", b.maxEntries, errArchiveTooLarge)
+		return fmt.Errorf("more than the limit of %d entries (the runner's max_archive_entries): %w", b.maxEntries, errTooManyEntries)
 	}
 	b.entries--
 	return nil
@@ -159,7 +162,7 @@ func extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, local string, 
 		return root.Chmod(local, mode|0o700)
 	case tar.TypeReg:
 		if hdr.Size > b.bytes {
-			return fmt.Errorf("more than the limit of %d bytes: %w", b.bytes, errArchiveTooLarge)
+			return fmt.Errorf("more than the limit of %d bytes: %w", b.maxBytes, artifact.ErrTooLarge)
 		}
 		if err := removeEntry(root, local); err != nil {
 			return err

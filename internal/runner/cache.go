@@ -100,7 +100,7 @@ func (t *task) restoreCache(ctx context.Context, key, buildDir string) (bool, er
 	store, etags := t.cacheDirs()
 	etag := readETag(etags, s)
 	dir := filepath.Join(t.tmp, "cache-pull")
-	defer removeAll(dir)
+	defer artifact.RemoveTree(dir)
 	path := cachePath(t.job.Project.ID, s)
 	status, newTag, err := t.download(ctx, path, etag, dir, t.r.maxCache)
 	if err == nil && status == http.StatusNotModified {
@@ -163,7 +163,7 @@ func (t *task) pushCache(ctx context.Context, key string, c pipeline.Cache, untr
 		return 0, err
 	}
 	dir := filepath.Join(t.tmp, fmt.Sprintf("cache-push-%d", i))
-	defer removeAll(dir)
+	defer artifact.RemoveTree(dir)
 	rep, err := artifact.CollectMax(t.buildDir, dir, &pipeline.Artifacts{Paths: c.Paths, Untracked: c.Untracked}, t.lookup, untracked, t.r.maxCache, t.jobUID)
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(t.out, "WARNING: cache %s: %s\n", key, w)

@@ -275,31 +275,33 @@ func LoadConfig(path string) (*Config, error) {
 	if c.URL == "" || c.Token == "" {
 		return nil, fmt.Errorf("load runner config %s: url and token are required (run `slipway runner register`)", path)
 	}
+	// at is an error about the value of key (a dotted path) found at n (nil: 0:0).
+	at := func(n *yaml.Node, key, format string, args ...any) error {
+		line, col := 0, 0
+		if n != nil {
+			line, col = n.Line, n.Column
+		}
+		return fmt.Errorf("%s:%d:%d: %s: %w", path, line, col, key, fmt.Errorf(format, args...))
+	}
+	bad := func(key, format string, args ...any) error {
+		return at(find(&doc, strings.Split(key, ".")...), key, format, args...)
+	}
 	var inherit []*yaml.Node
 	if n := find(&doc, "shell", "inherit_env"); n != nil && n.Kind == yaml.SequenceNode {
 		inherit = n.Content
 	}
 	for _, n := range inherit {
 		if err := shell.CheckInherit(n.Value); err != nil {
-			return nil, fmt.Errorf("%s:%d:%d: shell.inherit_env: %w", path, n.Line, n.Column, err)
+			return nil, at(n, "shell.inherit_env", "%w", err)
 		}
 	}
-	for key, v := range map[string]int{"uid_base": c.Shell.UIDBase, "uid_count": c.Shell.UIDCount} {
-		n := find(&doc, "shell", key)
+	for key, v := range map[string]int{"shell.uid_base": c.Shell.UIDBase, "shell.uid_count": c.Shell.UIDCount} {
 		switch {
-		case n == nil:
 		case v < 0:
-			return nil, fmt.Errorf("%s:%d:%d: shell.%s: must not be negative (0 means the default)", path, n.Line, n.Column, key)
+			return nil, bad(key, "must not be negative (0 means the default)")
 		case c.Shell.User != "" && v != 0:
-			return nil, fmt.Errorf("%s:%d:%d: shell.%s: shell.user runs every job as one user: set one or the other", path, n.Line, n.Column, key)
+			return nil, bad(key, "shell.user runs every job as one user: set one or the other")
 		}
-	}
-	bad := func(key, format string, args ...any) error {
-		line, col := 0, 0
-		if n := find(&doc, key); n != nil {
-			line, col = n.Line, n.Column
-		}
-		return fmt.Errorf("%s:%d:%d: %s: %s", path, line, col, key, fmt.Sprintf(format, args...))
 	}
 	switch c.Executor {
 	case "", ExecutorShell, ExecutorDocker, ExecutorAuto:

@@ -192,10 +192,10 @@ func when(w string, ok bool) bool {
 // downloadArtifacts fetches a dependency's archive and restores it into buildDir.
 func (t *task) downloadArtifacts(ctx context.Context, d jobapi.Dependency, buildDir string) error {
 	dst := filepath.Join(t.tmp, fmt.Sprintf("deps-%d", d.JobID))
-	defer removeAll(dst)
+	defer artifact.RemoveTree(dst)
 	status, _, err := t.download(ctx, jobapi.PathArtifacts(d.JobID), "", dst, t.r.maxArtifacts)
 	if err != nil {
-		return err
+		return tooLarge(err, "max_artifacts_size")
 	}
 	if status == http.StatusNotFound {
 		return fmt.Errorf("no artifacts on the server")
@@ -213,7 +213,7 @@ func (t *task) download(ctx context.Context, path, etag, dst string, max int64) 
 		if err == nil || !retryable(ctx, err) || attempt >= 4 {
 			return status, tag, err
 		}
-		removeAll(dst)
+		artifact.RemoveTree(dst)
 		if !bo.wait(ctx) {
 			return 0, "", err
 		}
@@ -325,7 +325,7 @@ func (t *task) uploadArtifacts(ctx context.Context, ok bool, untracked []string)
 		return
 	}
 	dst := filepath.Join(t.tmp, "artifacts")
-	defer removeAll(dst)
+	defer artifact.RemoveTree(dst)
 	rep, err := artifact.CollectMax(t.buildDir, dst, a, t.lookup, untracked, t.r.maxArtifacts, t.jobUID)
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(t.out, "WARNING: artifacts: %s\n", w)

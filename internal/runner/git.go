@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/gitcmd"
 	"github.com/slipway/slipway/internal/jobapi"
 )
@@ -33,7 +33,7 @@ func checkout(ctx context.Context, stage, dir string, g jobapi.Git, token string
 	if g.URL == "" || g.SHA == "" {
 		return nil, fmt.Errorf("checkout: the job names no git URL or SHA")
 	}
-	if err := removeAll(dir); err != nil {
+	if err := artifact.RemoveTree(dir); err != nil {
 		return nil, fmt.Errorf("checkout: clear %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(stage, 0o755); err != nil {
@@ -42,14 +42,14 @@ func checkout(ctx context.Context, stage, dir string, g jobapi.Git, token string
 	// One job at a time uses stage: what a checkout cut short (a crash) left there goes.
 	if old, err := filepath.Glob(filepath.Join(stage, ".checkout-*")); err == nil {
 		for _, o := range old {
-			removeAll(o)
+			artifact.RemoveTree(o)
 		}
 	}
 	work, err := os.MkdirTemp(stage, ".checkout-")
 	if err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	defer removeAll(work) // gone already once renamed; the runner's alone (0700) until then
+	defer artifact.RemoveTree(work) // gone already once renamed; the runner's alone (0700) until then
 	fmt.Fprintf(log, "Created fresh repository.\n")
 	if _, err := git(ctx, work, nil, log, "init", "-q", "--template=", "--initial-branch=main"); err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
@@ -180,28 +180,6 @@ func short(sha string) string {
 		return sha[:8]
 	}
 	return sha
-}
-
-// removeAll removes dir and everything below it without following a symbolic link (a link is
-// removed, not what it points to). Directories a job made read-only are first made writable,
-// through an os.Root of dir, so a link put in place meanwhile cannot lead the chmod out.
-func removeAll(dir string) error {
-	err := os.RemoveAll(dir)
-	if err == nil || !errors.Is(err, fs.ErrPermission) {
-		return err
-	}
-	r, rerr := os.OpenRoot(dir)
-	if rerr != nil {
-		return err
-	}
-	defer r.Close()
-	fs.WalkDir(r.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			r.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }
 
 // safeRel turns a project path from the server into a relative path that stays below a

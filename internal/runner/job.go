@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/mask"
 	"github.com/slipway/slipway/internal/plan"
@@ -79,7 +80,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 	if t.tmp, err = os.MkdirTemp("", "slipway-runner-"); err != nil {
 		return fmt.Errorf("temp dir: %w", err)
 	}
-	defer removeAll(t.tmp)
+	defer artifact.RemoveTree(t.tmp)
 	if t.sp, err = newSpool(filepath.Join(t.tmp, "log"), j.LogOffset, t.r.o.Config.outputLimit()); err != nil {
 		return err
 	}

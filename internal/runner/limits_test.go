@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/status"
 )
@@ -113,7 +114,7 @@ func TestAttackArchiveEntryFlood(t *testing.T) {
 			if tc.refused != (err != nil) {
 				t.Fatalf("extract: %v, want refused %v", err, tc.refused)
 			}
-			if tc.refused && (!errors.Is(err, errArchiveTooLarge) || !strings.Contains(err.Error(), "max_archive_entries")) {
+			if tc.refused && (!errors.Is(err, errTooManyEntries) || !strings.Contains(err.Error(), "max_archive_entries")) {
 				t.Errorf("error %q: want it to name max_archive_entries", err)
 			}
 			if n := len(listAll(t, dst)); n > limit+1 {
@@ -126,5 +127,43 @@ func TestAttackArchiveEntryFlood(t *testing.T) {
 	}
 	if got := (&Config{}).outputLimit(); got != 100<<20 {
 		t.Errorf("default output limit %d bytes, want the server's 100 MiB", got)
+	}
+}
+
+// TestArchiveBytesLimitNamed: an archive over its byte limit is refused with the limit itself
+// in the error (not what was left of it when the file that went over came), as
+// artifact.ErrTooLarge, to which the runner adds which of its settings that is.
+func TestArchiveBytesLimitNamed(t *testing.T) {
+	t.Parallel()
+	reg := func(name string) tarEntry {
+		return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg}, body: strings.Repeat("x", 6)}
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	err := extractArchive(bytes.NewReader(makeArchive(t, reg("a"), reg("b"))), dst, 10, 100)
+	if !errors.Is(err, artifact.ErrTooLarge) || !strings.Contains(err.Error(), "more than the limit of 10 bytes") {
+		t.Fatalf("extract 12 bytes with a limit of 10: %v; want artifact.ErrTooLarge naming the limit of 10 bytes", err)
+	}
+	if msg := tooLarge(err, "max_cache_size").Error(); !strings.Contains(msg, "(the runner's max_cache_size)") {
+		t.Errorf("%q: want it to name the runner's setting", msg)
+	}
+}
+
+// TestDependencyArtifactsTooLarge: the artifacts of a dependency that unpack to more than
+// max_artifacts_size fail the job, and the log says which setting bounds them.
+func TestDependencyArtifactsTooLarge(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	sha := f.repo("app", map[string]string{"README": "x\n"})
+	big := strings.Repeat("x", 700<<10)
+	f.artifacts[99] = targz(t, map[string]string{"a.bin": big, "b.bin": big})
+	j := f.job(1, sha, shellJob("use", "true"))
+	j.Dependencies = []jobapi.Dependency{{JobID: 99, Name: "prev", HasArtifacts: true}}
+	f.startWith(t, func(o *Options) { o.Config.MaxArtifactsSize = 1 })
+	if u := f.final(t, 1); u.State != status.Failed || u.FailureReason != status.RunnerSystemFailure {
+		t.Errorf("job: %+v, want failed (runner_system_failure)", u)
+	}
+	if log := f.logOf(1); !strings.Contains(log, "more than the limit of 1048576 bytes") ||
+		!strings.Contains(log, "(the runner's max_artifacts_size)") {
+		t.Errorf("the log does not name the limit and its setting:\n%s", log)
 	}
 }

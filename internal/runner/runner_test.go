@@ -527,18 +527,14 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// targz is an archive of regular files (mode 0644), by name.
 func targz(t *testing.T, files map[string]string) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	gz := gzip.NewWriter(&b)
-	tw := tar.NewWriter(gz)
+	var entries []tarEntry
 	for name, body := range files {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(body))
+		entries = append(entries, tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg}, body: body})
 	}
-	tw.Close()
-	gz.Close()
-	return b.Bytes()
+	return makeArchive(t, entries...)
 }
 
 func untargz(t *testing.T, b []byte) map[string]string {

@@ -42,24 +42,23 @@ func protectedBranch(p *store.Project, branch string) bool {
 	if len(patterns) == 0 {
 		patterns = []string{p.DefaultBranch}
 	}
-	for _, pat := range patterns {
-		if wildcardMatch(pat, branch) {
-			return true
-		}
-	}
-	return false
+	return matchAny(patterns, branch)
+}
+
+// matchAny reports whether s matches one of patterns (see wildcardMatch).
+func matchAny(patterns []string, s string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool { return wildcardMatch(p, s) })
 }
 
 // protectedRef decides whether a pipeline of t running commit sha gets protected variables:
 // t is a protected branch of p whose head in the mirror is sha or has it as an ancestor, or
 // a tag of the mirror that points at sha when sha is on a protected branch (anybody who can
 // push a branch can push a tag, on any commit: GitLab protects no tag unless told). Merge
-// request pipelines never do (they run a ref
-// of the merge request, from a branch anybody who can push may have made), nor those of a
-// trigger that had no protected variables to give (t.Unprotected). The mirror is the one
-// createPipeline just synced.
+// request pipelines never do (they run a ref of the merge request, from a branch anybody who
+// can push may have made), nor those made by the job token of a pipeline that had no
+// protected variables to give (t.Parent). The mirror is the one createPipeline just synced.
 func (s *Server) protectedRef(ctx context.Context, p *store.Project, t trigger, sha string) (bool, error) {
-	if t.MR != nil || t.Unprotected {
+	if t.MR != nil || t.Parent != nil && !t.Parent.Protected {
 		return false, nil
 	}
 	if t.Tag {
@@ -105,12 +104,7 @@ func allows(p, from *store.Project) bool {
 	if len(patterns) == 0 {
 		patterns = []string{namespace(p.Path) + "/*"}
 	}
-	for _, pat := range patterns {
-		if wildcardMatch(pat, from.Path) {
-			return true
-		}
-	}
-	return false
+	return matchAny(patterns, from.Path)
 }
 
 // errHidden is what a caller learns about a project it may not reach: the same as about one

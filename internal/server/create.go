@@ -33,11 +33,8 @@ type trigger struct {
 	SHA, Before string
 	Vars        map[string]string
 	MR          *webhook.MergeRequest
-	// Unprotected withholds protected variables whatever the ref: the caller had none to
-	// give (a job token of a pipeline that was not protected).
-	Unprotected bool
 	// Parent is the pipeline whose job token asks (nil: none); the new pipeline is one
-	// deeper.
+	// deeper, and gets no protected variables, whatever the ref, when Parent had none to give.
 	Parent *store.Pipeline
 	// Message and author, when the trigger knows them; else read from the commit.
 	Message, AuthorName, AuthorEmail string

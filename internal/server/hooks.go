@@ -163,7 +163,7 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 			return errStatus(http.StatusBadRequest, "pipeline %d is at depth %d, the limit of pipelines made by job tokens (the server's --max-pipeline-depth): its jobs' tokens make no more pipelines",
 				from.ID, from.Depth)
 		}
-		t.Source, t.Unprotected, t.Parent = plan.SourcePipeline, !from.Protected, from
+		t.Source, t.Parent = plan.SourcePipeline, from
 	}
 	var in struct {
 		Ref       string         `json:"ref"`

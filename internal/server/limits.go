@@ -86,41 +86,32 @@ func DefaultLimits() Limits { return Limits{}.withDefaults() }
 
 // withDefaults fills in the zero fields.
 func (l Limits) withDefaults() Limits {
-	setInt := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setDuration := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	if l.ConfigSize <= 0 {
-		l.ConfigSize = pipeline.DefaultMaxFileSize
-	}
-	if l.LogSize <= 0 {
-		l.LogSize = DefaultLogSize
-	}
-	setInt(&l.ConfigDepth, pipeline.DefaultMaxDepth)
-	setInt(&l.Includes, pipeline.DefaultMaxIncludes)
-	setInt(&l.Jobs, pipeline.DefaultMaxJobs)
-	setInt(&l.VariableSize, pipeline.DefaultMaxVariableSize)
-	setInt(&l.Pipelines, 1)
-	setInt(&l.Deliveries, 1000)
-	setInt(&l.Connections, 1024)
-	setInt(&l.PipelineDepth, 2)
-	setInt(&l.PipelineRate, 60)
-	if l.CacheQuota <= 0 {
-		l.CacheQuota = 5 << 30
-	}
-	setDuration(&l.CacheAge, 14*24*time.Hour)
-	setDuration(&l.DeliveryAge, 30*24*time.Hour)
-	setDuration(&l.ReadHeaderTimeout, 10*time.Second)
-	setDuration(&l.ReadTimeout, time.Minute)
-	setDuration(&l.WriteTimeout, time.Minute)
-	setDuration(&l.IdleTimeout, 2*time.Minute)
+	orDefault(&l.ConfigSize, pipeline.DefaultMaxFileSize)
+	orDefault(&l.ConfigDepth, pipeline.DefaultMaxDepth)
+	orDefault(&l.Includes, pipeline.DefaultMaxIncludes)
+	orDefault(&l.Jobs, pipeline.DefaultMaxJobs)
+	orDefault(&l.VariableSize, pipeline.DefaultMaxVariableSize)
+	orDefault(&l.LogSize, DefaultLogSize)
+	orDefault(&l.Pipelines, 1)
+	orDefault(&l.Deliveries, 1000)
+	orDefault(&l.DeliveryAge, 30*24*time.Hour)
+	orDefault(&l.ReadHeaderTimeout, 10*time.Second)
+	orDefault(&l.ReadTimeout, time.Minute)
+	orDefault(&l.WriteTimeout, time.Minute)
+	orDefault(&l.IdleTimeout, 2*time.Minute)
+	orDefault(&l.Connections, 1024)
+	orDefault(&l.CacheQuota, 5<<30)
+	orDefault(&l.CacheAge, 14*24*time.Hour)
+	orDefault(&l.PipelineDepth, 2)
+	orDefault(&l.PipelineRate, 60)
 	return l
+}
+
+// orDefault sets *v to def when it is zero or negative.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // checkVariables refuses (413) variables given through the API whose values are over
