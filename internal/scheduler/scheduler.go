@@ -179,15 +179,25 @@ type health struct {
 	// logged is when a failure was last logged; failures counts those since the outage began.
 	logged   time.Time
 	failures int
+	// otherLogged is when an error that is no outage was last logged.
+	otherLogged time.Time
 }
 
 // storeFailed records a failed read of a loop and logs it when it is the first of an outage
-// or errorLogEvery passed since the last one logged.
+// or errorLogEvery passed since the last one logged. Only store.ErrUnavailable is an outage
+// (which spares leases, see recovering); any other error is logged as often, and nothing more.
 func (s *Scheduler) storeFailed(what string, err error) {
 	now := s.o.Now()
 	h := &s.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !errors.Is(err, store.ErrUnavailable) {
+		if now.Sub(h.otherLogged) >= errorLogEvery {
+			h.otherLogged = now
+			s.log.Error(what, "err", err)
+		}
+		return
+	}
 	h.failures++
 	switch {
 	case h.down.IsZero():

@@ -366,18 +366,24 @@ func TestFinishesDuringAnAdvance(t *testing.T) {
 type flaky struct {
 	store.Store
 	mu   sync.Mutex
-	down bool
+	fail error // what the loop reads fail with; nil while the store answers
 }
 
-func (f *flaky) set(down bool) { f.mu.Lock(); f.down = down; f.mu.Unlock() }
+// set makes the store unavailable (down) or answering.
+func (f *flaky) set(down bool) {
+	var err error
+	if down {
+		err = fmt.Errorf("list: %w", store.ErrUnavailable)
+	}
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
+}
 
 func (f *flaky) err() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return fmt.Errorf("list: %w", store.ErrUnavailable)
-	}
-	return nil
+	return f.fail
 }
 
 func (f *flaky) ExpiredJobs(ctx context.Context, now time.Time) ([]*store.Job, error) {
@@ -411,6 +417,33 @@ func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func (h *countHandler) count(l slog.Level) int { h.mu.Lock(); defer h.mu.Unlock(); return h.counts[l] }
+
+// TestStoreErrorIsNoOutage: the store answers, but a loop's read fails with an error that is
+// no outage (a row that does not decode, say). Leases are not spared for it: a job whose
+// runner stopped sending heartbeats is lost on time. The error is logged once per interval.
+func TestStoreErrorIsNoOutage(t *testing.T) {
+	f := newFixture(t)
+	fl := &flaky{Store: f.st}
+	logs := &countHandler{counts: map[slog.Level]int{}}
+	f.s = New(Options{Store: fl, Now: f.clock.now, Heartbeat: time.Second, Logger: slog.New(logs)})
+	id := f.pipeline(&plan.Job{Name: "a", Stage: "s"})
+	f.claim()
+	fl.mu.Lock()
+	fl.fail = errors.New("decode job 7: unexpected end of JSON input")
+	fl.mu.Unlock()
+	for range 4 * 4 { // 4 s: past the 3 s lease
+		f.clock.add(250 * time.Millisecond)
+		f.s.promote(f.ctx)
+	}
+	fl.mu.Lock()
+	fl.fail = nil
+	fl.mu.Unlock()
+	f.s.expire(f.ctx)
+	f.want(id, map[string]status.Status{"a": status.Failed})
+	if n := logs.count(slog.LevelError); n != 1 {
+		t.Errorf("%d errors logged in 4 s, want 1", n)
+	}
+}
 
 // TestStoreOutage runs the scheduler's timers through a 10 s store outage, longer than a
 // lease: the failures are logged once (not four times a second), and the running job whose
