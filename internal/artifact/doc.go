@@ -6,7 +6,7 @@
 //     tree back into a later job's build directory.
 //   - CacheKey, Push and Pull do the same for cache:, with keys, fallback keys and an atomic
 //     replace that concurrent jobs can share.
-//   - ParseDotenv, JUnitFiles and JUnit read artifacts:reports.
+//   - ReadDotenv, JUnitFiles and JUnit read artifacts:reports.
 //
 // Paths follow GitLab Runner's rules (doublestar globs relative to the build directory,
 // nothing outside it, symbolic links kept as links and never followed out of it). A build

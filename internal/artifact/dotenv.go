@@ -43,7 +43,7 @@ func (l DotenvLimits) withDefaults() DotenvLimits {
 	return l
 }
 
-// ReadDotenv reads the dotenv report name (a path relative to buildDir) as ParseDotenv does,
+// ReadDotenv reads the dotenv report name (a path relative to buildDir) as parseDotenv does,
 // with limits l. The file is opened beneath an os.Root of buildDir: a name with "..", an
 // absolute name or a symbolic link that leaves buildDir is an error, as is anything but a
 // regular file, which is not even opened (opening a device can act: a Docker job, root in
@@ -86,7 +86,7 @@ type DotenvError struct {
 
 func (e *DotenvError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
-// ParseDotenv reads an artifacts:reports:dotenv file as GitLab does
+// parseDotenv reads an artifacts:reports:dotenv file as GitLab does
 // (Ci::ParseDotenvArtifactService), in file order:
 //
 //   - Each line is KEY=VALUE, split at the first "="; white space around KEY and VALUE is
@@ -97,16 +97,12 @@ func (e *DotenvError) Error() string { return fmt.Sprintf("line %d: %s", e.Line,
 //   - A later line for the same key replaces the value (the key keeps its first position).
 //   - The file may start with a UTF-8 byte order mark, or be UTF-16 with one (what Windows
 //     PowerShell writes); invalid UTF-8 becomes U+FFFD.
-//   - Limits: more than MaxDotenvSize bytes, or more than MaxDotenvVars distinct keys, is
-//     ErrDotenvLimit (ReadDotenv takes other limits). GitLab applies the size limit to the
+//   - Limits: more than l.Size bytes, or more than l.Vars distinct keys, is
+//     ErrDotenvLimit. GitLab applies the size limit to the
 //     gzip-compressed upload, so this is stricter for large files that compress well.
 //
 // Unlike GitLab, which rejects them, empty lines and lines starting with # are skipped.
 // A malformed line is a *DotenvError with its line number.
-func ParseDotenv(r io.Reader) ([]plan.Var, error) {
-	return parseDotenv(r, DotenvLimits{}.withDefaults())
-}
-
 func parseDotenv(r io.Reader, l DotenvLimits) ([]plan.Var, error) {
 	data, err := io.ReadAll(io.LimitReader(r, l.Size+1))
 	if err != nil {

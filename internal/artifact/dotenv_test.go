@@ -78,7 +78,7 @@ func TestParseDotenv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseDotenv(strings.NewReader(tt.in))
+			got, err := parseDotenv(strings.NewReader(tt.in), DotenvLimits{}.withDefaults())
 			switch {
 			case tt.line > 0:
 				var de *DotenvError
@@ -110,7 +110,7 @@ func TestParseDotenv(t *testing.T) {
 	}
 }
 
-// FuzzParseDotenv checks that ParseDotenv never panics and that what it accepts respects
+// FuzzParseDotenv checks that parseDotenv never panics and that what it accepts respects
 // GitLab's rules: valid, distinct keys, at most MaxDotenvVars of them, values on one line
 // without surrounding white space.
 //
@@ -125,7 +125,7 @@ func FuzzParseDotenv(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		vars, err := ParseDotenv(strings.NewReader(string(data)))
+		vars, err := parseDotenv(strings.NewReader(string(data)), DotenvLimits{}.withDefaults())
 		if err != nil {
 			if vars != nil {
 				t.Fatalf("variables %v with error %v", vars, err)

@@ -152,13 +152,7 @@ func (r *runner) keep(n *node, buildDir string, vars func(string) (string, bool)
 		}
 	}
 	for _, p := range a.Reports["dotenv"] {
-		f, err := os.Open(filepath.Join(buildDir, p))
-		if err != nil {
-			fmt.Fprintf(log, "WARNING: dotenv report %s: %v\n", p, err)
-			continue
-		}
-		vs, err := artifact.ParseDotenv(f)
-		f.Close()
+		vs, err := artifact.ReadDotenv(buildDir, p, 0, artifact.DotenvLimits{})
 		if err != nil {
 			fmt.Fprintf(log, "WARNING: dotenv report %s: %v\n", p, err)
 			continue
