@@ -210,7 +210,7 @@ func (l *loader) countJobs(n *Node) bool {
 	}
 	count := 0
 	for _, p := range n.Pairs {
-		if globalKeys[p.Key] || strings.HasPrefix(p.Key, ".") || p.Value.Kind != Map {
+		if isGlobal(p.Key, p.Value) || strings.HasPrefix(p.Key, ".") || p.Value.Kind != Map {
 			continue
 		}
 		if count++; count > l.opts.MaxJobs {
