@@ -71,7 +71,7 @@ func (c *compiler) compile() (*Plan, error) {
 		default:
 			p.Reason.Text = fmt.Sprintf("workflow:rules[%d] matched", i)
 			c.workflow = yamlVars(rule.Variables)
-			pipelineVars = newVarSet(c.predefined, c.globals, c.workflow, c.user)
+			pipelineVars = newVarSet(c.predefined, slices.Concat(c.globals, c.workflow), c.user)
 			if rule.Name != "" {
 				p.Name = rule.Name
 			}
@@ -115,12 +115,16 @@ func (c *compiler) compile() (*Plan, error) {
 	}
 	for _, cj := range c.cfg.Jobs {
 		for _, j := range c.instances(cj) {
-			vars := c.jobVars(j, cj, id+1)
+			vars := c.jobVars(j, cj, id+1, nil)
 			c.decide(j, cj, vars)
 			if j.When == "never" {
 				p.Excluded = append(p.Excluded, j)
 			} else {
 				id++
+				if r := j.rule; r != nil && len(r.Variables) > 0 {
+					// The matching rule's variables join the job's YAML variables.
+					vars = c.jobVars(j, cj, id, r.Variables)
+				}
 				c.finish(j, cj, vars)
 				p.Jobs = append(p.Jobs, j)
 			}
@@ -246,26 +250,27 @@ func cartesian(keys []string, entry map[string][]string) [][]string {
 	return out
 }
 
-// jobVars is what a job's rules see, lowest precedence first: predefined variables, the
-// top-level and workflow variables it inherits, its own variables, its matrix values and the
-// user's.
-func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64) *varSet {
+// jobVars is what a job sees, lowest precedence first: predefined variables; then, as one
+// level (GitLab merges them before it expands them), the top-level and workflow variables it
+// inherits, its own variables, its matrix values and rules, the variables of the rule that
+// matched (none while its rules are being decided); then the user's.
+func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64, rules []pipeline.VarDef) *varSet {
 	m := c.meta(j, cj)
 	m.ID = id
-	s := newVarSet(c.predefined, jobVars(c.env, m))
+	var yaml []Var
 	for _, layer := range [][]Var{c.globals, c.workflow} {
 		for _, v := range layer {
 			if cj.InheritVars.Allows(v.Key) {
-				s.add(v)
+				yaml = append(yaml, v)
 			}
 		}
 	}
-	s.add(yamlVars(cj.Variables)...)
+	yaml = append(yaml, yamlVars(cj.Variables)...)
 	for _, k := range sortedKeys(j.matrix) {
-		s.add(Var{Key: k, Value: j.matrix[k], Public: true})
+		yaml = append(yaml, Var{Key: k, Value: j.matrix[k], Public: true})
 	}
-	s.add(c.user...)
-	return s
+	yaml = append(yaml, yamlVars(rules)...)
+	return newVarSet(c.predefined, jobVars(c.env, m), yaml, c.user)
 }
 
 func (c *compiler) meta(j *Job, cj *pipeline.Job) JobMeta {
@@ -414,15 +419,11 @@ func (r *Reason) setVars(names []string, vars *varSet) {
 	}
 }
 
-// finish fills in everything a runner needs once the job is known to run. vars is the set its
-// rules saw; the job's ID and the matching rule's variables are added to it.
+// finish fills in everything a runner needs once the job is known to run. vars is the set the
+// job sees (with the matching rule's variables).
 func (c *compiler) finish(j *Job, cj *pipeline.Job, vars *varSet) {
 	if _, set := vars.raw("CI_JOB_MANUAL"); j.When == "manual" && !set {
 		vars.add(Var{Key: "CI_JOB_MANUAL", Value: "true", Public: true})
-	}
-	if r := j.rule; r != nil {
-		vars.add(yamlVars(r.Variables)...)
-		vars.add(c.user...)
 	}
 	if cyc := vars.cycle(); cyc != nil {
 		c.errorf(cj.Pos, "jobs:%s: circular variable reference: %s", j.Name, strings.Join(cyc, " → "))
@@ -462,7 +463,8 @@ func (c *compiler) finish(j *Job, cj *pipeline.Job, vars *varSet) {
 }
 
 // child plans a trigger's child pipeline: source parent_pipeline, the trigger job's YAML
-// variables forwarded unless forward:yaml_variables is false.
+// variables forwarded unless forward:yaml_variables is false, expanded as the trigger job
+// sees them (GitLab's Variables::Downstream::Generator and ExpandableVariableGenerator).
 func (c *compiler) child(j *Job, cj *pipeline.Job, t *pipeline.Trigger, vars *varSet) *Plan {
 	files := make([]string, len(t.Include))
 	for i, f := range t.Include {
@@ -477,8 +479,14 @@ func (c *compiler) child(j *Job, cj *pipeline.Job, t *pipeline.Trigger, vars *va
 	ctx.Source = SourceParentPipeline
 	ctx.Variables = nil
 	if fwd, ok := t.Forward["yaml_variables"]; !ok || fwd {
-		ctx.Variables = append(ctx.Variables, yamlVars(c.cfg.Variables)...)
-		ctx.Variables = append(ctx.Variables, yamlVars(cj.Variables)...)
+		yaml := slices.Concat(yamlVars(c.cfg.Variables), yamlVars(cj.Variables))
+		if j.rule != nil {
+			yaml = append(yaml, yamlVars(j.rule.Variables)...)
+		}
+		for _, v := range yaml {
+			v.Value = vars.forward(v)
+			ctx.Variables = append(ctx.Variables, v)
+		}
 	}
 	if t.Forward["pipeline_variables"] {
 		ctx.Variables = append(ctx.Variables, c.user...)
