@@ -696,6 +696,7 @@ func (c *compiler) resolveNeeds(p *Plan) {
 		}
 		byBase[base] = append(byBase[base], j)
 	}
+	addInstances(byBase, p.Jobs)
 	for _, j := range p.Jobs {
 		cj := j.Config
 		if r := j.rule; r != nil && r.NeedsSet {
