@@ -72,6 +72,7 @@ func build(tree *Node, d *diags) *Config {
 	// GitLab's order (Gitlab::Ci::Config#build_config): extends, then !reference tags.
 	tree, failed := newExtender(tree, d).all()
 	tree = resolveReferences(tree, d)
+	d.reading(tree.Pos)
 	cfg := &Config{Stages: stages(tree, d)}
 	cfg.Variables = parseVariables(tree.Get("variables"), d, true)
 	if w := tree.Get("workflow"); w != nil && isGlobal("workflow", w) {
@@ -99,6 +100,7 @@ func build(tree *Node, d *diags) *Config {
 		if strings.HasPrefix(p.Key, ".") || failed[p.Key] {
 			continue
 		}
+		d.reading(p.KeyPos)
 		n := applyDefault(p.Value, def, d)
 		out.Pairs = append(out.Pairs, Pair{Key: p.Key, KeyPos: p.KeyPos, Value: n}) // job names are unique
 		if job := decodeJob(p.Key, p.KeyPos, n, cfg.Stages, d); job != nil {
@@ -239,6 +241,7 @@ func decodeJob(name string, pos Pos, n *Node, stages []string, d *diags) *Job {
 		d.errorf(pos, "jobs:%s config contains unknown keys: %s", name, strings.Join(unknown, ", "))
 	}
 	for _, p := range n.Pairs {
+		d.reading(p.KeyPos)
 		decodeJobKey(j, p, d)
 	}
 	if j.Stage != "" && !contains(stages, j.Stage) {

@@ -62,6 +62,7 @@ func (x *extender) all() (tree *Node, failed map[string]bool) {
 			if later != (pass == 1) {
 				continue
 			}
+			x.d.reading(p.KeyPos)
 			n, _, fail := x.extend(p.Key, p.Value, 0, nil)
 			if fail != extendOK {
 				failed[p.Key] = true

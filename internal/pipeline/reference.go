@@ -79,6 +79,7 @@ func (r *refResolver) walk(n *Node, depth int, stack []string) *Node {
 }
 
 func (r *refResolver) resolve(n *Node, depth int, stack []string) *Node {
+	r.d.reading(n.Pos)
 	var path []string
 	for _, it := range n.Items {
 		if it.Kind != Scalar {

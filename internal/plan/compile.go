@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -14,10 +15,20 @@ import (
 
 // Compile decides the pipeline of cfg for ctx. A plan that GitLab would refuse (a need on a job
 // that is not in the pipeline, a dependency on a later stage, …) is an error: pipeline.Errors
-// naming each job's position.
-func Compile(cfg *pipeline.Config, ctx Context) (*Plan, error) {
+// naming each job's position. A panic while planning (a bug, or a panicking func of ctx) is
+// returned as a *pipeline.InternalError at the job being planned.
+func Compile(cfg *pipeline.Config, ctx Context) (p *Plan, err error) {
 	c := compiler{cfg: cfg, ctx: ctx}
-	return c.compile()
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, pipeline.Recovered(c.at, r)
+		}
+	}()
+	p, err = c.compile()
+	if c.internal != nil {
+		return nil, c.internal
+	}
+	return p, err
 }
 
 type compiler struct {
@@ -33,6 +44,10 @@ type compiler struct {
 	// defaultOnly is true when jobs without rules/only/except get only: [branches, tags]
 	// (GitLab drops that default when workflow:rules exist).
 	defaultOnly bool
+	// at is the position being planned (a job's), for an InternalError; internal is one
+	// that a child pipeline returned.
+	at       pipeline.Pos
+	internal *pipeline.InternalError
 }
 
 func (c *compiler) errorf(pos pipeline.Pos, format string, args ...any) {
@@ -98,6 +113,7 @@ func (c *compiler) compile() (*Plan, error) {
 	if len(c.cfg.Files) > 0 {
 		root.File = c.cfg.Files[0]
 	}
+	c.at = root
 	c.overflow(pipelineVars, root, c.cfg.Variables)
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -114,6 +130,7 @@ func (c *compiler) compile() (*Plan, error) {
 		id = 1000
 	}
 	for _, cj := range c.cfg.Jobs {
+		c.at = cj.Pos
 		for _, j := range c.instances(cj) {
 			vars := c.jobVars(j, cj, id+1, nil)
 			c.decide(j, cj, vars)
@@ -471,6 +488,9 @@ func (c *compiler) child(j *Job, cj *pipeline.Job, t *pipeline.Trigger, vars *va
 		files[i] = expr.Expand(f, vars.Lookup)
 	}
 	cfg, err := c.ctx.LoadChild(files)
+	if c.broke(err) {
+		return nil
+	}
 	if err != nil {
 		c.errorf(cj.Node.KeyPos("trigger"), "jobs:%s trigger:include: %v", j.Name, err)
 		return nil
@@ -492,11 +512,27 @@ func (c *compiler) child(j *Job, cj *pipeline.Job, t *pipeline.Trigger, vars *va
 		ctx.Variables = append(ctx.Variables, c.user...)
 	}
 	p, err := Compile(cfg, ctx)
+	if c.broke(err) {
+		return nil
+	}
 	if err != nil {
 		c.errorf(cj.Node.KeyPos("trigger"), "jobs:%s child pipeline: %v", j.Name, err)
 		return nil
 	}
 	return p
+}
+
+// broke reports whether err is an InternalError (of a child pipeline), which Compile then
+// returns as it is.
+func (c *compiler) broke(err error) bool {
+	var ie *pipeline.InternalError
+	if errors.As(err, &ie) {
+		if c.internal == nil {
+			c.internal = ie
+		}
+		return true
+	}
+	return false
 }
 
 func indexOf(list []string, s string) int {
@@ -699,6 +735,7 @@ func (c *compiler) resolveNeeds(p *Plan) {
 	addInstances(byBase, p.Jobs)
 	for _, j := range p.Jobs {
 		cj := j.Config
+		c.at = j.Pos
 		if r := j.rule; r != nil && r.NeedsSet {
 			j.Needs = c.edges(j, r.Needs, byBase, p)
 		} else if cj.NeedsSet {
