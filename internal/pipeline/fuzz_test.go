@@ -199,6 +199,89 @@ later:
   coverage: '/TOTAL.+ ([0-9]{1,3}%)/'
   script: pytest
 `,
+	// extends before !reference: references into keys only extends provides, a reference
+	// beside a hash it replaces, anchors and merge keys mixed in, a job that is a reference.
+	`.a: &a
+  variables: {FOO: foo}
+  script: [echo a]
+.b:
+  extends: .a
+  before_script: !reference [.a, script]
+.c:
+  <<: *a
+  variables: !reference [.b, variables]
+.d:
+  extends: [.b, .c]
+  variables: {BAR: !reference [.b, variables, FOO]}
+job:
+  extends: .d
+  script:
+    - !reference [.b, before_script]
+    - !reference [.d, variables, BAR]
+    - echo $BAR
+job2: !reference [.d]
+job3:
+  <<: *a
+  extends: .c
+  variables: !reference [.b, variables]
+`,
+	// default: and workflow: shaped as jobs; a default that extends.
+	`.t: {script: [echo t], image: alpine}
+default:
+  extends: .t
+  stage: build
+workflow:
+  script: echo workflow
+  rules: [{if: $CI_COMMIT_TAG, when: never}, {when: always}]
+other:
+  extends: default
+`,
+	// VAR: $VAR at every level, needs on one parallel instance.
+	`variables: {X: $X, Y: "${Y}-1", CI_JOB_STAGE: s-$CI_JOB_STAGE}
+workflow:
+  rules:
+    - variables: {W: $W}
+build:
+  stage: build
+  script: make
+  variables: {ARCH: $ARCH}
+  parallel:
+    matrix:
+      - ARCH: [x86_64, aarch64]
+        OS: [linux]
+unit:
+  stage: build
+  script: t
+  parallel: 2
+test:
+  script: t
+  variables: {X: $X, Z: $X$Z}
+  needs: ["build: [x86_64, linux]", {job: "build: [aarch64, linux]", artifacts: false}, "unit 2/2"]
+  dependencies: ["build: [x86_64, linux]"]
+  rules:
+    - if: $X == ""
+      variables: {R: $R}
+child:
+  variables: {QA: "${QA}"}
+  trigger:
+    include: ci/child.yml
+`,
+	// Cycles: extends and references through each other, a reference to its own key.
+	`.a:
+  extends: .b
+  script: !reference [.b, script]
+.b:
+  extends: .a
+  script: !reference [.a, script]
+.self:
+  variables: {V: !reference [.self, variables, V]}
+job:
+  extends: .a
+  variables: !reference [.self, variables]
+loop:
+  variables: {A: $B, B: $A}
+  script: env
+`,
 	// Odd YAML: flow styles, block scalars, tags, multiple documents, duplicates.
 	`{a: &x {b: [1, 2, {c: *x}]}, "quoted key": 'single', ? complex : value}
 ---
@@ -315,11 +398,15 @@ const fuzzTemplate = `spec:
 `
 
 // checkLoadError fails unless err is nil or a pipeline.Errors whose every element is
-// positioned in a file.
+// positioned in a file: an InternalError (a panic Load recovered) fails with its stack.
 func checkLoadError(t *testing.T, err error) {
 	t.Helper()
 	if err == nil {
 		return
+	}
+	var ie *InternalError
+	if errors.As(err, &ie) {
+		t.Fatalf("%v\n%s", ie, ie.Stack)
 	}
 	var es Errors
 	if !errors.As(err, &es) {
