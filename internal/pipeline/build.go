@@ -88,6 +88,7 @@ func build(tree *Node, d *diags) *Config {
 		}
 	}
 	for _, p := range tree.Pairs {
+		d.reading(p.KeyPos)
 		if isGlobal(p.Key, p.Value) {
 			continue
 		}
@@ -100,7 +101,6 @@ func build(tree *Node, d *diags) *Config {
 		if strings.HasPrefix(p.Key, ".") || failed[p.Key] {
 			continue
 		}
-		d.reading(p.KeyPos)
 		n := applyDefault(p.Value, def, d)
 		out.Pairs = append(out.Pairs, Pair{Key: p.Key, KeyPos: p.KeyPos, Value: n}) // job names are unique
 		if job := decodeJob(p.Key, p.KeyPos, n, cfg.Stages, d); job != nil {
