@@ -55,7 +55,7 @@ func Main(ctx context.Context, io IO, args []string) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, io, args[1:])
+			return c.guarded(ctx, io, args[1:])
 		}
 	}
 	fmt.Fprintf(io.Stderr, "slipway: unknown command %q\n", args[0])

@@ -68,8 +68,7 @@ func (f *pipelineFlags) load(ctx context.Context, io IO) (*session, int) {
 	}
 	cfg, err := pipeline.Load(ctx, opts)
 	if err != nil {
-		printErrors(io, err)
-		return nil, exitFail
+		return nil, printErrors(io, err)
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(io.Stderr, "warning: %v\n", w)
@@ -91,8 +90,7 @@ func (f *pipelineFlags) plan(ctx context.Context, io IO) (s *session, p *plan.Pl
 	}
 	p, err := plan.Compile(s.cfg, s.ctx)
 	if err != nil {
-		printErrors(io, err)
-		return nil, nil, exitFail
+		return nil, nil, printErrors(io, err)
 	}
 	return s, p, exitOK
 }
@@ -113,15 +111,20 @@ func relTo(root, wd, file string) string {
 	return abs
 }
 
-func printErrors(io IO, err error) {
+// printErrors prints the errors of loading or planning and returns the exit code.
+func printErrors(io IO, err error) int {
+	if ie := asInternal(err); ie != nil {
+		return internalError(io, "", ie)
+	}
 	var es pipeline.Errors
 	if errors.As(err, &es) {
 		for _, e := range es {
 			fmt.Fprintln(io.Stderr, e.Error())
 		}
-		return
+		return exitFail
 	}
 	fmt.Fprintf(io.Stderr, "slipway: %v\n", err)
+	return exitFail
 }
 
 func serverHost(pc plan.Context) string {

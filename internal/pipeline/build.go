@@ -5,12 +5,42 @@ import (
 	"strings"
 )
 
-// globalKeys are the top-level keywords that are not jobs.
+// globalKeys are the top-level keywords. All but default and workflow are reserved: never
+// a job's name (see isGlobal).
 var globalKeys = map[string]bool{
 	"stages": true, "types": true, "variables": true, "workflow": true, "default": true,
 	"include": true, "spec": true,
 	// Deprecated globals GitLab still reads as defaults.
 	"image": true, "services": true, "before_script": true, "after_script": true, "cache": true,
+}
+
+// reservedKeys are the top-level keywords that are never jobs: GitLab's Entry::Root declares
+// them `reserved: true` (default and workflow are not).
+var reservedKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for k := range globalKeys {
+		if k != "default" && k != "workflow" {
+			m[k] = true
+		}
+	}
+	return m
+}()
+
+// isGlobal reports whether the top-level entry key: v is a global keyword rather than a job.
+// A default: or workflow: that has the shape of a job is a job of that name, as in GitLab's
+// Entry::Root#filter_jobs!, which takes every entry that is not reserved and matches a job
+// type (Entry::Jobs.find_type) as a job.
+func isGlobal(key string, v *Node) bool {
+	if reservedKeys[key] {
+		return true
+	}
+	return (key == "default" || key == "workflow") && !jobShaped(v)
+}
+
+// jobShaped reports whether v has the shape of a job: a hash with script, run (Entry::Job)
+// or trigger (Entry::Bridge).
+func jobShaped(v *Node) bool {
+	return v != nil && v.Kind == Map && (v.Has("script") || v.Has("run") || v.Has("trigger"))
 }
 
 // defaultKeys are the keys default: may set, and a job inherits when it does not set them.
@@ -34,32 +64,32 @@ var jobKeys = map[string]bool{
 // DefaultStages are the stages of a pipeline that does not list any.
 var DefaultStages = []string{".pre", "build", "test", "deploy", ".post"}
 
-// maxExtendsDepth is how many levels of extends GitLab follows.
-const maxExtendsDepth = 11
-
 // build turns the merged tree of all files into a Config.
 func build(tree *Node, d *diags) *Config {
 	if tree == nil {
 		return &Config{}
 	}
+	// GitLab's order (Gitlab::Ci::Config#build_config): extends, then !reference tags.
+	tree, failed := newExtender(tree, d).all()
 	tree = resolveReferences(tree, d)
+	d.reading(tree.Pos)
 	cfg := &Config{Stages: stages(tree, d)}
 	cfg.Variables = parseVariables(tree.Get("variables"), d, true)
-	if w := tree.Get("workflow"); w != nil {
+	if w := tree.Get("workflow"); w != nil && isGlobal("workflow", w) {
 		cfg.Workflow = parseWorkflow(w, d)
 	}
 	def := defaults(tree, d)
 
-	x := extender{tree: tree, d: d, done: map[string]*Node{}}
 	out := NewMap(tree.Pos)
 	out = out.With("stages", stagesNode(cfg.Stages, tree))
 	for _, k := range []string{"variables", "workflow"} {
-		if v := tree.Get(k); v != nil {
+		if v := tree.Get(k); v != nil && isGlobal(k, v) {
 			out = out.With(k, v)
 		}
 	}
 	for _, p := range tree.Pairs {
-		if globalKeys[p.Key] {
+		d.reading(p.KeyPos)
+		if isGlobal(p.Key, p.Value) {
 			continue
 		}
 		if p.Value.Kind != Map {
@@ -68,14 +98,10 @@ func build(tree *Node, d *diags) *Config {
 			}
 			continue
 		}
-		if strings.HasPrefix(p.Key, ".") {
+		if strings.HasPrefix(p.Key, ".") || failed[p.Key] {
 			continue
 		}
-		n := x.extend(p.Key, p.Value, 0, nil)
-		if n == nil {
-			continue
-		}
-		n = applyDefault(n, def, d)
+		n := applyDefault(p.Value, def, d)
 		out.Pairs = append(out.Pairs, Pair{Key: p.Key, KeyPos: p.KeyPos, Value: n}) // job names are unique
 		if job := decodeJob(p.Key, p.KeyPos, n, cfg.Stages, d); job != nil {
 			cfg.Jobs = append(cfg.Jobs, job)
@@ -152,7 +178,7 @@ func defaults(tree *Node, d *diags) *Node {
 		}
 	}
 	n := tree.Get("default")
-	if n.IsNull() {
+	if n.IsNull() || !isGlobal("default", n) {
 		return def
 	}
 	if n.Kind != Map {
@@ -201,52 +227,6 @@ func parseInherit(n *Node, d *diags, what string) *Inherit {
 	}
 }
 
-// extender resolves extends:, memoising each job's result.
-type extender struct {
-	tree *Node
-	d    *diags
-	done map[string]*Node
-}
-
-func (x *extender) extend(name string, n *Node, depth int, stack []string) *Node {
-	if r, ok := x.done[name]; ok {
-		return r
-	}
-	ext := n.Get("extends")
-	if ext == nil {
-		return n
-	}
-	if contains(stack, name) {
-		x.d.errorf(ext.Pos, "%s: circular extends (%s → %s)", stack[0], strings.Join(stack, " → "), name)
-		return nil
-	}
-	if depth >= maxExtendsDepth {
-		x.d.errorf(ext.Pos, "%s: extends nests more than %d levels", stack[0], maxExtendsDepth)
-		return nil
-	}
-	parents := strList(ext, x.d, "extends")
-	var merged *Node
-	for _, parent := range parents {
-		pn := x.tree.Get(parent)
-		if pn == nil {
-			x.d.errorf(ext.Pos, "%s: unknown key in extends (%s)", name, parent)
-			return nil
-		}
-		if pn.Kind != Map {
-			x.d.errorf(ext.Pos, "%s: extends %s, which is not a hash", name, parent)
-			return nil
-		}
-		r := x.extend(parent, pn, depth+1, append(stack, name))
-		if r == nil {
-			return nil
-		}
-		merged = deepMerge(merged, r.Without("extends"))
-	}
-	out := deepMerge(merged, n.Without("extends"))
-	x.done[name] = out
-	return out
-}
-
 // decodeJob checks a job's keys and decodes them.
 func decodeJob(name string, pos Pos, n *Node, stages []string, d *diags) *Job {
 	j := &Job{Name: name, Pos: pos, Node: n, Stage: "test"}
@@ -261,6 +241,7 @@ func decodeJob(name string, pos Pos, n *Node, stages []string, d *diags) *Job {
 		d.errorf(pos, "jobs:%s config contains unknown keys: %s", name, strings.Join(unknown, ", "))
 	}
 	for _, p := range n.Pairs {
+		d.reading(p.KeyPos)
 		decodeJobKey(j, p, d)
 	}
 	if j.Stage != "" && !contains(stages, j.Stage) {

@@ -38,6 +38,8 @@ type diags struct {
 	warnings Errors
 	// maxVariableSize bounds variable values (Options.MaxVariableSize); zero: no bound.
 	maxVariableSize int
+	// at is where the configuration is being read (see reading), for an InternalError.
+	at Pos
 }
 
 func (d *diags) errorf(pos Pos, format string, args ...any) {

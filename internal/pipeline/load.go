@@ -108,18 +108,24 @@ type File struct {
 }
 
 // ReadFile reads and parses the pipeline file name (relative to dir, or absolute) for
-// Options.Parsed. An unreadable or invalid file is kept in File.Err for Load to report.
-// The file is held to the default limits (DefaultMaxFileSize, DefaultMaxDepth); Load reads it
-// again when Options set others.
-func ReadFile(dir, name string) *File {
+// Options.Parsed. An unreadable or invalid file is kept in File.Err for Load to report, and
+// so is a panic while it is parsed (an *InternalError). The file is held to the default
+// limits (DefaultMaxFileSize, DefaultMaxDepth); Load reads it again when Options set others.
+func ReadFile(dir, name string) (f *File) {
+	defer func() {
+		if r := recover(); r != nil {
+			f = &File{Name: name, Err: Recovered(Pos{File: name}, r)}
+		}
+	}()
 	l := loader{root: dir, opts: withDefaults(Options{Dir: dir})}
-	f := l.parseFile(name)
+	f = l.parseFile(name)
 	f.opts = l.opts
 	return f
 }
 
 // parseFile reads and parses the root pipeline file name; see ReadFile.
 func (l *loader) parseFile(name string) *File {
+	l.d.reading(Pos{File: name})
 	f := &File{Name: name}
 	data, err := l.readFile(name)
 	if err != nil {
@@ -179,11 +185,17 @@ type loader struct {
 
 // Load reads the root pipeline file with everything it includes and returns the merged,
 // reference- and extends-resolved configuration. Errors are an Errors value listing every
-// problem found, each with its file:line:col.
-func Load(ctx context.Context, opts Options) (*Config, error) {
+// problem found, each with its file:line:col. A panic while loading (a bug, or a panicking
+// func of Options) is returned as an *InternalError that says where Load was reading.
+func Load(ctx context.Context, opts Options) (cfg *Config, err error) {
 	opts = withDefaults(opts)
 	l := &loader{ctx: ctx, opts: opts, root: opts.Dir, chains: map[string][]string{}}
 	l.d.maxVariableSize = opts.MaxVariableSize
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = nil, Recovered(l.d.at, r)
+		}
+	}()
 	var tree *Node
 	if opts.Child != nil {
 		tree = l.loadChild(opts.Child)
@@ -193,8 +205,9 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 			f = l.parseFile(opts.File)
 		}
 		var es Errors
-		if errors.As(f.Err, &es) && len(es) == 1 && es[0].Pos.Line == 0 {
-			return nil, f.Err // the file itself is missing: nothing else to say
+		var ie *InternalError
+		if errors.As(f.Err, &es) && len(es) == 1 && es[0].Pos.Line == 0 || errors.As(f.Err, &ie) {
+			return nil, f.Err // the file itself is missing (or broke the parser): nothing else to say
 		}
 		tree = l.loadFile(f, nil, stringInputs(opts.Inputs), nil)
 	}
@@ -205,7 +218,7 @@ func Load(ctx context.Context, opts Options) (*Config, error) {
 		l.chain(l.d.errs)
 		return nil, err
 	}
-	cfg := build(tree, &l.d)
+	cfg = build(tree, &l.d)
 	cfg.Files = l.files
 	l.chain(l.d.errs)
 	l.chain(l.d.warnings)
@@ -224,7 +237,7 @@ func (l *loader) countJobs(n *Node) bool {
 	}
 	count := 0
 	for _, p := range n.Pairs {
-		if globalKeys[p.Key] || strings.HasPrefix(p.Key, ".") || p.Value.Kind != Map {
+		if isGlobal(p.Key, p.Value) || strings.HasPrefix(p.Key, ".") || p.Value.Kind != Map {
 			continue
 		}
 		if count++; count > l.opts.MaxJobs {
@@ -371,6 +384,7 @@ func (l *loader) walkFiles(fn func(rel string)) {
 // loadData parses one file, applies its inputs, resolves its includes and returns the file's
 // content merged over what it includes.
 func (l *loader) loadData(name string, data []byte, chain []string, inputs map[string]*Node, comp map[string]string) *Node {
+	l.d.reading(Pos{File: name})
 	f := &File{Name: name}
 	f.Docs, f.Warnings, f.Err = parse(name, data, l.opts.MaxDepth)
 	return l.loadFile(f, chain, inputs, comp)
@@ -421,6 +435,7 @@ func (l *loader) loadFile(f *File, chain []string, inputs map[string]*Node, comp
 			merged = deepMerge(merged, n)
 		}
 	}
+	l.d.reading(doc.Pos)
 	return deepMerge(merged, doc.Without("include"))
 }
 
@@ -514,6 +529,7 @@ func (l *loader) includeMap(e *Node) (includeRef, bool) {
 		return r, false
 	}
 	if rules := e.Get("rules"); rules != nil {
+		l.d.reading(rules.Pos)
 		rs := parseRules(rules, &l.d, true)
 		if !l.rulesMatch(rs) {
 			return r, false
@@ -528,6 +544,7 @@ func (l *loader) rulesMatch(rs []*Rule) bool {
 		env = *l.opts.Rules
 	}
 	for _, r := range rs {
+		l.d.reading(r.Pos)
 		ok, err := r.Match(env)
 		if err != nil {
 			l.d.errorf(r.Pos, "%v", err)
@@ -549,6 +566,7 @@ func (l *loader) lookup(name string) (string, bool) {
 
 // include loads one include entry (a glob may name several files) and merges them.
 func (l *loader) include(r includeRef, chain []string) *Node {
+	l.d.reading(r.node.Pos)
 	if err := l.ctx.Err(); err != nil {
 		l.d.errorf(r.node.Pos, "include: %v", err)
 		return nil

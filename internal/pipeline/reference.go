@@ -10,7 +10,10 @@ const maxReferenceDepth = 10
 
 // resolveReferences replaces every `!reference [key, …]` in the tree by the node it names. A
 // reference that yields a list inside a list nests it, as in GitLab; scripts and rules flatten
-// nested lists when they are decoded. A path element may be a list index.
+// nested lists when they are decoded. A path element may be a list index. build calls it
+// after extends are merged, as GitLab resolves tags after Config::Extendable: a reference
+// reads an entry with its extends merged. A reference that cannot be resolved is reported
+// and leaves a null in its place.
 func resolveReferences(root *Node, d *diags) *Node {
 	r := refResolver{root: root, d: d}
 	return r.walk(root, 0, nil)
@@ -62,6 +65,9 @@ func (r *refResolver) walk(n *Node, depth int, stack []string) *Node {
 				c.Pairs = append([]Pair(nil), n.Pairs...)
 				out = &c
 			}
+			if v == nil {
+				v = &Node{Kind: Null, Pos: p.Value.Pos}
+			}
 			out.Pairs[i].Value = v
 		}
 		if out == nil {
@@ -73,6 +79,7 @@ func (r *refResolver) walk(n *Node, depth int, stack []string) *Node {
 }
 
 func (r *refResolver) resolve(n *Node, depth int, stack []string) *Node {
+	r.d.reading(n.Pos)
 	var path []string
 	for _, it := range n.Items {
 		if it.Kind != Scalar {
@@ -99,7 +106,8 @@ func (r *refResolver) resolve(n *Node, depth int, stack []string) *Node {
 	cur := r.root
 	for i, k := range path {
 		next := cur.Get(k)
-		if idx, err := strconv.Atoi(k); err == nil && cur.Kind == Seq && idx >= 0 && idx < len(cur.Items) {
+		// A reference does not look through another one (GitLab's Hash#dig stops at the tag).
+		if idx, err := strconv.Atoi(k); err == nil && cur.Kind == Seq && cur.Tag != TagReference && idx >= 0 && idx < len(cur.Items) {
 			next = cur.Items[idx]
 		}
 		if next == nil {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -14,10 +15,20 @@ import (
 
 // Compile decides the pipeline of cfg for ctx. A plan that GitLab would refuse (a need on a job
 // that is not in the pipeline, a dependency on a later stage, …) is an error: pipeline.Errors
-// naming each job's position.
-func Compile(cfg *pipeline.Config, ctx Context) (*Plan, error) {
+// naming each job's position. A panic while planning (a bug, or a panicking func of ctx) is
+// returned as a *pipeline.InternalError at the job being planned.
+func Compile(cfg *pipeline.Config, ctx Context) (p *Plan, err error) {
 	c := compiler{cfg: cfg, ctx: ctx}
-	return c.compile()
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, pipeline.Recovered(c.at, r)
+		}
+	}()
+	p, err = c.compile()
+	if c.internal != nil {
+		return nil, c.internal
+	}
+	return p, err
 }
 
 type compiler struct {
@@ -33,6 +44,10 @@ type compiler struct {
 	// defaultOnly is true when jobs without rules/only/except get only: [branches, tags]
 	// (GitLab drops that default when workflow:rules exist).
 	defaultOnly bool
+	// at is the position being planned (a job's), for an InternalError; internal is one
+	// that a child pipeline returned.
+	at       pipeline.Pos
+	internal *pipeline.InternalError
 }
 
 func (c *compiler) errorf(pos pipeline.Pos, format string, args ...any) {
@@ -71,7 +86,7 @@ func (c *compiler) compile() (*Plan, error) {
 		default:
 			p.Reason.Text = fmt.Sprintf("workflow:rules[%d] matched", i)
 			c.workflow = yamlVars(rule.Variables)
-			pipelineVars = newVarSet(c.predefined, c.globals, c.workflow, c.user)
+			pipelineVars = newVarSet(c.predefined, slices.Concat(c.globals, c.workflow), c.user)
 			if rule.Name != "" {
 				p.Name = rule.Name
 			}
@@ -98,6 +113,7 @@ func (c *compiler) compile() (*Plan, error) {
 	if len(c.cfg.Files) > 0 {
 		root.File = c.cfg.Files[0]
 	}
+	c.at = root
 	c.overflow(pipelineVars, root, c.cfg.Variables)
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -114,13 +130,18 @@ func (c *compiler) compile() (*Plan, error) {
 		id = 1000
 	}
 	for _, cj := range c.cfg.Jobs {
+		c.at = cj.Pos
 		for _, j := range c.instances(cj) {
-			vars := c.jobVars(j, cj, id+1)
+			vars := c.jobVars(j, cj, id+1, nil)
 			c.decide(j, cj, vars)
 			if j.When == "never" {
 				p.Excluded = append(p.Excluded, j)
 			} else {
 				id++
+				if r := j.rule; r != nil && len(r.Variables) > 0 {
+					// The matching rule's variables join the job's YAML variables.
+					vars = c.jobVars(j, cj, id, r.Variables)
+				}
 				c.finish(j, cj, vars)
 				p.Jobs = append(p.Jobs, j)
 			}
@@ -246,26 +267,27 @@ func cartesian(keys []string, entry map[string][]string) [][]string {
 	return out
 }
 
-// jobVars is what a job's rules see, lowest precedence first: predefined variables, the
-// top-level and workflow variables it inherits, its own variables, its matrix values and the
-// user's.
-func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64) *varSet {
+// jobVars is what a job sees, lowest precedence first: predefined variables; then, as one
+// level (GitLab merges them before it expands them), the top-level and workflow variables it
+// inherits, its own variables, its matrix values and rules, the variables of the rule that
+// matched (none while its rules are being decided); then the user's.
+func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64, rules []pipeline.VarDef) *varSet {
 	m := c.meta(j, cj)
 	m.ID = id
-	s := newVarSet(c.predefined, jobVars(c.env, m))
+	var yaml []Var
 	for _, layer := range [][]Var{c.globals, c.workflow} {
 		for _, v := range layer {
 			if cj.InheritVars.Allows(v.Key) {
-				s.add(v)
+				yaml = append(yaml, v)
 			}
 		}
 	}
-	s.add(yamlVars(cj.Variables)...)
+	yaml = append(yaml, yamlVars(cj.Variables)...)
 	for _, k := range sortedKeys(j.matrix) {
-		s.add(Var{Key: k, Value: j.matrix[k], Public: true})
+		yaml = append(yaml, Var{Key: k, Value: j.matrix[k], Public: true})
 	}
-	s.add(c.user...)
-	return s
+	yaml = append(yaml, yamlVars(rules)...)
+	return newVarSet(c.predefined, jobVars(c.env, m), yaml, c.user)
 }
 
 func (c *compiler) meta(j *Job, cj *pipeline.Job) JobMeta {
@@ -414,15 +436,11 @@ func (r *Reason) setVars(names []string, vars *varSet) {
 	}
 }
 
-// finish fills in everything a runner needs once the job is known to run. vars is the set its
-// rules saw; the job's ID and the matching rule's variables are added to it.
+// finish fills in everything a runner needs once the job is known to run. vars is the set the
+// job sees (with the matching rule's variables).
 func (c *compiler) finish(j *Job, cj *pipeline.Job, vars *varSet) {
 	if _, set := vars.raw("CI_JOB_MANUAL"); j.When == "manual" && !set {
 		vars.add(Var{Key: "CI_JOB_MANUAL", Value: "true", Public: true})
-	}
-	if r := j.rule; r != nil {
-		vars.add(yamlVars(r.Variables)...)
-		vars.add(c.user...)
 	}
 	if cyc := vars.cycle(); cyc != nil {
 		c.errorf(cj.Pos, "jobs:%s: circular variable reference: %s", j.Name, strings.Join(cyc, " → "))
@@ -462,13 +480,17 @@ func (c *compiler) finish(j *Job, cj *pipeline.Job, vars *varSet) {
 }
 
 // child plans a trigger's child pipeline: source parent_pipeline, the trigger job's YAML
-// variables forwarded unless forward:yaml_variables is false.
+// variables forwarded unless forward:yaml_variables is false, expanded as the trigger job
+// sees them (GitLab's Variables::Downstream::Generator and ExpandableVariableGenerator).
 func (c *compiler) child(j *Job, cj *pipeline.Job, t *pipeline.Trigger, vars *varSet) *Plan {
 	files := make([]string, len(t.Include))
 	for i, f := range t.Include {
 		files[i] = expr.Expand(f, vars.Lookup)
 	}
 	cfg, err := c.ctx.LoadChild(files)
+	if c.broke(err) {
+		return nil
+	}
 	if err != nil {
 		c.errorf(cj.Node.KeyPos("trigger"), "jobs:%s trigger:include: %v", j.Name, err)
 		return nil
@@ -477,18 +499,40 @@ func (c *compiler) child(j *Job, cj *pipeline.Job, t *pipeline.Trigger, vars *va
 	ctx.Source = SourceParentPipeline
 	ctx.Variables = nil
 	if fwd, ok := t.Forward["yaml_variables"]; !ok || fwd {
-		ctx.Variables = append(ctx.Variables, yamlVars(c.cfg.Variables)...)
-		ctx.Variables = append(ctx.Variables, yamlVars(cj.Variables)...)
+		yaml := slices.Concat(yamlVars(c.cfg.Variables), yamlVars(cj.Variables))
+		if j.rule != nil {
+			yaml = append(yaml, yamlVars(j.rule.Variables)...)
+		}
+		for _, v := range yaml {
+			v.Value = vars.forward(v)
+			ctx.Variables = append(ctx.Variables, v)
+		}
 	}
 	if t.Forward["pipeline_variables"] {
 		ctx.Variables = append(ctx.Variables, c.user...)
 	}
 	p, err := Compile(cfg, ctx)
+	if c.broke(err) {
+		return nil
+	}
 	if err != nil {
 		c.errorf(cj.Node.KeyPos("trigger"), "jobs:%s child pipeline: %v", j.Name, err)
 		return nil
 	}
 	return p
+}
+
+// broke reports whether err is an InternalError (of a child pipeline), which Compile then
+// returns as it is.
+func (c *compiler) broke(err error) bool {
+	var ie *pipeline.InternalError
+	if errors.As(err, &ie) {
+		if c.internal == nil {
+			c.internal = ie
+		}
+		return true
+	}
+	return false
 }
 
 func indexOf(list []string, s string) int {
@@ -688,8 +732,10 @@ func (c *compiler) resolveNeeds(p *Plan) {
 		}
 		byBase[base] = append(byBase[base], j)
 	}
+	addInstances(byBase, p.Jobs)
 	for _, j := range p.Jobs {
 		cj := j.Config
+		c.at = j.Pos
 		if r := j.rule; r != nil && r.NeedsSet {
 			j.Needs = c.edges(j, r.Needs, byBase, p)
 		} else if cj.NeedsSet {

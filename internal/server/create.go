@@ -48,8 +48,25 @@ func (e *errNoPipeline) Error() string { return "no pipeline: " + e.reason }
 // createPipeline fetches the project, plans the pipeline for t from the committed
 // configuration and stores it with its jobs; then the scheduler starts it and older
 // pipelines of the ref are auto-canceled where interruptible allows. A configuration that
-// makes no pipeline returns *errNoPipeline; a configuration error returns pipeline.Errors.
-func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger) (*store.Pipeline, error) {
+// makes no pipeline returns *errNoPipeline; a configuration error returns pipeline.Errors. A
+// panic (a bug) returns a *pipeline.InternalError — one of the loader names the file and line
+// it was reading — whose stack goes to the debug log: a webhook, an API call or a schedule
+// never brings the server down.
+func (s *Server) createPipeline(ctx context.Context, p *store.Project, t trigger) (pl *store.Pipeline, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pl, err = nil, pipeline.Recovered(pipeline.Pos{}, v)
+		}
+		var ie *pipeline.InternalError
+		if errors.As(err, &ie) {
+			s.log.Debug("create pipeline: internal error", "project_id", p.ID, "err", err, "stack", string(ie.Stack))
+		}
+	}()
+	return s.newPipeline(ctx, p, t)
+}
+
+// newPipeline is createPipeline but for panics.
+func (s *Server) newPipeline(ctx context.Context, p *store.Project, t trigger) (*store.Pipeline, error) {
 	if err := s.checkVariables(t.Vars); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/scheduler"
 	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
@@ -124,7 +125,7 @@ func (s *Server) adapt(rt route) http.Handler {
 			if rt.auth != authPublic && rt.auth != authRegister {
 				w, r = s.progress(w, r) // transfers of authenticated callers may be long
 			}
-			err = rt.handle(w, r, c)
+			err = s.serve(rt, w, r, c)
 		}
 		if err == nil {
 			return
@@ -133,7 +134,16 @@ func (s *Server) adapt(rt route) http.Handler {
 		msg := "internal error"
 		var he *httpError
 		var mbe *http.MaxBytesError
+		var ie *pipeline.InternalError
 		switch {
+		case errors.As(err, &ie):
+			// A bug: the answer names the configuration file and line being read, if any;
+			// the stack goes to the debug log.
+			if ie.Pos.File != "" {
+				msg = ie.Error()
+			}
+			s.log.Error("request failed: internal error", "route", rt.pattern, "err", err)
+			s.log.Debug("internal error", "route", rt.pattern, "stack", string(ie.Stack))
 		case errors.As(err, &he):
 			status, msg = he.status, he.msg
 		case errors.As(err, &mbe):
@@ -163,6 +173,21 @@ func (s *Server) adapt(rt route) http.Handler {
 		}
 		writeJSON(w, status, map[string]string{"error": msg})
 	})
+}
+
+// serve runs the route's handler. A panic in it (a bug) is returned as a
+// *pipeline.InternalError, for adapt to answer 500 and log, and the server goes on;
+// http.ErrAbortHandler, the deliberate way to abort a response, is not caught.
+func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request, c *caller) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			err = pipeline.Recovered(pipeline.Pos{}, v)
+		}
+	}()
+	return rt.handle(w, r, c)
 }
 
 // retryAfter is the Retry-After (seconds) of a 503: how long clients are asked to wait when
