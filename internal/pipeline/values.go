@@ -321,14 +321,14 @@ func parseMatrix(n *Node, d *diags) ([]map[string][]string, [][]string) {
 		for _, p := range it.Pairs {
 			switch p.Value.Kind {
 			case Scalar:
-				m[p.Key] = []string{p.Value.Value}
+				if matrixValue(p.Value, p.Key, d) {
+					m[p.Key] = []string{p.Value.Value}
+				}
 			case Seq:
 				for _, v := range p.Value.Items {
-					if v.Kind != Scalar {
-						d.errorf(v.Pos, "parallel:matrix:%s: values should be strings", p.Key)
-						continue
+					if matrixValue(v, p.Key, d) {
+						m[p.Key] = append(m[p.Key], v.Value)
 					}
-					m[p.Key] = append(m[p.Key], v.Value)
 				}
 			default:
 				d.errorf(p.Value.Pos, "parallel:matrix:%s should be a string or an array", p.Key)
@@ -339,6 +339,18 @@ func parseMatrix(n *Node, d *diags) ([]map[string][]string, [][]string) {
 		order = append(order, keys)
 	}
 	return out, order
+}
+
+// matrixValue reports whether v may be a parallel:matrix value: a string or an integer, as
+// GitLab's Entry::Product::Variables validates them (`variables: { array_values: true }`, whose
+// values must be alphanumeric: a String, Symbol or Integer). A float or a boolean, which YAML 1.1
+// makes of `3.10` or `on`, is an error there, not "3.1" or "true" here.
+func matrixValue(v *Node, key string, d *diags) bool {
+	if v.Kind != Scalar || v.Tag != TagStr && v.Tag != TagInt {
+		d.errorf(v.Pos, "parallel:matrix:%s: values should be strings or integers, not %s", key, v.TypeName())
+		return false
+	}
+	return true
 }
 
 func contains(list []string, s string) bool {

@@ -257,3 +257,23 @@ func TestScriptLinesAreStrings(t *testing.T) {
 		t.Errorf("script %q", got)
 	}
 }
+
+// TestMatrixValues checks parallel:matrix values as GitLab's Entry::Product::Variables
+// validates them (`variables: { array_values: true }`: each value a String, Symbol or Integer):
+// YAML 1.1 reads `3.10` as the float 3.1 and `on` as true, which GitLab refuses rather than
+// naming a job "test: [3.1]".
+func TestMatrixValues(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadFS(map[string]string{DefaultFile: "test:\n  script: x\n  parallel:\n    matrix:\n      - PY: [\"3.10\", 3]\n        OS: linux\n"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Job("test").Parallel.Matrix[0]["PY"]; !reflect.DeepEqual(got, []string{"3.10", "3"}) {
+		t.Errorf("PY %v", got)
+	}
+	_, err = loadFS(map[string]string{DefaultFile: "test:\n  script: x\n  parallel:\n    matrix:\n      - PY: [3.10]\n        DEBUG: on\n"}, Options{})
+	wantLoadError(t, err, ".gitlab-ci.yml:5:14", "parallel:matrix:PY: values should be strings or integers, not float")
+	if !strings.Contains(err.Error(), "parallel:matrix:DEBUG: values should be strings or integers, not boolean") {
+		t.Errorf("error %v, want DEBUG refused too", err)
+	}
+}
