@@ -16,10 +16,10 @@ import (
 
 // GitLab reads YAML with Ruby's Psych, a YAML 1.1 reader, and the library here reads YAML 1.2:
 // the two type plain scalars differently (`yes` is a boolean, `010` is 8, `1e3` a string). The
-// loader types every scalar as Psych does (ScalarScanner#tokenize of psych 5.2, the version
-// GitLab runs, with the options of its YAML.safe_load) and keeps its value as Ruby's to_s writes
-// it, which is what GitLab passes on wherever it turns a value into a string (a variable, a
-// script line, an interpolated input). docs/yaml.md lists the rules.
+// loader types every scalar as Psych does (ScalarScanner#tokenize of psych 5 as of v5.2.6,
+// which GitLab's Ruby 3 bundles, with the options of its YAML.safe_load) and keeps its value as
+// Ruby's to_s writes it, which is what GitLab passes on wherever it turns a value into a string
+// (a variable, a script line, an interpolated input). docs/yaml.md lists the rules.
 
 // wordy reports whether s starts like a word, as ScalarScanner's first test
 // /^[^\d.:-]?[[:alpha:]_\s!@#$%\^&*(){}<>|\/\\~;=]+/ has it: such a scalar is a string, unless it is
