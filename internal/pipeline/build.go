@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"sort"
 	"strings"
 )
 
@@ -55,7 +54,7 @@ var jobKeys = map[string]bool{
 	"cache": true, "coverage": true, "dast_configuration": true, "dependencies": true,
 	"environment": true, "except": true, "extends": true, "hooks": true, "id_tokens": true,
 	"identity": true, "image": true, "inherit": true, "interruptible": true,
-	"manual_confirmation": true, "needs": true, "only": true, "pages": true, "parallel": true,
+	"manual_confirmation": true, "needs": true, "only": true, "pages": true, "parallel": true, "publish": true,
 	"release": true, "resource_group": true, "retry": true, "rules": true, "run": true,
 	"script": true, "secrets": true, "services": true, "stage": true, "start_in": true,
 	"tags": true, "timeout": true, "trigger": true, "variables": true, "when": true,
@@ -195,18 +194,24 @@ func defaults(tree *Node, d *diags) *Node {
 	return def
 }
 
-// applyDefault copies into job the default keys it does not set and inherits.
+// applyDefault copies into job the default keys it does not set and inherits. A key the job
+// sets to null counts as not set: GitLab makes a null entry Entry::Unspecified, and
+// Processable#inherit! gives an unspecified entry the default's.
 func applyDefault(job, def *Node, d *diags) *Node {
 	inherit := parseInherit(job.Get("inherit").Get("default"), d, "inherit:default")
 	var out *Node
 	for _, p := range def.Pairs {
-		if job.Has(p.Key) || !inherit.Allows(p.Key) {
+		if !job.Get(p.Key).IsNull() || !inherit.Allows(p.Key) {
 			continue
 		}
 		if out == nil {
 			c := *job
 			c.Pairs = append(make([]Pair, 0, len(job.Pairs)+len(def.Pairs)), job.Pairs...)
 			out = &c
+		}
+		if i := out.index(p.Key); i >= 0 {
+			out.Pairs[i].Value = p.Value
+			continue
 		}
 		out.Pairs = append(out.Pairs, p)
 	}
@@ -227,22 +232,39 @@ func parseInherit(n *Node, d *diags, what string) *Inherit {
 	}
 }
 
-// decodeJob checks a job's keys and decodes them.
+// pagesJob reports whether a job publishes GitLab Pages (Entry::Job#pages_job?): its pages: is
+// present in Ruby's sense (not null, false or empty), or it is named pages and does not set
+// pages: false.
+func pagesJob(name string, n *Node) bool {
+	p := n.Get("pages")
+	switch b, isBool := p.Bool(); {
+	case isBool && !b:
+		return false
+	case isBool, p != nil && p.Kind == Map && len(p.Pairs) > 0, p != nil && p.Kind == Seq && len(p.Items) > 0,
+		p != nil && p.Kind == Scalar && strings.TrimSpace(p.Value) != "":
+		return true
+	}
+	return name == "pages"
+}
+
+// decodeJob checks a job's keys and decodes them. An unknown key is reported where it is
+// written. A key set to null is unspecified, as GitLab's Factory#create! makes a null entry
+// Entry::Unspecified (and its attributes allow nil), but for script, which must not be blank.
 func decodeJob(name string, pos Pos, n *Node, stages []string, d *diags) *Job {
 	j := &Job{Name: name, Pos: pos, Node: n, Stage: "test"}
-	var unknown []string
 	for _, p := range n.Pairs {
-		if !jobKeys[p.Key] {
-			unknown = append(unknown, p.Key)
+		switch {
+		case !jobKeys[p.Key]:
+			d.errorf(p.KeyPos, "jobs:%s config contains unknown keys: %s", name, p.Key)
+		case p.Key == "script" && p.Value.IsNull() && p.Value.Tag != TagReference:
+			d.errorf(p.KeyPos, "jobs:%s:script config can't be blank", name)
+		case !p.Value.IsNull():
+			d.reading(p.KeyPos)
+			decodeJobKey(j, p, d)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		d.errorf(pos, "jobs:%s config contains unknown keys: %s", name, strings.Join(unknown, ", "))
-	}
-	for _, p := range n.Pairs {
-		d.reading(p.KeyPos)
-		decodeJobKey(j, p, d)
+	if j.Publish != "" && !pagesJob(name, n) {
+		d.errorf(n.KeyPos("publish"), "jobs:%s publish can only be used within a `pages` job", name)
 	}
 	if j.Stage != "" && !contains(stages, j.Stage) {
 		d.errorf(n.KeyPos("stage"), "jobs:%s chosen stage %s does not exist; available stages are %s", name, j.Stage, strings.Join(stages, ", "))

@@ -133,9 +133,14 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 		}
 		return c.convert(n.Alias, depth)
 	case yaml.ScalarNode:
-		out := c.node(Node{Kind: Scalar, Tag: n.ShortTag(), Value: n.Value, Pos: c.pos(n)})
-		if out.Tag == TagNull {
-			out.Kind, out.Value = Null, ""
+		tag, value, err := typeScalar(n)
+		if err != nil {
+			c.err = Errors{{Pos: c.pos(n), Msg: "invalid YAML: " + err.Error()}}
+			return &Node{Pos: c.pos(n)}
+		}
+		out := c.node(Node{Kind: Scalar, Tag: tag, Value: value, Pos: c.pos(n)})
+		if tag == TagNull {
+			out.Kind = Null
 		}
 		c.seen[n] = out
 		return out

@@ -218,9 +218,10 @@ func TestParse(t *testing.T) {
 			want: lines("- !reference [.setup, script]", "- c"),
 		},
 		{
+			// Values are printed as GitLab reads them (YAML 1.1): yes is true, 0x1F is 31.
 			name: "scalar tags",
-			src:  "a: true\nb: 3\nc: 1.5\nd: null\ne: ~\nf: \"3\"\ng: yes\nh: 0x1F\n",
-			want: lines("a: true", "b: 3", "c: 1.5", "d: null", "e: null", "f: \"3\"", "g: yes", "h: 0x1F"),
+			src:  "a: true\nb: 3\nc: 1.5\nd: null\ne: ~\nf: \"3\"\ng: yes\nh: 0x1F\ni: .inf\n",
+			want: lines("a: true", "b: 3", "c: 1.5", "d: null", "e: null", "f: \"3\"", "g: true", "h: 31", "i: .inf"),
 		},
 		{
 			name: "block scalars",
@@ -276,7 +277,7 @@ func TestParseTags(t *testing.T) {
 	}{
 		{name: "bool", key: "a", kind: Scalar, tag: TagBool, typ: "boolean"},
 		{name: "int", key: "b", kind: Scalar, tag: TagInt, typ: "integer"},
-		{name: "float", key: "c", kind: Scalar, tag: TagFloat, typ: "integer"},
+		{name: "float", key: "c", kind: Scalar, tag: TagFloat, typ: "float"},
 		{name: "null word", key: "d", kind: Null, tag: TagNull, typ: "null"},
 		{name: "tilde", key: "e", kind: Null, tag: TagNull, typ: "null"},
 		{name: "quoted number", key: "f", kind: Scalar, tag: TagStr, typ: "string"},

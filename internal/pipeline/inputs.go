@@ -172,11 +172,15 @@ func (l *loader) typed(file, key, typ string, v *Node) *Node {
 			}
 			return docs[0]
 		case "number":
-			if _, err := strconv.ParseFloat(s, 64); err != nil {
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return &Node{Kind: Scalar, Tag: TagInt, Value: strconv.FormatInt(i, 10), Pos: v.Pos}
+			}
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil {
 				l.d.errorf(v.Pos, "%s: `%s` input: provided value is not a number", file, key)
 				return nil
 			}
-			return &Node{Kind: Scalar, Tag: TagInt, Value: s, Pos: v.Pos}
+			return &Node{Kind: Scalar, Tag: TagFloat, Value: rubyFloat(f), Pos: v.Pos}
 		case "boolean":
 			if s != "true" && s != "false" {
 				l.d.errorf(v.Pos, "%s: `%s` input: provided value is not a boolean", file, key)

@@ -49,11 +49,16 @@ func decodeJobKey(j *Job, p Pair, d *diags) {
 		j.When = parseWhen(v, d, false)
 	case "start_in":
 		j.StartIn = durationStr(v, d, what, false)
+	case "publish":
+		j.Publish = v.Str()
+		if v.Kind != Scalar || v.Tag != TagStr {
+			d.errorf(v.Pos, "%s config should be a string", what)
+		}
 	case "allow_failure":
 		j.AllowFailure = parseAllowFailure(v, d)
 	case "needs":
-		if v.Kind != Seq && !v.IsNull() {
-			d.errorf(v.Pos, "%s config should be an array", what)
+		if v.Kind != Seq && v.Kind != Map {
+			d.errorf(v.Pos, "%s config can only be a hash or an array", what)
 			return
 		}
 		j.Needs, j.NeedsSet = parseNeeds(v, d), true
@@ -251,6 +256,9 @@ func parseEnvironment(n *Node, d *diags, what string) *Environment {
 	case Map:
 		e := &Environment{Action: "start"}
 		for _, p := range n.Pairs {
+			if p.Value.IsNull() {
+				continue // unspecified, as GitLab's allow_nil attributes have it
+			}
 			switch p.Key {
 			case "name":
 				e.Name = p.Value.Str()
@@ -264,6 +272,11 @@ func parseEnvironment(n *Node, d *diags, what string) *Environment {
 			case "on_stop":
 				e.OnStop = p.Value.Str()
 			case "auto_stop_in":
+				// GitLab expands variables in it when the job runs (Ci::Build#expanded_auto_stop_in).
+				if strings.Contains(p.Value.Str(), "$") {
+					e.AutoStopIn = p.Value.Str()
+					continue
+				}
 				e.AutoStopIn = durationStr(p.Value, d, what+":auto_stop_in", true)
 			case "deployment_tier":
 				e.DeploymentTier = p.Value.Str()
@@ -292,6 +305,9 @@ func parseArtifacts(n *Node, d *diags, what string) *Artifacts {
 	}
 	a := &Artifacts{When: "on_success"}
 	for _, p := range n.Pairs {
+		if p.Value.IsNull() {
+			continue // unspecified, as GitLab's allow_nil attributes have it
+		}
 		switch p.Key {
 		case "name":
 			a.Name = p.Value.Str()
@@ -330,6 +346,10 @@ func parseArtifacts(n *Node, d *diags, what string) *Artifacts {
 	return a
 }
 
+// parseCaches decodes cache:, a hash or a list of them. As in GitLab's Entry::Caches (a
+// ComposableArray, which composes `[config].flatten`), lists nested in the list (an alias of a
+// list used as an item) are spliced in and null items are unspecified caches, left out; the
+// limit of 4 counts the items as written.
 func parseCaches(n *Node, d *diags, what string) []Cache {
 	switch n.Kind {
 	case Null:
@@ -338,14 +358,17 @@ func parseCaches(n *Node, d *diags, what string) []Cache {
 		return []Cache{parseCache(n, d, what)}
 	case Seq:
 		var out []Cache
-		for _, it := range n.Items {
-			if it.Kind != Map {
+		items, _ := flattenAll(n.Items)
+		for _, it := range items {
+			switch it.Kind {
+			case Null:
+			case Map:
+				out = append(out, parseCache(it, d, what))
+			default:
 				d.errorf(it.Pos, "%s config should be a hash or an array of hashes", what)
-				continue
 			}
-			out = append(out, parseCache(it, d, what))
 		}
-		if len(out) > 4 {
+		if len(n.Items) > 4 {
 			d.errorf(n.Pos, "%s config can have at most 4 caches", what)
 		}
 		return out
@@ -358,6 +381,9 @@ func parseCache(n *Node, d *diags, what string) Cache {
 	c := Cache{Policy: "pull-push", When: "on_success", Key: "default"}
 	for _, p := range n.Pairs {
 		v := p.Value
+		if v.IsNull() {
+			continue // unspecified (`paths:` with no value): GitLab's Factory makes it Entry::Unspecified
+		}
 		switch p.Key {
 		case "key":
 			if v.Kind == Map {
@@ -449,6 +475,16 @@ func parseTrigger(n *Node, d *diags, what string) *Trigger {
 				b, _ := q.Value.Bool()
 				t.Forward[q.Key] = b
 			}
+		case "inputs":
+			// The inputs of a multi-project trigger (Entry::Trigger's CrossProjectTrigger); a
+			// child pipeline takes its inputs in trigger:include.
+			if p.Value.Kind != Map {
+				d.errorf(p.Value.Pos, "%s:inputs config should be a hash", what)
+			}
+			if n.Has("include") {
+				d.errorf(p.KeyPos, "%s config contains unknown key \"inputs\" (a child pipeline takes its inputs in include)", what)
+			}
+			t.Inputs = p.Value
 		default:
 			d.errorf(p.KeyPos, "%s config contains unknown key %q", what, p.Key)
 		}
@@ -456,15 +492,22 @@ func parseTrigger(n *Node, d *diags, what string) *Trigger {
 	return t
 }
 
-// durationStr checks a duration value where it is written; never is allowed where it means
-// "keep forever".
+// durationStr checks a duration where it is written, as GitLab's DurationValidator does: it is
+// a string that ChronicDuration reads (validate_duration refuses anything else, such as the
+// integer of `timeout: 3600`), or, where never means "keep forever", never in any case
+// (Gitlab::Ci::Build::DurationParser#never?), returned as "never". Null is unspecified: "".
 func durationStr(n *Node, d *diags, what string, never bool) string {
-	s := n.Str()
-	if never && s == "never" {
-		return s
+	switch {
+	case n.IsNull():
+		return ""
+	case n.Kind != Scalar || n.Tag != TagStr:
+		d.errorf(n.Pos, "%s should be a duration: a string such as \"1 hour\", not %s", what, n.TypeName())
+		return ""
+	case never && strings.EqualFold(n.Value, "never"):
+		return "never"
 	}
-	if _, err := ParseDuration(s); err != nil {
+	if _, err := ParseDuration(n.Value); err != nil {
 		d.errorf(n.Pos, "%s should be a duration: %v", what, err)
 	}
-	return s
+	return n.Value
 }

@@ -71,7 +71,8 @@ func TestErrorsInIncludedFiles(t *testing.T) {
 		{
 			name: "unknown key",
 			file: "job:\n  script: x\n  scirpt: y\n",
-			want: "ci/jobs.yml:1:1: jobs:job config contains unknown keys: scirpt (included from .gitlab-ci.yml)",
+			// At the unknown key itself, not at its job.
+			want: "ci/jobs.yml:3:3: jobs:job config contains unknown keys: scirpt (included from .gitlab-ci.yml)",
 		},
 	}
 	for _, tt := range tests {

@@ -8,7 +8,6 @@ package pipeline
 import (
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // Pos is where a node starts: the file as the user named it, 1-based line and column.
@@ -36,7 +35,8 @@ const (
 	Map
 )
 
-// Scalar tags, as YAML resolves plain scalars.
+// Scalar tags. A scalar is typed as GitLab's YAML reader types it (see typeScalar), and its Value
+// is written as Ruby writes such a value: "true", "8" for 010, "1000.0" for 1.0e+3.
 const (
 	TagStr   = "!!str"
 	TagInt   = "!!int"
@@ -154,8 +154,7 @@ func (n *Node) Bool() (bool, bool) {
 	if n == nil || n.Kind != Scalar || n.Tag != TagBool {
 		return false, false
 	}
-	b, err := strconv.ParseBool(strings.ToLower(n.Value))
-	return b, err == nil
+	return n.Value == "true", true
 }
 
 // Int returns an integer scalar's value and whether n is one.
@@ -163,7 +162,7 @@ func (n *Node) Int() (int, bool) {
 	if n == nil || n.Kind != Scalar || n.Tag != TagInt {
 		return 0, false
 	}
-	i, err := strconv.ParseInt(n.Value, 0, 64)
+	i, err := strconv.ParseInt(n.Value, 10, 64)
 	return int(i), err == nil
 }
 
@@ -178,8 +177,10 @@ func (n *Node) TypeName() string {
 		return "array"
 	case n.Tag == TagBool:
 		return "boolean"
-	case n.Tag == TagInt || n.Tag == TagFloat:
+	case n.Tag == TagInt:
 		return "integer"
+	case n.Tag == TagFloat:
+		return "float"
 	}
 	return "string"
 }
@@ -217,7 +218,7 @@ func (n *Node) Interface() any {
 			b, _ := n.Bool()
 			return b
 		case TagInt:
-			if i, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+			if i, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
 				return i
 			}
 		case TagFloat:

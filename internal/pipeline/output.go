@@ -15,6 +15,9 @@ func toJSON(n *Node) string {
 	return string(b)
 }
 
+// yamlFloats are the YAML spellings of the floats Ruby writes as words.
+var yamlFloats = map[string]string{"Infinity": ".inf", "-Infinity": "-.inf", "NaN": ".nan"}
+
 // YAML renders n as a YAML document, keys in their configured order.
 func (n *Node) YAML() ([]byte, error) {
 	return yaml.Marshal(n.yamlNode())
@@ -45,6 +48,9 @@ func (n *Node) yamlNode() *yaml.Node {
 		out := &yaml.Node{Kind: yaml.ScalarNode, Tag: n.Tag, Value: n.Value}
 		if n.Tag == "" {
 			out.Tag = TagStr
+		}
+		if v, ok := yamlFloats[n.Value]; ok && n.Tag == TagFloat {
+			out.Value = v
 		}
 		return out
 	}

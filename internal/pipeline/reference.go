@@ -13,7 +13,7 @@ const maxReferenceDepth = 10
 // nested lists when they are decoded. A path element may be a list index. build calls it
 // after extends are merged, as GitLab resolves tags after Config::Extendable: a reference
 // reads an entry with its extends merged. A reference that cannot be resolved is reported
-// and leaves a null in its place.
+// and leaves a null tagged !reference in its place, so that nothing reports it again.
 func resolveReferences(root *Node, d *diags) *Node {
 	r := refResolver{root: root, d: d}
 	return r.walk(root, 0, nil)
@@ -45,7 +45,7 @@ func (r *refResolver) walk(n *Node, depth int, stack []string) *Node {
 				out = &c
 			}
 			if v == nil {
-				v = &Node{Kind: Null, Pos: it.Pos}
+				v = &Node{Kind: Null, Pos: it.Pos, Tag: TagReference}
 			}
 			out.Items[i] = v
 		}
@@ -66,7 +66,7 @@ func (r *refResolver) walk(n *Node, depth int, stack []string) *Node {
 				out = &c
 			}
 			if v == nil {
-				v = &Node{Kind: Null, Pos: p.Value.Pos}
+				v = &Node{Kind: Null, Pos: p.Value.Pos, Tag: TagReference}
 			}
 			out.Pairs[i].Value = v
 		}

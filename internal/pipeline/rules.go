@@ -84,7 +84,17 @@ func anyChanged(patterns, changed []string, vars expr.Lookup) bool {
 	return false
 }
 
-// parseRules decodes a rules: list. include rules take only if, exists and changes.
+// ruleKeys are the keys of a job's or workflow's rule, includeRuleKeys those of an include's
+// (Entry::Include::Rules::Rule::ALLOWED_KEYS).
+var (
+	ruleKeys = map[string]bool{"if": true, "changes": true, "exists": true, "when": true, "start_in": true,
+		"allow_failure": true, "variables": true, "needs": true, "interruptible": true, "name": true, "auto_cancel": true}
+	includeRuleKeys = map[string]bool{"if": true, "changes": true, "exists": true, "when": true}
+)
+
+// parseRules decodes a rules: list. An include's rules take only if, exists, changes and when,
+// which is never or always there (Entry::Include::Rules::Rule::ALLOWED_WHEN). A key set to null
+// is unspecified.
 func parseRules(n *Node, d *diags, include bool) []*Rule {
 	if n.IsNull() {
 		return nil
@@ -109,11 +119,15 @@ func parseRules(n *Node, d *diags, include bool) []*Rule {
 		r := &Rule{Pos: it.Pos}
 		for _, p := range it.Pairs {
 			v := p.Value
+			if include && !includeRuleKeys[p.Key] || !ruleKeys[p.Key] {
+				d.errorf(p.KeyPos, "rules: unknown key %q", p.Key)
+				continue
+			}
+			if v.IsNull() {
+				continue
+			}
 			switch p.Key {
 			case "if":
-				if v.IsNull() {
-					continue
-				}
 				r.If = v.Str()
 				e, err := expr.Parse(r.If)
 				if err != nil {
@@ -144,10 +158,11 @@ func parseRules(n *Node, d *diags, include bool) []*Rule {
 					r.Exists = []string{}
 				}
 			case "when":
-				if include {
-					goto unknown
+				if !include {
+					r.When = parseWhen(v, d, true)
+				} else if r.When = v.Str(); r.When != "never" && r.When != "always" {
+					d.errorf(v.Pos, "when %q is unknown: an include's rule takes never or always", r.When)
 				}
-				r.When = parseWhen(v, d, true)
 			case "start_in":
 				r.StartIn = durationStr(v, d, "rules:start_in", false)
 			case "allow_failure":
@@ -163,12 +178,7 @@ func parseRules(n *Node, d *diags, include bool) []*Rule {
 				r.Name = v.Str()
 			case "auto_cancel":
 				r.AutoCancel = strMap(v)
-			default:
-				goto unknown
 			}
-			continue
-		unknown:
-			d.errorf(p.KeyPos, "rules: unknown key %q", p.Key)
 		}
 		out = append(out, r)
 	}

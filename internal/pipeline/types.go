@@ -157,6 +157,9 @@ type Trigger struct {
 	Branch   string
 	Strategy string
 	Forward  map[string]bool
+	// Inputs are a multi-project trigger's inputs for the downstream pipeline (a hash, as
+	// written).
+	Inputs *Node
 }
 
 // Job is one visible job, with extends, default and inherit applied.
@@ -174,13 +177,15 @@ type Job struct {
 	Services     []Service
 	// Variables are the job's own variables; GlobalVariables says which top-level variables it
 	// inherits (nil: all).
-	Variables       []VarDef
-	InheritVars     *Inherit
-	Rules           []*Rule
-	RulesSet        bool
-	Only, Except    *Filter
-	When            string // "" when not set
-	StartIn         string
+	Variables    []VarDef
+	InheritVars  *Inherit
+	Rules        []*Rule
+	RulesSet     bool
+	Only, Except *Filter
+	When         string // "" when not set
+	StartIn      string
+	// Publish is the directory a pages job publishes (deprecated publish:); "" when not set.
+	Publish         string
 	AllowFailure    *AllowFailure
 	Needs           []Need
 	NeedsSet        bool

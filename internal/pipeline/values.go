@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"strings"
 )
 
@@ -9,7 +10,13 @@ const maxNesting = 10
 
 // flatten returns items with nested sequences spliced in. ok is false when a list nests
 // deeper than maxNesting levels (items themselves being the first level).
-func flatten(items []*Node) (out []*Node, ok bool) {
+func flatten(items []*Node) (out []*Node, ok bool) { return flattenTo(items, maxNesting) }
+
+// flattenAll is flatten without a bound on the nesting, as Ruby's Array#flatten, which
+// GitLab's ComposableArray (needs:, cache:) applies.
+func flattenAll(items []*Node) (out []*Node, ok bool) { return flattenTo(items, math.MaxInt) }
+
+func flattenTo(items []*Node, levels int) (out []*Node, ok bool) {
 	ok = true
 	var walk func([]*Node, int)
 	walk = func(items []*Node, level int) {
@@ -18,7 +25,7 @@ func flatten(items []*Node) (out []*Node, ok bool) {
 				out = append(out, it)
 				continue
 			}
-			if level >= maxNesting {
+			if level >= levels {
 				ok = false
 				continue
 			}
@@ -57,11 +64,22 @@ func strList(n *Node, d *diags, what string) []string {
 	return nil
 }
 
-// scriptList decodes script:, before_script: and after_script:.
+// scriptList decodes script:, before_script: and after_script:: strings only, as GitLab's
+// Entry::Commands validates them (a line Psych reads as a boolean or a number, such as `- yes`
+// or `- 42`, is refused there rather than run as "true" or "42").
 func scriptList(n *Node, d *diags, what string) []string {
 	if n != nil && n.Kind == Scalar && n.Tag != TagStr {
 		d.errorf(n.Pos, "%s config should be a string or a nested array of strings up to %d levels deep", what, maxNesting)
 		return nil
+	}
+	if n != nil && n.Kind == Seq {
+		items, _ := flatten(n.Items)
+		for _, it := range items {
+			if it.Kind == Scalar && it.Tag != TagStr {
+				d.errorf(it.Pos, "%s config should be a string or a nested array of strings up to %d levels deep", what, maxNesting)
+				return nil
+			}
+		}
 	}
 	out := strList(n, d, what+" config")
 	if strings.HasSuffix(what, ":script") && n != nil && n.Kind == Seq && len(out) == 0 {
@@ -174,7 +192,9 @@ func parseRetry(n *Node, d *diags) *Retry {
 }
 
 // parseVariables decodes a variables: hash. Values may be scalars or hashes with value,
-// description, options and expand.
+// description, options and expand. A value is any scalar, as GitLab's ScalarValidator has it
+// (a string, an integer, a float or a boolean), and the variable gets its text as Ruby writes
+// it: true is "true", 0.4 is "0.4", 1.0e+3 is "1000.0" (see typeScalar). Null is empty.
 func parseVariables(n *Node, d *diags, global bool) []VarDef {
 	if n.IsNull() {
 		return nil
@@ -190,14 +210,14 @@ func parseVariables(n *Node, d *diags, global bool) []VarDef {
 		case Null:
 		case Scalar:
 			v.Value = p.Value.Value
-			if p.Value.Tag == TagBool || p.Value.Tag == TagFloat {
-				d.errorf(p.Value.Pos, "variables:%s should be a string or an integer (quote %s)", p.Key, p.Value.Value)
-			}
 		case Map:
 			for _, q := range p.Value.Pairs {
 				switch q.Key {
 				case "value":
 					v.Value = q.Value.Str()
+					if q.Value.Kind != Scalar && !q.Value.IsNull() {
+						d.errorf(q.Value.Pos, "variables:%s:value should be a string, a number or a boolean", p.Key)
+					}
 				case "description":
 					v.Description = q.Value.Str()
 				case "expand":
@@ -215,7 +235,7 @@ func parseVariables(n *Node, d *diags, global bool) []VarDef {
 				d.errorf(p.Value.Pos, "variables:%s: the value %q is not one of its options", p.Key, v.Value)
 			}
 		default:
-			d.errorf(p.Value.Pos, "variables:%s should be a string, number or hash", p.Key)
+			d.errorf(p.Value.Pos, "variables:%s should be a string, a number, a boolean or a hash", p.Key)
 		}
 		if d.maxVariableSize > 0 && len(v.Value) > d.maxVariableSize {
 			d.errorf(p.Value.Pos, "variables:%s: the value has %d bytes, more than the limit of %d", p.Key, len(v.Value), d.maxVariableSize)
@@ -225,19 +245,24 @@ func parseVariables(n *Node, d *diags, global bool) []VarDef {
 	return out
 }
 
-// parseNeeds decodes needs: (strings and hashes).
+// parseNeeds decodes needs: (strings and hashes, or one hash). As in GitLab's Entry::Needs (a
+// ComposableArray, which composes `[config].flatten`), lists nested in the list, which an
+// alias of a list of needs makes, are spliced in, and null items are unspecified needs, left
+// out.
 func parseNeeds(n *Node, d *diags) []Need {
 	if n.IsNull() {
 		return []Need{}
 	}
 	items := []*Node{n}
 	if n.Kind == Seq {
-		items, _ = flatten(n.Items)
+		items, _ = flattenAll(n.Items)
 	}
 	out := make([]Need, 0, len(items))
 	for _, it := range items {
 		need := Need{Artifacts: true, Pos: it.Pos}
 		switch it.Kind {
+		case Null:
+			continue
 		case Scalar:
 			need.Job = it.Value
 		case Map:
@@ -296,14 +321,14 @@ func parseMatrix(n *Node, d *diags) ([]map[string][]string, [][]string) {
 		for _, p := range it.Pairs {
 			switch p.Value.Kind {
 			case Scalar:
-				m[p.Key] = []string{p.Value.Value}
+				if matrixValue(p.Value, p.Key, d) {
+					m[p.Key] = []string{p.Value.Value}
+				}
 			case Seq:
 				for _, v := range p.Value.Items {
-					if v.Kind != Scalar {
-						d.errorf(v.Pos, "parallel:matrix:%s: values should be strings", p.Key)
-						continue
+					if matrixValue(v, p.Key, d) {
+						m[p.Key] = append(m[p.Key], v.Value)
 					}
-					m[p.Key] = append(m[p.Key], v.Value)
 				}
 			default:
 				d.errorf(p.Value.Pos, "parallel:matrix:%s should be a string or an array", p.Key)
@@ -314,6 +339,18 @@ func parseMatrix(n *Node, d *diags) ([]map[string][]string, [][]string) {
 		order = append(order, keys)
 	}
 	return out, order
+}
+
+// matrixValue reports whether v may be a parallel:matrix value: a string or an integer, as
+// GitLab's Entry::Product::Variables validates them (`variables: { array_values: true }`, whose
+// values must be alphanumeric: a String, Symbol or Integer). A float or a boolean, which YAML 1.1
+// makes of `3.10` or `on`, is an error there, not "3.1" or "true" here.
+func matrixValue(v *Node, key string, d *diags) bool {
+	if v.Kind != Scalar || v.Tag != TagStr && v.Tag != TagInt {
+		d.errorf(v.Pos, "parallel:matrix:%s: values should be strings or integers, not %s", key, v.TypeName())
+		return false
+	}
+	return true
 }
 
 func contains(list []string, s string) bool {
