@@ -63,7 +63,7 @@ func (s *varSet) Lookup(name string) (string, bool) {
 	if max <= 0 {
 		max = pipeline.DefaultMaxVariableSize
 	}
-	x := expansion{set: s, max: max, done: map[string]string{}}
+	x := expansion{set: s, max: max}
 	v, ok := x.lookup(name, nil)
 	if x.over != "" && s.overflow == "" {
 		s.overflow = x.over
@@ -75,7 +75,7 @@ func (s *varSet) Lookup(name string) (string, bool) {
 type expansion struct {
 	set  *varSet
 	max  int
-	done map[string]string // variables expanded so far
+	done map[string]string // variables expanded so far; nil until one is
 	over string            // the first variable whose expansion went past max
 }
 
@@ -108,13 +108,16 @@ func (x *expansion) lookup(name string, expanding []string) (string, bool) {
 	if x.over != "" {
 		out = ""
 	}
+	if x.done == nil {
+		x.done = map[string]string{}
+	}
 	x.done[name] = out
 	return out, true
 }
 
 // cycle returns the first chain of variables that reference each other in a circle, or nil.
 func (s *varSet) cycle() []string {
-	state := map[string]int{} // 1 visiting, 2 done
+	var state map[string]int // 1 visiting, 2 done; nil until a value refers to a variable
 	var path []string
 	var visit func(name string) []string
 	visit = func(name string) []string {
@@ -129,6 +132,9 @@ func (s *varSet) cycle() []string {
 		case 2:
 			return nil
 		}
+		if state == nil {
+			state = map[string]int{}
+		}
 		state[name] = 1
 		path = append(path, name)
 		for _, ref := range expr.References(v.Value) {
@@ -142,6 +148,11 @@ func (s *varSet) cycle() []string {
 	}
 	for set := s; set != nil; set = set.parent {
 		for _, v := range set.vars {
+			// A value without a $ refers to nothing. When a set below overrides v, its own
+			// value is the one that counts, and that set's loop visits it.
+			if !strings.Contains(v.Value, "$") {
+				continue
+			}
 			if c := visit(v.Key); c != nil {
 				return c
 			}
