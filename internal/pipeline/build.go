@@ -240,7 +240,7 @@ func (x *extender) extend(name string, n *Node, depth int, stack []string) *Node
 		if r == nil {
 			return nil
 		}
-		merged = deepMerge(merged, r.Without("extends"))
+		merged = deepMerge(merged, r) // r has no extends: extend removes it
 	}
 	out := deepMerge(merged, n.Without("extends"))
 	x.done[name] = out

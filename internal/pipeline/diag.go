@@ -3,6 +3,8 @@ package pipeline
 import (
 	"sort"
 	"strings"
+
+	"github.com/slipway/slipway/internal/expr"
 )
 
 // Error is one problem in a configuration, at a position. Its text is "FILE:LINE:COL: message".
@@ -38,6 +40,8 @@ type diags struct {
 	warnings Errors
 	// maxVariableSize bounds variable values (Options.MaxVariableSize); zero: no bound.
 	maxVariableSize int
+	// exprs are the rules:if expressions parsed so far, by source (see parseIf).
+	exprs map[string]*expr.Expr
 }
 
 func (d *diags) errorf(pos Pos, format string, args ...any) {

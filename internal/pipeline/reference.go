@@ -99,8 +99,10 @@ func (r *refResolver) resolve(n *Node, depth int, stack []string) *Node {
 	cur := r.root
 	for i, k := range path {
 		next := cur.Get(k)
-		if idx, err := strconv.Atoi(k); err == nil && cur.Kind == Seq && idx >= 0 && idx < len(cur.Items) {
-			next = cur.Items[idx]
+		if cur.Kind == Seq {
+			if idx, err := strconv.Atoi(k); err == nil && idx >= 0 && idx < len(cur.Items) {
+				next = cur.Items[idx]
+			}
 		}
 		if next == nil {
 			where := "the configuration"
