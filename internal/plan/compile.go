@@ -33,6 +33,25 @@ type compiler struct {
 	// defaultOnly is true when jobs without rules/only/except get only: [branches, tags]
 	// (GitLab drops that default when workflow:rules exist).
 	defaultOnly bool
+	// exprs are the only/except expressions parsed so far, by source (see parse).
+	exprs map[string]*expr.Expr
+}
+
+// parse parses an only/except expression, once per source: jobs share their filters through
+// extends.
+func (c *compiler) parse(src string) (*expr.Expr, error) {
+	if e, ok := c.exprs[src]; ok {
+		return e, nil
+	}
+	e, err := expr.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if c.exprs == nil {
+		c.exprs = map[string]*expr.Expr{}
+	}
+	c.exprs[src] = e
+	return e, nil
 }
 
 func (c *compiler) errorf(pos pipeline.Pos, format string, args ...any) {
@@ -50,12 +69,12 @@ func yamlVars(defs []pipeline.VarDef) []Var {
 func (c *compiler) compile() (*Plan, error) {
 	p := &Plan{Stages: c.cfg.Stages, Created: true}
 	c.user = c.ctx.Variables
-	c.predefined = newVarSet(nil, PipelineVars(c.ctx))
+	c.predefined = newVarSet(nil, 0, PipelineVars(c.ctx))
 	c.predefined.max = c.ctx.MaxVariableSize
 	c.env = newEnv(c.ctx)
 	c.globals = yamlVars(c.cfg.Variables)
 	c.defaultOnly = true
-	pipelineVars := newVarSet(c.predefined, c.globals, c.user)
+	pipelineVars := newVarSet(c.predefined, len(c.globals)+len(c.user), c.globals, c.user)
 
 	if w := c.cfg.Workflow; w != nil && w.Rules != nil {
 		c.defaultOnly = false
@@ -71,7 +90,7 @@ func (c *compiler) compile() (*Plan, error) {
 		default:
 			p.Reason.Text = fmt.Sprintf("workflow:rules[%d] matched", i)
 			c.workflow = yamlVars(rule.Variables)
-			pipelineVars = newVarSet(c.predefined, c.globals, c.workflow, c.user)
+			pipelineVars = newVarSet(c.predefined, len(c.globals)+len(c.workflow)+len(c.user), c.globals, c.workflow, c.user)
 			if rule.Name != "" {
 				p.Name = rule.Name
 			}
@@ -252,7 +271,10 @@ func cartesian(keys []string, entry map[string][]string) [][]string {
 func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64) *varSet {
 	m := c.meta(j, cj)
 	m.ID = id
-	s := newVarSet(c.predefined, jobVars(c.env, m))
+	own := jobVars(c.env, m)
+	// Room for the variables below, and CI_JOB_MANUAL and a rule's variables (see finish).
+	size := len(own) + len(c.globals) + len(c.workflow) + len(cj.Variables) + len(j.matrix) + len(c.user) + 4
+	s := newVarSet(c.predefined, size, own)
 	for _, layer := range [][]Var{c.globals, c.workflow} {
 		for _, v := range layer {
 			if cj.InheritVars.Allows(v.Key) {
@@ -260,7 +282,9 @@ func (c *compiler) jobVars(j *Job, cj *pipeline.Job, id int64) *varSet {
 			}
 		}
 	}
-	s.add(yamlVars(cj.Variables)...)
+	for _, d := range cj.Variables {
+		s.add(Var{Key: d.Key, Value: d.Value, Raw: d.Raw, Public: true})
+	}
 	for _, k := range sortedKeys(j.matrix) {
 		s.add(Var{Key: k, Value: j.matrix[k], Public: true})
 	}
@@ -560,7 +584,7 @@ func (c *compiler) filterMatch(f *pipeline.Filter, vars *varSet, what string) (b
 	if f.Variables != nil {
 		matched := false
 		for _, src := range f.Variables {
-			e, err := expr.Parse(src)
+			e, err := c.parse(src)
 			if err != nil {
 				c.errorf(f.Pos, "%s:variables %q: %v", what, src, err)
 				continue
@@ -662,7 +686,7 @@ func (c *compiler) refsMatch(refs []string) bool {
 			continue // names and patterns match branches and tags, not merge request refs
 		}
 		if strings.HasPrefix(name, "/") && len(name) > 1 {
-			e, err := expr.Parse("$REF =~ " + name)
+			e, err := c.parse("$REF =~ " + name)
 			if err == nil {
 				if ok, _ := e.Eval(func(string) (string, bool) { return c.ctx.Ref, true }); ok {
 					return true
@@ -846,7 +870,13 @@ func matrixTargets(targets []*Job, matrix []map[string][]string, own map[string]
 
 // checkCycles reports needs that form a cycle (possible only within one stage).
 func (c *compiler) checkCycles(p *Plan) {
-	state := map[string]int{}
+	byName := make(map[string]*Job, len(p.Jobs))
+	for _, j := range p.Jobs {
+		if byName[j.Name] == nil {
+			byName[j.Name] = j // the first, as Plan.Job finds it
+		}
+	}
+	state := make(map[string]int, len(p.Jobs))
 	var visit func(j *Job, path []string) bool
 	visit = func(j *Job, path []string) bool {
 		switch state[j.Name] {
@@ -858,7 +888,7 @@ func (c *compiler) checkCycles(p *Plan) {
 		}
 		state[j.Name] = 1
 		for _, n := range j.Needs {
-			if t := p.Job(n.Job); t != nil && !visit(t, append(path, j.Name)) {
+			if t := byName[n.Job]; t != nil && !visit(t, append(path, j.Name)) {
 				return false
 			}
 		}

@@ -123,7 +123,7 @@ func TestAttackVariableExpansion(t *testing.T) {
 	if len(p.Jobs) != 1 {
 		t.Fatalf("the job is out: %+v", p.Excluded)
 	}
-	vars := newVarSet(nil, p.Jobs[0].Variables)
+	vars := newVarSet(nil, 0, p.Jobs[0].Variables)
 	if v, _ := vars.Lookup("A"); v != long {
 		t.Errorf("A expands to %d bytes, want %d", len(v), len(long))
 	}

@@ -22,8 +22,13 @@ type varSet struct {
 	overflow string
 }
 
-func newVarSet(parent *varSet, layers ...[]Var) *varSet {
-	s := &varSet{parent: parent, index: map[string]int{}}
+// newVarSet makes a set on parent (nil for none) of the layers, later ones overriding earlier
+// ones, with room for size variables in all.
+func newVarSet(parent *varSet, size int, layers ...[]Var) *varSet {
+	for _, l := range layers {
+		size = max(size, len(l))
+	}
+	s := &varSet{parent: parent, vars: make([]Var, 0, size), index: make(map[string]int, size)}
 	if parent != nil {
 		s.max = parent.max
 	}
@@ -168,9 +173,11 @@ func (s *varSet) list() []Var {
 		return append([]Var(nil), s.vars...)
 	}
 	out := make([]Var, 0, len(s.parent.vars)+len(s.vars))
-	out = append(out, s.parent.list()...)
 	var pos map[string]int // key → index in out, only needed for a parent with its own parent
-	if s.parent.parent != nil {
+	if s.parent.parent == nil {
+		out = append(out, s.parent.vars...)
+	} else {
+		out = append(out, s.parent.list()...)
 		pos = make(map[string]int, len(out))
 		for i, v := range out {
 			pos[v.Key] = i
@@ -199,7 +206,7 @@ const maxExpanded = 10 << 20
 // job sees it: $X references resolved, raw and file variables left as they are. Cycles expand
 // to nothing where they close, and so does a value past 10 MiB.
 func Expanded(vars []Var) []Var {
-	s := newVarSet(nil, vars)
+	s := newVarSet(nil, 0, vars)
 	s.max = maxExpanded
 	out := make([]Var, len(s.vars))
 	for i, v := range s.vars {

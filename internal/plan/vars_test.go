@@ -220,7 +220,7 @@ func TestVarSetLookup(t *testing.T) {
 	for i := 1; i <= 12; i++ {
 		chain = append(chain, Var{Key: fmt.Sprintf("V%d", i), Value: fmt.Sprintf("$V%d", i-1)})
 	}
-	s := newVarSet(nil, []Var{
+	s := newVarSet(nil, 0, []Var{
 		{Key: "A", Value: "a"},
 		{Key: "B", Value: "$A-b"},
 		{Key: "C", Value: "${B}-c"},
