@@ -75,6 +75,14 @@ func TestReadDirectAgreesWithGit(t *testing.T) {
 			r.commit("c")
 			return "a/b"
 		}},
+		{name: "through a symbolic link", want: direct, setup: func(r *testRepo) string {
+			r.write("a/b.txt", "x")
+			r.commit("c")
+			if err := os.Symlink(filepath.Join(r.dir, "a"), filepath.Join(r.dir, "link")); err != nil {
+				t.Skip(err)
+			}
+			return "link"
+		}},
 		{name: "feature branch with a slash", want: direct, setup: func(r *testRepo) string {
 			r.commit("c")
 			r.addOrigin()
