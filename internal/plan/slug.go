@@ -135,14 +135,29 @@ const rubyStripSet = " \t\n\v\f\r\x00"
 // (Environment#guess_tier): the first of development, testing, staging and production whose
 // pattern occurs in the name, case-insensitively, else "other".
 func EnvironmentTier(name string) string {
+	contains := containsFold
+	if isASCII(name) {
+		// In ASCII only ASCII letters fold, and only to each other.
+		name = strings.ToLower(name)
+		contains = strings.Contains
+	}
 	for _, t := range envTiers {
 		for _, w := range t.words {
-			if containsFold(name, w) {
+			if contains(name, w) {
 				return t.tier
 			}
 		}
 	}
 	return "other"
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // envTiers are GitLab's patterns, /(dev|review|trunk)/i and so on, with each alternative

@@ -14,7 +14,9 @@ import (
 type varSet struct {
 	parent *varSet
 	vars   []Var
-	index  map[string]int
+	// index maps keys to their place in vars once there are more than indexFrom of them (a
+	// job's own set is searched: making a map for each job costs more).
+	index map[string]int
 	// max bounds a value once expanded (zero: pipeline.DefaultMaxVariableSize); a set made
 	// on a parent takes the parent's. overflow names the first variable whose expansion a
 	// Lookup found past it.
@@ -28,7 +30,7 @@ func newVarSet(parent *varSet, size int, layers ...[]Var) *varSet {
 	for _, l := range layers {
 		size = max(size, len(l))
 	}
-	s := &varSet{parent: parent, vars: make([]Var, 0, size), index: make(map[string]int, size)}
+	s := &varSet{parent: parent, vars: make([]Var, 0, size)}
 	if parent != nil {
 		s.max = parent.max
 	}
@@ -38,20 +40,45 @@ func newVarSet(parent *varSet, size int, layers ...[]Var) *varSet {
 	return s
 }
 
+// indexFrom is how many variables a set holds before it has an index.
+const indexFrom = 32
+
 func (s *varSet) add(vs ...Var) {
 	for _, v := range vs {
-		if i, ok := s.index[v.Key]; ok {
+		if i, ok := s.find(v.Key); ok {
 			s.vars[i] = v
 			continue
 		}
-		s.index[v.Key] = len(s.vars)
 		s.vars = append(s.vars, v)
+		switch {
+		case s.index != nil:
+			s.index[v.Key] = len(s.vars) - 1
+		case len(s.vars) > indexFrom:
+			s.index = make(map[string]int, 2*len(s.vars))
+			for i, v := range s.vars {
+				s.index[v.Key] = i
+			}
+		}
 	}
+}
+
+// find returns where key is in s.vars (not its parent's).
+func (s *varSet) find(key string) (int, bool) {
+	if s.index != nil {
+		i, ok := s.index[key]
+		return i, ok
+	}
+	for i := range s.vars {
+		if s.vars[i].Key == key {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 func (s *varSet) raw(name string) (Var, bool) {
 	for ; s != nil; s = s.parent {
-		if i, ok := s.index[name]; ok {
+		if i, ok := s.find(name); ok {
 			return s.vars[i], true
 		}
 	}
@@ -186,7 +213,7 @@ func (s *varSet) list() []Var {
 	for _, v := range s.vars {
 		i, ok := pos[v.Key]
 		if pos == nil {
-			i, ok = s.parent.index[v.Key]
+			i, ok = s.parent.find(v.Key)
 		}
 		if ok {
 			out[i] = v
