@@ -1,15 +1,20 @@
 package pipeline
 
 import (
+	"slices"
 	"strings"
 )
 
 // maxNesting is how deep GitLab flattens nested script and rules arrays.
 const maxNesting = 10
 
-// flatten returns items with nested sequences spliced in. ok is false when a list nests
-// deeper than maxNesting levels (items themselves being the first level).
+// flatten returns items with nested sequences spliced in (items itself when none is a
+// sequence: callers only read the result). ok is false when a list nests deeper than
+// maxNesting levels (items themselves being the first level).
 func flatten(items []*Node) (out []*Node, ok bool) {
+	if !slices.ContainsFunc(items, func(it *Node) bool { return it.Kind == Seq }) {
+		return items, true
+	}
 	ok = true
 	var walk func([]*Node, int)
 	walk = func(items []*Node, level int) {

@@ -35,6 +35,8 @@ type compiler struct {
 	defaultOnly bool
 	// exprs are the only/except expressions parsed so far, by source (see parse).
 	exprs map[string]*expr.Expr
+	// ref is describeRef's text, once made.
+	ref string
 }
 
 // parse parses an only/except expression, once per source: jobs share their filters through
@@ -564,6 +566,13 @@ func (c *compiler) onlyExcept(cj *pipeline.Job, vars *varSet) (bool, Reason) {
 
 // describeRef names what the pipeline runs for, for reasons: `branch "main" (source push)`.
 func (c *compiler) describeRef() string {
+	if c.ref == "" {
+		c.ref = c.refText()
+	}
+	return c.ref
+}
+
+func (c *compiler) refText() string {
 	kind := "branch"
 	switch {
 	case c.ctx.Tag:
