@@ -88,7 +88,7 @@ func runJobs(ctx context.Context, io IO, args []string) int {
 		fmt.Fprintln(io.Stderr, p.Reason.Text)
 	}
 	if asJSON {
-		if _, err := io.Stdout.Write(appendJobsJSON(make([]byte, 0, 512*len(p.Jobs)+16), p)); err != nil {
+		if err := writeJobsJSON(io.Stdout, p); err != nil {
 			return exitFail
 		}
 		return exitOK

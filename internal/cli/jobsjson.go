@@ -1,69 +1,85 @@
 package cli
 
 import (
+	"io"
 	"slices"
 	"unicode/utf8"
 
 	"github.com/slipway/slipway/internal/plan"
 )
 
-// appendJobsJSON appends the plan's jobs as `slipway jobs --json` prints them: a JSON array
+// writeJobsJSON writes the plan's jobs as `slipway jobs --json` prints them: a JSON array
 // indented by two spaces, one object per job with name, stage, when, allow_failure, needs
 // (null when the job has no needs: key), image and environment (when set) and reason, and a
 // final newline. The bytes are what encoding/json's Encoder with SetIndent("", "  ") makes of
-// the same values (jobsjson_test.go holds that reference): writing them directly costs a
-// fraction of reflection, a second pass to indent and two copies of the output.
-func appendJobsJSON(b []byte, p *plan.Plan) []byte {
+// the same values (jobsjson_test.go holds that reference): writing them directly, 64 KiB at a
+// time, costs a fraction of reflection, a second pass to indent and two copies of the output.
+func writeJobsJSON(w io.Writer, p *plan.Plan) error {
 	if len(p.Jobs) == 0 {
-		return append(b, "[]\n"...)
+		_, err := io.WriteString(w, "[]\n")
+		return err
 	}
+	b := make([]byte, 0, 64<<10)
 	b = append(b, '[')
 	for i, j := range p.Jobs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, "\n  {\n    \"name\": "...)
-		b = appendJSONString(b, j.Name)
-		b = append(b, ",\n    \"stage\": "...)
-		b = appendJSONString(b, j.Stage)
-		b = append(b, ",\n    \"when\": "...)
-		b = appendJSONString(b, j.When)
-		b = append(b, ",\n    \"allow_failure\": "...)
-		if j.AllowFailure {
-			b = append(b, "true"...)
-		} else {
-			b = append(b, "false"...)
-		}
-		b = append(b, ",\n    \"needs\": "...)
-		switch {
-		case j.Needs == nil:
-			b = append(b, "null"...)
-		case len(j.Needs) == 0:
-			b = append(b, "[]"...)
-		default:
-			b = append(b, '[')
-			for k, n := range j.Needs {
-				if k > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, "\n      "...)
-				b = appendJSONString(b, n.Job)
+		b = appendJobJSON(b, j)
+		if len(b) > 60<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
 			}
-			b = append(b, "\n    ]"...)
+			b = b[:0]
 		}
-		if j.Image != nil && j.Image.Name != "" {
-			b = append(b, ",\n    \"image\": "...)
-			b = appendJSONString(b, j.Image.Name)
-		}
-		if j.Environment != nil && j.Environment.Name != "" {
-			b = append(b, ",\n    \"environment\": "...)
-			b = appendJSONString(b, j.Environment.Name)
-		}
-		b = append(b, ",\n    \"reason\": "...)
-		b = appendReasonJSON(b, &j.Reason)
-		b = append(b, "\n  }"...)
 	}
-	return append(b, "\n]\n"...)
+	b = append(b, "\n]\n"...)
+	_, err := w.Write(b)
+	return err
+}
+
+// appendJobJSON appends one job's object, on a new line.
+func appendJobJSON(b []byte, j *plan.Job) []byte {
+	b = append(b, "\n  {\n    \"name\": "...)
+	b = appendJSONString(b, j.Name)
+	b = append(b, ",\n    \"stage\": "...)
+	b = appendJSONString(b, j.Stage)
+	b = append(b, ",\n    \"when\": "...)
+	b = appendJSONString(b, j.When)
+	b = append(b, ",\n    \"allow_failure\": "...)
+	if j.AllowFailure {
+		b = append(b, "true"...)
+	} else {
+		b = append(b, "false"...)
+	}
+	b = append(b, ",\n    \"needs\": "...)
+	switch {
+	case j.Needs == nil:
+		b = append(b, "null"...)
+	case len(j.Needs) == 0:
+		b = append(b, "[]"...)
+	default:
+		b = append(b, '[')
+		for k, n := range j.Needs {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n      "...)
+			b = appendJSONString(b, n.Job)
+		}
+		b = append(b, "\n    ]"...)
+	}
+	if j.Image != nil && j.Image.Name != "" {
+		b = append(b, ",\n    \"image\": "...)
+		b = appendJSONString(b, j.Image.Name)
+	}
+	if j.Environment != nil && j.Environment.Name != "" {
+		b = append(b, ",\n    \"environment\": "...)
+		b = appendJSONString(b, j.Environment.Name)
+	}
+	b = append(b, ",\n    \"reason\": "...)
+	b = appendReasonJSON(b, &j.Reason)
+	return append(b, "\n  }"...)
 }
 
 // appendReasonJSON appends a job's reason, indented as the fifth field of a job object.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // referenceJobsJSON is what `slipway jobs --json` prints, made with encoding/json: the
-// specification appendJobsJSON must match byte for byte.
+// specification writeJobsJSON must match byte for byte.
 func referenceJobsJSON(t *testing.T, p *plan.Plan) []byte {
 	t.Helper()
 	type job struct {
@@ -97,11 +98,16 @@ func TestJobsJSONMatchesEncodingJSON(t *testing.T) {
 		{"one", &plan.Plan{Jobs: jobs[:1]}},
 		{"odd strings", &plan.Plan{Jobs: jobs}},
 		{"a planned pipeline", planOf(t, sample)},
+		{"more than one write", &plan.Plan{Jobs: slices.Repeat(jobs, 400)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			want := referenceJobsJSON(t, tt.p)
-			if got := appendJobsJSON(nil, tt.p); !bytes.Equal(got, want) {
-				t.Errorf("appendJobsJSON:\n%s\nencoding/json:\n%s", got, want)
+			var got bytes.Buffer
+			if err := writeJobsJSON(&got, tt.p); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("writeJobsJSON:\n%s\nencoding/json:\n%s", got.Bytes(), want)
 			}
 		})
 	}
