@@ -35,7 +35,7 @@ func fileArg(io IO, f *pipelineFlags, pos []string, name string) bool {
 // runLint loads and plans the pipeline for the current branch: a configuration GitLab would
 // refuse to create a pipeline from is an error too.
 func runLint(ctx context.Context, io IO, args []string) int {
-	var f pipelineFlags
+	f := pipelineFlags{listOnly: true}
 	fs := newFlags("lint", io, "[FILE] [flags]")
 	f.register(fs)
 	pos, err := parse(fs, args)
@@ -71,7 +71,7 @@ func runConfig(ctx context.Context, io IO, args []string) int {
 }
 
 func runJobs(ctx context.Context, io IO, args []string) int {
-	var f pipelineFlags
+	f := pipelineFlags{listOnly: true}
 	asJSON := false
 	fs := newFlags("jobs", io, "[flags]")
 	f.register(fs)

@@ -453,7 +453,9 @@ func (c *compiler) finish(j *Job, cj *pipeline.Job, vars *varSet) {
 	if cyc := vars.cycle(); cyc != nil {
 		c.errorf(cj.Pos, "jobs:%s: circular variable reference: %s", j.Name, strings.Join(cyc, " → "))
 	}
-	j.Variables = vars.list()
+	if !c.ctx.SkipJobVariables {
+		j.Variables = vars.list()
+	}
 
 	j.StageIndex = indexOf(c.cfg.Stages, j.Stage)
 	j.BeforeScript, j.Script, j.AfterScript = cj.BeforeScript, cj.Script, cj.AfterScript
