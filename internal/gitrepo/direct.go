@@ -2,6 +2,8 @@ package gitrepo
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,7 +52,7 @@ func readDirect(dir string) (*Facts, bool) {
 
 	f := &Facts{Root: root}
 	headRef, originRef := "HEAD", ""
-	head, err := os.ReadFile(filepath.Join(gitDir, "HEAD"))
+	head, err := readRefFile(filepath.Join(gitDir, "HEAD"))
 	if err != nil {
 		return nil, false
 	}
@@ -300,7 +302,7 @@ func readRefs(gitDir string) (*refStore, bool) {
 // read reads ref name: the object it names, or the ref it points at (sym). found is false when
 // there is no such ref; ok false when it cannot be read.
 func (s *refStore) read(name string) (oid, sym string, found, ok bool) {
-	data, err := os.ReadFile(filepath.Join(s.gitDir, filepath.FromSlash(name)))
+	data, err := readRefFile(filepath.Join(s.gitDir, filepath.FromSlash(name)))
 	switch {
 	case err == nil:
 		oid, sym, ok := parseRef(data)
@@ -314,13 +316,18 @@ func (s *refStore) read(name string) (oid, sym string, found, ok bool) {
 	return "", "", false, true
 }
 
-func isDirErr(err error) bool {
-	var st *os.PathError
-	if pe, ok := err.(*os.PathError); ok {
-		st = pe
+// readRefFile reads a loose ref file. A symbolic link is an error: git reads one as a
+// symbolic ref (as very old git wrote HEAD), not as the file it points at.
+func readRefFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
 	}
-	return st != nil && st.Err == syscall.EISDIR
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4096))
 }
+
+func isDirErr(err error) bool { return errors.Is(err, syscall.EISDIR) }
 
 // validRef reports whether name is a ref name readDirect takes as it is: under refs/, made of
 // printable ASCII without the characters git refuses, no component starting with "." or

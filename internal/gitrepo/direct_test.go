@@ -255,6 +255,17 @@ func TestReadDirectAgreesWithGit(t *testing.T) {
 			writeFile(t, cfg, string(old)+"[remote \"origin\"\n")
 			return ""
 		}},
+		{name: "HEAD as a symbolic link", want: fallback, setup: func(r *testRepo) string {
+			r.commit("c")
+			head := filepath.Join(r.dir, ".git", "HEAD")
+			if err := os.Remove(head); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("refs/heads/master", head); err != nil {
+				t.Skip(err)
+			}
+			return ""
+		}},
 		{name: "symbolic ref chain", want: fallback, setup: func(r *testRepo) string {
 			r.commit("c")
 			r.git("symbolic-ref", "refs/heads/alias", "refs/heads/master")
