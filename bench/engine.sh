@@ -10,8 +10,14 @@
 # (set BENCH_REQUIRE_SLIPWAY=1 to fail instead).
 #
 # Env: JOBS (default 1000), RUNS (default 5), KEEP=1 keeps the temp dir,
-# SLIPWAY=PATH times that binary instead of building cmd/slipway.
+# SLIPWAY=PATH times that binary instead of building cmd/slipway,
+# SLIPWAY_BASE=PATH times that binary's `jobs --json` too (a "before" row).
+#
+# cmd/slipway is built with CGO_ENABLED=0: the one static binary the README describes (with
+# cgo, the net and os/user packages make it dynamically linked, and it starts slower).
 set -euo pipefail
+
+export LC_ALL=C # EPOCHREALTIME with a decimal point
 
 JOBS=${JOBS:-1000}
 RUNS=${RUNS:-5}
@@ -37,7 +43,7 @@ slipway=
 if [ -n "${SLIPWAY:-}" ]; then
 	[ -x "$SLIPWAY" ] || die "SLIPWAY=$SLIPWAY is not an executable"
 	slipway=$(cd "$(dirname "$SLIPWAY")" && pwd)/$(basename "$SLIPWAY")
-elif [ -d "$root/cmd/slipway" ] && go build -o "$peers/slipway" ./cmd/slipway 2>"$tmp/build.err"; then
+elif [ -d "$root/cmd/slipway" ] && CGO_ENABLED=0 go build -o "$peers/slipway" ./cmd/slipway 2>"$tmp/build.err"; then
 	slipway="$peers/slipway"
 else
 	if [ "${BENCH_REQUIRE_SLIPWAY:-}" = 1 ]; then
@@ -48,6 +54,11 @@ else
 	[ -s "$tmp/build.err" ] && head -n 5 "$tmp/build.err" | sed 's/^/engine:   /' >&2
 fi
 go build -o "$peers/gen" ./bench/gen
+base=
+if [ -n "${SLIPWAY_BASE:-}" ]; then
+	[ -x "$SLIPWAY_BASE" ] || die "SLIPWAY_BASE=$SLIPWAY_BASE is not an executable"
+	base=$(cd "$(dirname "$SLIPWAY_BASE")" && pwd)/$(basename "$SLIPWAY_BASE")
+fi
 
 # --- a repo that looks like a GitLab clone ---------------------------------
 repo="$tmp/repo"
@@ -67,14 +78,16 @@ mkdir -p "$repo"
 
 # --- runners ---------------------------------------------------------------
 # Each runs one whole process in the repo, output to files under $tmp.
-run_slipway_lint() { (cd "$repo" && "$slipway" lint); }
-run_slipway_jobs() { (cd "$repo" && "$slipway" jobs --json); }
+# The subshell execs the tool: one fork per run, for every tool alike.
+run_slipway_lint() { (cd "$repo" && exec "$slipway" lint); }
+run_slipway_jobs() { (cd "$repo" && exec "$slipway" jobs --json); }
+run_base_jobs() { (cd "$repo" && exec "$base" jobs --json); }
 run_gcl_list() {
 	# A fresh empty HOME and no state from the previous run: a cold start.
 	local home
 	home=$(mktemp -d "$tmp/home.XXXXXX")
 	rm -rf "$repo/.gitlab-ci-local"
-	(cd "$repo" && HOME="$home" "$gcl" --list --no-color)
+	(cd "$repo" && HOME="$home" exec "$gcl" --list --no-color)
 }
 
 names=()
@@ -83,6 +96,9 @@ add() { names+=("$1"); tool[$1]=$2; cmd[$1]=$3; fn[$1]=$4; }
 if [ -n "$slipway" ]; then
 	add lint slipway "slipway lint" run_slipway_lint
 	add jobs slipway "slipway jobs --json" run_slipway_jobs
+fi
+if [ -n "$base" ]; then
+	add base "slipway (SLIPWAY_BASE)" "slipway jobs --json" run_base_jobs
 fi
 add gcl "gitlab-ci-local 4.73.0" "gitlab-ci-local --list --no-color" run_gcl_list
 
@@ -115,23 +131,35 @@ print(len(d))' "$tmp/jobs.out" 2>/dev/null) || count="?"
 	log "slipway jobs --json listed $count jobs"
 fi
 
+if [ -n "$base" ] && [ -n "$slipway" ] && ! cmp -s "$tmp/jobs.out" "$tmp/base.out"; then
+	log "warning: SLIPWAY_BASE prints other jobs than slipway"
+fi
+
 # --- timed, alternating runs -----------------------------------------------
+# CPU load over the timed runs: busy % of all CPUs from /proc/stat (other work included).
+cpu_sample() { awk '/^cpu / {idle = $5 + $6; t = 0; for (i = 2; i <= NF; i++) t += $i; print t, idle}' /proc/stat; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+cpu_before=$(cpu_sample)
 declare -A times
 for ((r = 0; r < RUNS; r++)); do
 	# Rotate the order each round so no tool always runs first.
 	k=${#names[@]}
 	for ((j = 0; j < k; j++)); do
 		n=${names[$(((r + j) % k))]}
-		t0=$(date +%s%N)
+		# Timed from just before the fork to just after the exit, with bash's clock: no
+		# process of the measurement's own in the timed region.
+		t0=$EPOCHREALTIME
 		once "$n"
-		t1=$(date +%s%N)
-		times[$n]+="$(((t1 - t0) / 1000000)) "
+		t1=$EPOCHREALTIME
+		times[$n]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) * 1000}') "
 	done
 	log "round $((r + 1))/$RUNS done"
 done
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
-minimum() { tr ' ' '\n' | grep . | sort -n | head -n 1; }
+busy=$(awk -v a="$cpu_before" -v b="$(cpu_sample)" 'BEGIN {split(a, x, " "); split(b, y, " "); dt = y[1] - x[1]; di = y[2] - x[2]; if (dt > 0) printf "%.0f", 100 * (dt - di) / dt; else print "?"}')
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {printf "%.0f\n", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+minimum() { tr ' ' '\n' | grep . | sort -n | head -n 1 | awk '{printf "%.0f\n", $1}'; }
 
 ref=
 [ -n "$slipway" ] && ref=$(median <<<"${times[jobs]}")
@@ -156,3 +184,6 @@ if [ -z "$slipway" ]; then
 	echo
 	echo "(slipway rows skipped: cmd/slipway does not build yet)"
 fi
+echo
+echo "Load: average $load_before before the timed runs, $(cut -d' ' -f1-3 /proc/loadavg) after;" \
+	"CPU busy ${busy} % of $(nproc) CPUs during them (other work included)."

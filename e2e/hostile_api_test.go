@@ -129,17 +129,17 @@ steal:
 func TestAttackIncludeProjectAcrossNamespaces(t *testing.T) {
 	s, _ := newShellServer(t, nil)
 	otherDir, _ := repo(t, map[string]string{
-		".gitlab-ci.yml": "x:\n  script: [true]\n",
+		".gitlab-ci.yml": "x:\n  script: ['true']\n",
 		"ci/jobs.yml":    "leaked:\n  script: [echo TOPSECRET-JOB]\n",
 		"ci/broken.yml":  "key: [TOPSECRET-BROKEN\n",
 	})
 	s.project("other/secret", otherDir, "")
 	libDir, _ := repo(t, map[string]string{
-		".gitlab-ci.yml": "x:\n  script: [true]\n",
+		".gitlab-ci.yml": "x:\n  script: ['true']\n",
 		"ci/lib.yml":     "from-lib:\n  script: [echo FROM-LIB]\n",
 	})
 	s.project("acme/lib", libDir, "")
-	appDir, _ := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: [true]\n"})
+	appDir, _ := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: ['true']\n"})
 	const hookSecret = "include-hook-secret"
 	app := s.project("acme/app", appDir, hookSecret)
 
@@ -150,7 +150,7 @@ func TestAttackIncludeProjectAcrossNamespaces(t *testing.T) {
 	include := func(project, file string, hookCode int) (hook, api string, apiCode int) {
 		t.Helper()
 		n++
-		writeFiles(t, appDir, map[string]string{".gitlab-ci.yml": fmt.Sprintf("include:\n  - project: %s\n    file: %s\nbuild:\n  script: [true]\n", project, file)})
+		writeFiles(t, appDir, map[string]string{".gitlab-ci.yml": fmt.Sprintf("include:\n  - project: %s\n    file: %s\nbuild:\n  script: ['true']\n", project, file)})
 		gitIn(t, appDir, "commit", "-qam", "include "+project)
 		code, body := s.githubPush(app, hookSecret, fmt.Sprintf("include-%d", n), gitIn(t, appDir, "rev-parse", "HEAD"))
 		if code != hookCode {
@@ -284,7 +284,7 @@ func waitFile(t *testing.T, path string, d time.Duration) {
 func TestAttackUnsignedWebhooks(t *testing.T) {
 	const kept = 20
 	s := newServer(t, "", "--webhook-deliveries", strconv.Itoa(kept))
-	dir, sha := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: [true]\n"})
+	dir, sha := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: ['true']\n"})
 	const hookSecret = "unsigned-hook-secret"
 	signed := s.project("acme/signed", dir, hookSecret)
 	open := s.project("acme/open", dir, "")
@@ -357,7 +357,7 @@ func TestAttackUnsignedWebhooks(t *testing.T) {
 // each is closed once its timeout passed.
 func TestAttackSlowloris(t *testing.T) {
 	s := newServer(t, "", "--read-header-timeout", "1s", "--read-timeout", "2s", "--write-timeout", "2s", "--idle-timeout", "1s")
-	dir, _ := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: [true]\n"})
+	dir, _ := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: ['true']\n"})
 	id := s.project("acme/app", dir, "hook-secret")
 
 	stop := make(chan struct{})
@@ -447,7 +447,7 @@ func TestAttackSlowloris(t *testing.T) {
 // refused, as are descriptors and other forms that are no 5-field cron; a real one is taken.
 func TestAttackImpossibleCron(t *testing.T) {
 	s := newServer(t, "")
-	dir, _ := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: [true]\n"})
+	dir, _ := repo(t, map[string]string{".gitlab-ci.yml": "build:\n  script: ['true']\n"})
 	id := s.project("acme/app", dir, "")
 	path := fmt.Sprintf("/api/v1/projects/%d/schedules", id)
 	for _, cron := range []string{"0 0 30 2 *", "0 0 31 4 *", "@every 15s", "@daily", "* * * *", "61 * * * *"} {

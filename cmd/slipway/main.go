@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 
 	"github.com/slipway/slipway/internal/cli"
 )
@@ -13,6 +14,9 @@ import (
 func main() {
 	if err := cli.HideEnvSecrets(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "slipway: warning: %v\n", err)
+	}
+	if len(os.Args) > 1 {
+		tuneGC(os.Args[1])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	dir, err := os.Getwd()
@@ -22,4 +26,26 @@ func main() {
 	code := cli.Main(ctx, cli.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Env: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// gcLimit is the heap size up to which the commands tuneGC names run without collecting.
+const gcLimit = 256 << 20
+
+// tuneGC turns the garbage collector off for the commands that read a configuration, print
+// and exit (lint, config, jobs, explain), unless GOGC or GOMEMLIMIT say otherwise. What they
+// allocate stays live almost to the end, so collecting it costs (a third of their
+// instructions with the default GOGC) and frees little. A memory limit of gcLimit bounds
+// them: past it the collector runs again, as often as that limit needs, so a huge
+// configuration costs time, not memory.
+func tuneGC(command string) {
+	switch command {
+	case "lint", "config", "jobs", "explain":
+	default:
+		return
+	}
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(gcLimit)
 }

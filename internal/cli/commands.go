@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -36,7 +35,7 @@ func fileArg(io IO, f *pipelineFlags, pos []string, name string) bool {
 // runLint loads and plans the pipeline for the current branch: a configuration GitLab would
 // refuse to create a pipeline from is an error too.
 func runLint(ctx context.Context, io IO, args []string) int {
-	var f pipelineFlags
+	f := pipelineFlags{listOnly: true}
 	fs := newFlags("lint", io, "[FILE] [flags]")
 	f.register(fs)
 	pos, err := parse(fs, args)
@@ -71,44 +70,8 @@ func runConfig(ctx context.Context, io IO, args []string) int {
 	return exitOK
 }
 
-// jobList is the plan as `slipway jobs --json` prints it.
-func jobList(p *plan.Plan) []jobJSON {
-	out := []jobJSON{}
-	for _, j := range p.Jobs {
-		jj := jobJSON{Name: j.Name, Stage: j.Stage, When: j.When, AllowFailure: j.AllowFailure}
-		if j.Needs != nil {
-			jj.Needs = []string{}
-			for _, n := range j.Needs {
-				jj.Needs = append(jj.Needs, n.Job)
-			}
-		}
-		if j.Image != nil {
-			jj.Image = j.Image.Name
-		}
-		if j.Environment != nil {
-			jj.Environment = j.Environment.Name
-		}
-		r := j.Reason
-		jj.Reason = &r
-		out = append(out, jj)
-	}
-	return out
-}
-
-// jobJSON is one job of `slipway jobs --json`.
-type jobJSON struct {
-	Name         string       `json:"name"`
-	Stage        string       `json:"stage"`
-	When         string       `json:"when"`
-	AllowFailure bool         `json:"allow_failure"`
-	Needs        []string     `json:"needs"`
-	Image        string       `json:"image,omitempty"`
-	Environment  string       `json:"environment,omitempty"`
-	Reason       *plan.Reason `json:"reason,omitempty"`
-}
-
 func runJobs(ctx context.Context, io IO, args []string) int {
-	var f pipelineFlags
+	f := pipelineFlags{listOnly: true}
 	asJSON := false
 	fs := newFlags("jobs", io, "[flags]")
 	f.register(fs)
@@ -125,9 +88,7 @@ func runJobs(ctx context.Context, io IO, args []string) int {
 		fmt.Fprintln(io.Stderr, p.Reason.Text)
 	}
 	if asJSON {
-		enc := json.NewEncoder(io.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(jobList(p)); err != nil {
+		if err := writeJobsJSON(io.Stdout, p); err != nil {
 			return exitFail
 		}
 		return exitOK

@@ -259,8 +259,11 @@ func runVariant(t *testing.T, src, exp string, args []string, remote string, cha
 		if planErr != nil {
 			diffs = append(diffs, "jobs failed: "+firstLine(planErr.Error(), 0))
 		} else {
-			out, _ := json.Marshal(jobList(p))
-			diffs = append(diffs, compareList(golden, out)...)
+			var out bytes.Buffer
+			if err := writeJobsJSON(&out, p); err != nil {
+				return []string{"jobs --json: " + err.Error()}
+			}
+			diffs = append(diffs, compareList(golden, out.Bytes())...)
 		}
 	}
 	return diffs

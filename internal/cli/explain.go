@@ -10,7 +10,7 @@ import (
 )
 
 func runExplain(ctx context.Context, io IO, args []string) int {
-	var f pipelineFlags
+	f := pipelineFlags{listOnly: true}
 	fs := newFlags("explain", io, "JOB [flags]")
 	f.register(fs)
 	pos, err := parse(fs, args)

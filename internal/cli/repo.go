@@ -19,6 +19,9 @@ import (
 type pipelineFlags struct {
 	file, ref, tag, source, defaultBranch, compareTo, varsFile string
 	vars, inputs                                               kvFlag
+	// listOnly is set by the commands that show which jobs run, not run them: the plan
+	// then leaves out each job's variables.
+	listOnly bool
 }
 
 func (f *pipelineFlags) register(fs *flag.FlagSet) {
@@ -88,7 +91,9 @@ func (f *pipelineFlags) plan(ctx context.Context, io IO) (s *session, p *plan.Pl
 	if s == nil {
 		return nil, nil, code
 	}
-	p, err := plan.Compile(s.cfg, s.ctx)
+	pc := s.ctx
+	pc.SkipJobVariables = f.listOnly
+	p, err := plan.Compile(s.cfg, pc)
 	if err != nil {
 		return nil, nil, printErrors(io, err)
 	}

@@ -1,6 +1,9 @@
 package expr
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Expand replaces variable references in s with values from vars, in one
 // pass: inserted values are not expanded again.
@@ -57,7 +60,6 @@ func Expand(s string, vars Lookup) string {
 // references.
 func References(s string) []string {
 	var names []string
-	seen := map[string]bool{}
 	for i := strings.IndexByte(s, '$'); i >= 0 && i < len(s); {
 		if s[i] != '$' {
 			j := strings.IndexByte(s[i:], '$')
@@ -76,8 +78,7 @@ func References(s string) []string {
 			i++
 			continue
 		}
-		if !seen[name] {
-			seen[name] = true
+		if !slices.Contains(names, name) { // a value names few variables
 			names = append(names, name)
 		}
 		i += w

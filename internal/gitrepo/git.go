@@ -4,7 +4,8 @@
 //
 // Starting git is most of what that costs, so each function runs as few git commands as it can
 // (Read four, ChangedFiles three, Files one), and those that do not depend on each other side
-// by side.
+// by side. Read runs none for a repository of the common kind: it reads HEAD, the refs, the
+// HEAD commit and the config files itself (direct.go), and leaves anything unusual to git.
 //
 // It does not decide what those facts mean for a pipeline: turning them into a plan.Context
 // (defaults, --default-branch, pipeline source) is the caller's business.

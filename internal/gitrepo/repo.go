@@ -50,6 +50,12 @@ type Facts struct {
 // Read gathers the Facts of the repository whose work tree contains dir. A directory outside
 // any work tree gives an error wrapping ErrNotRepo.
 func Read(ctx context.Context, dir string) (*Facts, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read git repo %q: %w", dir, context.Cause(ctx))
+	}
+	if f, ok := readDirect(dir); ok {
+		return f, nil
+	}
 	f, err := read(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read git repo %q: %w", dir, err)

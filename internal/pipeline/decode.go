@@ -32,7 +32,7 @@ func parse(file string, data []byte, maxDepth int) (docs []*Node, warnings Error
 			}
 			return nil, nil, syntaxError(file, err)
 		}
-		c := converter{file: file, maxDepth: maxDepth, seen: map[*yaml.Node]*Node{}, size: map[*Node]int{}, height: map[*Node]int{}}
+		c := converter{file: file, maxDepth: maxDepth}
 		var root *Node
 		if len(doc.Content) > 0 {
 			root = c.convert(doc.Content[0], 0)
@@ -71,20 +71,53 @@ func syntaxError(file string, err error) error {
 // maxNodes bounds the tree that aliases may expand to (a "billion laughs" document).
 const maxNodes = 1 << 20
 
+// smallMap is the most keys a mapping may have for the converter to find repeated keys by
+// scanning it; larger ones get an index.
+const smallMap = 16
+
 type converter struct {
 	file     string
 	maxDepth int
-	seen     map[*yaml.Node]*Node
-	// size is how many nodes each converted node stands for once aliases are expanded; count
-	// is the expanded size of the document so far.
-	size  map[*Node]int
+	// anchored holds each converted node that has an anchor, for the aliases that name it.
+	anchored map[*yaml.Node]anchored
+	// heights memoises height.
+	heights map[*Node]int
+	// count is the expanded size of the document so far.
 	count int
-	// height is how many levels of collections each converted collection holds, itself
-	// included (an alias puts that many levels where it is used).
-	height map[*Node]int
-	slab   []Node
-	d      diags
-	err    error
+	slab  []Node
+	d     diags
+	err   error
+}
+
+// anchored is an anchored node converted: size is how many nodes it stands for once aliases
+// are expanded, height how many levels of collections it holds, itself included (an alias
+// puts that many levels where it is used).
+type anchored struct {
+	node         *Node
+	size, height int
+}
+
+// height returns how many levels of collections n holds, itself included, using and filling
+// c.heights. Only anchored nodes need it, so it is worked out for those alone.
+func (c *converter) height(n *Node) int {
+	if n.Kind != Seq && n.Kind != Map {
+		return 0
+	}
+	if h, ok := c.heights[n]; ok {
+		return h
+	}
+	h := 0
+	for _, it := range n.Items {
+		h = max(h, c.height(it))
+	}
+	for _, p := range n.Pairs {
+		h = max(h, c.height(p.Value))
+	}
+	if c.heights == nil {
+		c.heights = map[*Node]int{}
+	}
+	c.heights[n] = h + 1
+	return h + 1
 }
 
 // node allocates n from a slab: a parsed file is thousands of small nodes that live and die
@@ -115,21 +148,23 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 		c.tooDeep(n)
 		return &Node{Pos: c.pos(n)}
 	}
+	start := c.count
+	var out *Node
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			c.err = Errors{{Pos: c.pos(n), Msg: "unknown anchor"}}
 			return &Node{Pos: c.pos(n)}
 		}
-		if done, ok := c.seen[n.Alias]; ok {
-			c.count += c.size[done]
+		if done, ok := c.anchored[n.Alias]; ok {
+			c.count += done.size
 			switch {
 			case c.count > maxNodes:
 				c.err = Errors{{Pos: c.pos(n), Msg: "the document is too large once its aliases are expanded"}}
-			case depth+c.height[done] > c.maxDepth:
+			case depth+done.height > c.maxDepth:
 				c.tooDeep(n)
 			}
-			return done
+			return done.node
 		}
 		return c.convert(n.Alias, depth)
 	case yaml.ScalarNode:
@@ -138,54 +173,103 @@ func (c *converter) convert(n *yaml.Node, depth int) *Node {
 			c.err = Errors{{Pos: c.pos(n), Msg: "invalid YAML: " + err.Error()}}
 			return &Node{Pos: c.pos(n)}
 		}
-		out := c.node(Node{Kind: Scalar, Tag: tag, Value: value, Pos: c.pos(n)})
+		out = c.node(Node{Kind: Scalar, Tag: tag, Value: value, Pos: c.pos(n)})
 		if tag == TagNull {
 			out.Kind = Null
 		}
-		c.seen[n] = out
-		return out
 	case yaml.SequenceNode:
-		out := c.node(Node{Kind: Seq, Pos: c.pos(n), Items: make([]*Node, 0, len(n.Content))})
+		out = c.node(Node{Kind: Seq, Pos: c.pos(n), Items: make([]*Node, 0, len(n.Content))})
 		if n.Tag == TagReference {
 			out.Tag = TagReference
 		}
-		start := c.count
-		h := 0
 		for _, it := range n.Content {
-			item := c.convert(it, depth+1)
-			out.Items = append(out.Items, item)
-			h = max(h, c.height[item])
+			out.Items = append(out.Items, c.convert(it, depth+1))
 		}
-		c.seen[n], c.size[out], c.height[out] = out, c.count-start+1, h+1
-		return out
 	case yaml.MappingNode:
-		out := c.node(Node{Kind: Map, Pos: c.pos(n), Pairs: make([]Pair, 0, len(n.Content)/2)})
-		start := c.count
-		explicit := map[string]int{}
+		out = c.node(Node{Kind: Map, Pos: c.pos(n), Pairs: make([]Pair, 0, len(n.Content)/2)})
+		var m mapping
+		if len(n.Content) > 2*smallMap {
+			m.index = make(map[string]int, len(n.Content)/2)
+			m.lines = make(map[string]int, len(n.Content)/2)
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-				c.merge(out, v, depth)
+				c.merge(out, &m, v, depth)
 				continue
 			}
-			key := k.Value
-			if k.Kind == yaml.AliasNode && k.Alias != nil {
-				key = k.Alias.Value
-			}
-			if line, dup := explicit[key]; dup {
+			key := keyOf(k)
+			if line, dup := m.written(n.Content, i, key, k.Line); dup {
 				c.d.warnf(c.pos(k), "duplicate key %q (first at line %d): the last value wins", key, line)
 			}
-			explicit[key] = k.Line
-			c.set(out, key, c.pos(k), c.convert(v, depth+1))
+			m.set(out, key, c.pos(k), c.convert(v, depth+1))
 		}
-		h := 0
-		for _, p := range out.Pairs {
-			h = max(h, c.height[p.Value])
-		}
-		c.seen[n], c.size[out], c.height[out] = out, c.count-start+1, h+1
-		return out
+	default:
+		return &Node{Kind: Null, Pos: c.pos(n)}
 	}
-	return &Node{Kind: Null, Pos: c.pos(n)}
+	if n.Anchor != "" {
+		if c.anchored == nil {
+			c.anchored = map[*yaml.Node]anchored{}
+		}
+		a := anchored{node: out, height: c.height(out)}
+		if n.Kind != yaml.ScalarNode {
+			a.size = c.count - start + 1
+		}
+		c.anchored[n] = a
+	}
+	return out
+}
+
+// keyOf is the text of a mapping key (an alias's anchored scalar for an alias).
+func keyOf(k *yaml.Node) string {
+	if k.Kind == yaml.AliasNode && k.Alias != nil {
+		return k.Alias.Value
+	}
+	return k.Value
+}
+
+// mapping is the state of a mapping being converted. A small one is scanned to find keys; a
+// large one (more than smallMap keys) has index, each key's place in the Pairs, and lines,
+// the line each key was last written on.
+type mapping struct {
+	index map[string]int
+	lines map[string]int
+}
+
+// written reports whether key, written at content[i] on line, was written before in the
+// mapping (merged keys aside) and on which line it was last.
+func (m *mapping) written(content []*yaml.Node, i int, key string, line int) (int, bool) {
+	if m.lines != nil {
+		prev, ok := m.lines[key]
+		m.lines[key] = line
+		return prev, ok
+	}
+	for j := i - 2; j >= 0; j -= 2 {
+		k := content[j]
+		if !(k.Kind == yaml.ScalarNode && k.Tag == "!!merge") && keyOf(k) == key {
+			return k.Line, true
+		}
+	}
+	return 0, false
+}
+
+// set stores key in out, replacing an earlier value but keeping its place.
+func (m *mapping) set(out *Node, key string, pos Pos, v *Node) {
+	i, ok := -1, false
+	if m.index != nil {
+		i, ok = m.index[key]
+	} else {
+		i = out.index(key)
+		ok = i >= 0
+	}
+	if ok {
+		out.Pairs[i] = Pair{Key: key, KeyPos: pos, Value: v}
+		return
+	}
+	if m.index != nil {
+		m.index[key] = len(out.Pairs)
+	}
+	out.Pairs = append(out.Pairs, Pair{Key: key, KeyPos: pos, Value: v})
 }
 
 // tooDeep records that n nests collections deeper than maxDepth.
@@ -196,7 +280,7 @@ func (c *converter) tooDeep(n *yaml.Node) {
 // merge applies a `<<` merge key as GitLab's parser (Ruby's Psych) does: the merged mapping's
 // keys override keys written before the `<<`, keys written after it override the merged ones,
 // and in `<<: [*a, *b]` the earlier mapping wins.
-func (c *converter) merge(out *Node, v *yaml.Node, depth int) {
+func (c *converter) merge(out *Node, m *mapping, v *yaml.Node, depth int) {
 	src := c.convert(v, depth+1)
 	if c.err != nil {
 		return
@@ -218,24 +302,19 @@ func (c *converter) merge(out *Node, v *yaml.Node, depth int) {
 			return
 		}
 	}
-	merged := map[string]bool{}
-	for _, m := range maps {
-		for _, p := range m.Pairs {
-			if !merged[p.Key] {
+	var merged map[string]bool
+	if len(maps) > 1 {
+		merged = map[string]bool{}
+	}
+	for _, src := range maps {
+		for _, p := range src.Pairs {
+			if merged != nil {
+				if merged[p.Key] {
+					continue
+				}
 				merged[p.Key] = true
-				c.set(out, p.Key, p.KeyPos, p.Value)
 			}
+			m.set(out, p.Key, p.KeyPos, p.Value)
 		}
 	}
-}
-
-// set stores key in out, replacing an earlier value but keeping its place.
-func (c *converter) set(out *Node, key string, pos Pos, v *Node) {
-	for i := range out.Pairs {
-		if out.Pairs[i].Key == key {
-			out.Pairs[i] = Pair{Key: key, KeyPos: pos, Value: v}
-			return
-		}
-	}
-	out.Pairs = append(out.Pairs, Pair{Key: key, KeyPos: pos, Value: v})
 }

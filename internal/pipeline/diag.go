@@ -3,6 +3,8 @@ package pipeline
 import (
 	"sort"
 	"strings"
+
+	"github.com/slipway/slipway/internal/expr"
 )
 
 // Error is one problem in a configuration, at a position. Its text is "FILE:LINE:COL: message".
@@ -40,6 +42,8 @@ type diags struct {
 	maxVariableSize int
 	// at is where the configuration is being read (see reading), for an InternalError.
 	at Pos
+	// exprs are the rules:if expressions parsed so far, by source (see parseIf).
+	exprs map[string]*expr.Expr
 }
 
 func (d *diags) errorf(pos Pos, format string, args ...any) {

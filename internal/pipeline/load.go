@@ -302,7 +302,8 @@ func (l *loader) readFile(name string) ([]byte, error) {
 	} else {
 		name = fsPath(name)
 	}
-	if st, err := fs.Stat(fsys, name); err != nil {
+	st, err := fs.Stat(fsys, name)
+	if err != nil {
 		return nil, err
 	} else if st.Size() > l.opts.MaxFileSize {
 		return nil, &FileSizeError{Size: st.Size(), Max: l.opts.MaxFileSize}
@@ -312,10 +313,22 @@ func (l *loader) readFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	// The file may have grown since: read one byte more than the limit to know.
-	data, err := io.ReadAll(io.LimitReader(f, l.opts.MaxFileSize+1))
-	if err != nil {
+	// The file may have grown since: read one byte more than the limit to know. Reading it
+	// into a buffer of the size it had is one allocation and no copy.
+	r := io.LimitReader(f, l.opts.MaxFileSize+1)
+	data := make([]byte, st.Size()+1)
+	n, err := io.ReadFull(r, data)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		data = data[:n]
+	case err != nil:
 		return nil, err
+	default: // it grew
+		rest, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		data = append(data, rest...)
 	}
 	if int64(len(data)) > l.opts.MaxFileSize {
 		return nil, &FileSizeError{Size: int64(len(data)), Max: l.opts.MaxFileSize}

@@ -6,7 +6,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"strconv"
 )
 
@@ -21,7 +20,7 @@ func (p Pos) String() string {
 	if p.Line == 0 {
 		return p.File
 	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
 }
 
 // Kind is the shape of a Node.

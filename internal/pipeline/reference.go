@@ -107,8 +107,10 @@ func (r *refResolver) resolve(n *Node, depth int, stack []string) *Node {
 	for i, k := range path {
 		next := cur.Get(k)
 		// A reference does not look through another one (GitLab's Hash#dig stops at the tag).
-		if idx, err := strconv.Atoi(k); err == nil && cur.Kind == Seq && cur.Tag != TagReference && idx >= 0 && idx < len(cur.Items) {
-			next = cur.Items[idx]
+		if cur.Kind == Seq && cur.Tag != TagReference {
+			if idx, err := strconv.Atoi(k); err == nil && idx >= 0 && idx < len(cur.Items) {
+				next = cur.Items[idx]
+			}
 		}
 		if next == nil {
 			where := "the configuration"

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +18,9 @@ func flatten(items []*Node) (out []*Node, ok bool) { return flattenTo(items, max
 func flattenAll(items []*Node) (out []*Node, ok bool) { return flattenTo(items, math.MaxInt) }
 
 func flattenTo(items []*Node, levels int) (out []*Node, ok bool) {
+	if !slices.ContainsFunc(items, func(it *Node) bool { return it.Kind == Seq }) {
+		return items, true
+	}
 	ok = true
 	var walk func([]*Node, int)
 	walk = func(items []*Node, level int) {

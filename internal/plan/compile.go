@@ -48,6 +48,27 @@ type compiler struct {
 	// that a child pipeline returned.
 	at       pipeline.Pos
 	internal *pipeline.InternalError
+	// exprs are the only/except expressions parsed so far, by source (see parse).
+	exprs map[string]*expr.Expr
+	// ref is describeRef's text, once made.
+	ref string
+}
+
+// parse parses an only/except expression, once per source: jobs share their filters through
+// extends.
+func (c *compiler) parse(src string) (*expr.Expr, error) {
+	if e, ok := c.exprs[src]; ok {
+		return e, nil
+	}
+	e, err := expr.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if c.exprs == nil {
+		c.exprs = map[string]*expr.Expr{}
+	}
+	c.exprs[src] = e
+	return e, nil
 }
 
 func (c *compiler) errorf(pos pipeline.Pos, format string, args ...any) {
@@ -445,7 +466,9 @@ func (c *compiler) finish(j *Job, cj *pipeline.Job, vars *varSet) {
 	if cyc := vars.cycle(); cyc != nil {
 		c.errorf(cj.Pos, "jobs:%s: circular variable reference: %s", j.Name, strings.Join(cyc, " → "))
 	}
-	j.Variables = vars.list()
+	if !c.ctx.SkipJobVariables {
+		j.Variables = vars.list()
+	}
 
 	j.StageIndex = indexOf(c.cfg.Stages, j.Stage)
 	j.BeforeScript, j.Script, j.AfterScript = cj.BeforeScript, cj.Script, cj.AfterScript
@@ -584,6 +607,13 @@ func (c *compiler) onlyExcept(cj *pipeline.Job, vars *varSet) (bool, Reason) {
 
 // describeRef names what the pipeline runs for, for reasons: `branch "main" (source push)`.
 func (c *compiler) describeRef() string {
+	if c.ref == "" {
+		c.ref = c.refText()
+	}
+	return c.ref
+}
+
+func (c *compiler) refText() string {
 	kind := "branch"
 	switch {
 	case c.ctx.Tag:
@@ -604,7 +634,7 @@ func (c *compiler) filterMatch(f *pipeline.Filter, vars *varSet, what string) (b
 	if f.Variables != nil {
 		matched := false
 		for _, src := range f.Variables {
-			e, err := expr.Parse(src)
+			e, err := c.parse(src)
 			if err != nil {
 				c.errorf(f.Pos, "%s:variables %q: %v", what, src, err)
 				continue
@@ -706,7 +736,7 @@ func (c *compiler) refsMatch(refs []string) bool {
 			continue // names and patterns match branches and tags, not merge request refs
 		}
 		if strings.HasPrefix(name, "/") && len(name) > 1 {
-			e, err := expr.Parse("$REF =~ " + name)
+			e, err := c.parse("$REF =~ " + name)
 			if err == nil {
 				if ok, _ := e.Eval(func(string) (string, bool) { return c.ctx.Ref, true }); ok {
 					return true
@@ -894,7 +924,13 @@ func matrixTargets(targets []*Job, matrix []map[string][]string, own map[string]
 
 // checkCycles reports needs that form a cycle (possible only within one stage).
 func (c *compiler) checkCycles(p *Plan) {
-	state := map[string]int{}
+	byName := make(map[string]*Job, len(p.Jobs))
+	for _, j := range p.Jobs {
+		if byName[j.Name] == nil {
+			byName[j.Name] = j // the first, as Plan.Job finds it
+		}
+	}
+	state := make(map[string]int, len(p.Jobs))
 	var visit func(j *Job, path []string) bool
 	visit = func(j *Job, path []string) bool {
 		switch state[j.Name] {
@@ -906,7 +942,7 @@ func (c *compiler) checkCycles(p *Plan) {
 		}
 		state[j.Name] = 1
 		for _, n := range j.Needs {
-			if t := p.Job(n.Job); t != nil && !visit(t, append(path, j.Name)) {
+			if t := byName[n.Job]; t != nil && !visit(t, append(path, j.Name)) {
 				return false
 			}
 		}

@@ -358,3 +358,37 @@ func TestWorkflowNameAndAutoCancelWithoutRules(t *testing.T) {
 		t.Errorf("name %q, auto_cancel %v", p.Name, p.AutoCancel)
 	}
 }
+
+// TestSkipJobVariables plans the same pipeline with and without the jobs' variables: only
+// Job.Variables differs, and variables are still checked.
+func TestSkipJobVariables(t *testing.T) {
+	t.Parallel()
+	src := `variables: {GLOBAL: g}
+build:
+  variables: {OWN: "$GLOBAL-x"}
+  script: [make]
+test:
+  parallel: {matrix: [{OS: [linux, mac]}]}
+  rules: [{if: $CI_COMMIT_BRANCH == "main", variables: {RULE: r}}]
+  script: [make test]
+`
+	full := mustCompile(t, src, goldenContext())
+	ctx := goldenContext()
+	ctx.SkipJobVariables = true
+	lean := mustCompile(t, src, ctx)
+	for _, j := range full.Jobs {
+		if len(j.Variables) == 0 {
+			t.Fatalf("job %s has no variables in the full plan", j.Name)
+		}
+		j.Variables = nil
+	}
+	a, _ := json.Marshal(full)
+	b, _ := json.Marshal(lean)
+	if string(a) != string(b) {
+		t.Errorf("plans differ but for the jobs' variables:\n%s\n%s", a, b)
+	}
+	_, err := compileSource(t, "job:\n  variables: {A: $B, B: $A}\n  script: [x]\n", ctx)
+	if err == nil || !strings.Contains(err.Error(), "circular variable reference") {
+		t.Errorf("error %v, want the circular reference", err)
+	}
+}

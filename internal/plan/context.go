@@ -85,6 +85,10 @@ type Context struct {
 	// MaxVariableSize bounds a variable's value once its $references are expanded; zero
 	// means pipeline.DefaultMaxVariableSize.
 	MaxVariableSize int
+	// SkipJobVariables leaves Job.Variables nil, for callers that only say which jobs run and
+	// why (slipway lint, jobs, explain): listing every variable of every job is a tenth of
+	// what planning a large pipeline allocates. Variables are still checked (cycles, sizes).
+	SkipJobVariables bool
 	// budget is how many more jobs the pipeline and its children may plan (MaxJobs, shared
 	// with child pipelines).
 	budget *int

@@ -103,17 +103,30 @@ func squeezeDashes(s string) string {
 
 // jobGroupSuffix matches what Gitlab::Utils::Job.group_name strips from a job name: up to three
 // trailing " 1/3" (parallel) or " [a, b]" (matrix) markers. Ruby's [\b] is a backspace and its
-// \s includes \v, which Go's does not.
-var jobGroupSuffix = regexp.MustCompile(`([\x08\s\v:]+((\[.*\])|(\d+[\s\v:/\\]+\d+))){1,3}[\s\v]*\z`)
+// \s includes \v, which Go's does not. It is anchored: JobGroupName tries it only where a
+// marker can start.
+var jobGroupSuffix = regexp.MustCompile(`^([\x08\s\v:]+((\[.*\])|(\d+[\s\v:/\\]+\d+))){1,3}[\s\v]*\z`)
 
 // JobGroupName is CI_JOB_GROUP_NAME: the name shared by the instances of a parallel or matrix
 // job ("build 1/3" and "build [linux]" both give "build").
 func JobGroupName(name string) string {
-	if loc := jobGroupSuffix.FindStringIndex(name); loc != nil {
-		name = name[:loc[0]] + name[loc[1]:]
+	// A suffix ends, but for trailing space, with "]" or a digit, and starts with one of
+	// [\x08\s\v:]: the leftmost place where one starts and matches is where the suffix
+	// begins, as an unanchored search finds it (every match runs to the end).
+	end := strings.TrimRight(name, groupSpace)
+	if end != "" && (end[len(end)-1] == ']' || '0' <= end[len(end)-1] && end[len(end)-1] <= '9') {
+		for i := 0; i < len(name); i++ {
+			if (name[i] == '\b' || name[i] == ':' || strings.IndexByte(groupSpace, name[i]) >= 0) && jobGroupSuffix.MatchString(name[i:]) {
+				name = name[:i]
+				break
+			}
+		}
 	}
 	return strings.Trim(name, rubyStripSet)
 }
+
+// groupSpace is [\s\v] of jobGroupSuffix.
+const groupSpace = " \t\n\v\f\r"
 
 // rubyStripSet is what Ruby's String#strip removes.
 const rubyStripSet = " \t\n\v\f\r\x00"
@@ -122,20 +135,65 @@ const rubyStripSet = " \t\n\v\f\r\x00"
 // (Environment#guess_tier): the first of development, testing, staging and production whose
 // pattern occurs in the name, case-insensitively, else "other".
 func EnvironmentTier(name string) string {
+	contains := containsFold
+	if isASCII(name) {
+		// In ASCII only ASCII letters fold, and only to each other.
+		name = strings.ToLower(name)
+		contains = strings.Contains
+	}
 	for _, t := range envTiers {
-		if t.re.MatchString(name) {
-			return t.tier
+		for _, w := range t.words {
+			if contains(name, w) {
+				return t.tier
+			}
 		}
 	}
 	return "other"
 }
 
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// envTiers are GitLab's patterns, /(dev|review|trunk)/i and so on, with each alternative
+// spelt out.
 var envTiers = []struct {
-	tier string
-	re   *regexp.Regexp
+	tier  string
+	words []string
 }{
-	{"development", regexp.MustCompile(`(?i)(dev|review|trunk)`)},
-	{"testing", regexp.MustCompile(`(?i)(test|tst|int|ac(ce|)pt|qa|qc|control|quality)`)},
-	{"staging", regexp.MustCompile(`(?i)(st(a|)g|mod(e|)l|pre|demo|non)`)},
-	{"production", regexp.MustCompile(`(?i)(pr(o|)d|live)`)},
+	{"development", []string{"dev", "review", "trunk"}},
+	{"testing", []string{"test", "tst", "int", "accept", "acpt", "qa", "qc", "control", "quality"}},
+	{"staging", []string{"stag", "stg", "model", "modl", "pre", "demo", "non"}},
+	{"production", []string{"prod", "prd", "live"}},
+}
+
+// containsFold reports whether s contains word, lower-case ASCII letters, under Unicode simple
+// case folding, as a case-insensitive regexp finds it: besides upper case, k matches the
+// Kelvin sign U+212A and s the long s U+017F, the only other runes that fold to ASCII.
+func containsFold(s, word string) bool {
+	for i := 0; i < len(s); {
+		if hasFoldPrefix(s[i:], word) {
+			return true
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return false
+}
+
+func hasFoldPrefix(s, word string) bool {
+	for k := 0; k < len(word); k++ {
+		r, size := utf8.DecodeRuneInString(s)
+		c := rune(word[k])
+		if size == 0 || r != c && r != c-'a'+'A' && !(c == 'k' && r == '\u212A') && !(c == 's' && r == '\u017F') {
+			return false
+		}
+		s = s[size:]
+	}
+	return true
 }

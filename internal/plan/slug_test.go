@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -154,5 +156,55 @@ func TestEnvironmentTier(t *testing.T) {
 				t.Errorf("EnvironmentTier(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestJobGroupNameAndTierAsRegexps checks JobGroupName and EnvironmentTier against the plain
+// regexps they stand for (an unanchored search for the suffix, GitLab's four tier patterns) on
+// names made of the pieces that matter to them.
+func TestJobGroupNameAndTierAsRegexps(t *testing.T) {
+	t.Parallel()
+	suffix := regexp.MustCompile(`([\x08\s\v:]+((\[.*\])|(\d+[\s\v:/\\]+\d+))){1,3}[\s\v]*\z`)
+	groupName := func(name string) string {
+		if loc := suffix.FindStringIndex(name); loc != nil {
+			name = name[:loc[0]] + name[loc[1]:]
+		}
+		return strings.Trim(name, rubyStripSet)
+	}
+	tiers := []struct {
+		tier string
+		re   *regexp.Regexp
+	}{
+		{"development", regexp.MustCompile(`(?i)(dev|review|trunk)`)},
+		{"testing", regexp.MustCompile(`(?i)(test|tst|int|ac(ce|)pt|qa|qc|control|quality)`)},
+		{"staging", regexp.MustCompile(`(?i)(st(a|)g|mod(e|)l|pre|demo|non)`)},
+		{"production", regexp.MustCompile(`(?i)(pr(o|)d|live)`)},
+	}
+	tier := func(name string) string {
+		for _, t := range tiers {
+			if t.re.MatchString(name) {
+				return t.tier
+			}
+		}
+		return "other"
+	}
+	pieces := []string{
+		"a", "k", "K", "\u212a", "s", "S", "\u017f", "e", " ", "  ", ":", "[", "]", "[x]", "[a, b]", "1", "23", "10",
+		"/", "\\", "\t", "\v", "\b", "\n", "\r", "\f", "\x00", "é", "\xff", "dev", "TEST", "pRoD", "sTaG",
+		"\u017ftg", "\u212aontrol", "trun", "te", "t", "c", "tg", "pr", "acpt", "ACCEPT", "modl", "qa", "Live", "1/3", " 2/4", ": [x, y]", "build",
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		var b strings.Builder
+		for range rnd.IntN(8) {
+			b.WriteString(pieces[rnd.IntN(len(pieces))])
+		}
+		name := b.String()
+		if got, want := JobGroupName(name), groupName(name); got != want {
+			t.Errorf("JobGroupName(%q) = %q, the regexp gives %q", name, got, want)
+		}
+		if got, want := EnvironmentTier(name), tier(name); got != want {
+			t.Errorf("EnvironmentTier(%q) = %q, the regexps give %q", name, got, want)
+		}
 	}
 }

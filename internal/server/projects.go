@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -36,8 +37,10 @@ var (
 	projectPath = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	// projectPattern is an entry of a job token allowlist: a project path, * wildcards allowed.
 	projectPattern = regexp.MustCompile(`^[A-Za-z0-9._*-]+/[A-Za-z0-9._*-]+$`)
-	// branchPattern is an entry of protected branches: a branch name, * wildcards allowed.
-	branchPattern = regexp.MustCompile(`^[^\x00-\x20\x7f~^:?\[\\]{1,255}$`)
+	// branchPattern is an entry of protected branches: a branch name, * wildcards allowed. It
+	// is compiled on first use: its {1,255} makes it the costliest of the program's regexps to
+	// compile (about a millisecond), which commands that serve nothing should not pay.
+	branchPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^\x00-\x20\x7f~^:?\[\\]{1,255}$`) })
 )
 
 // trimAll trims every string of list.
@@ -113,7 +116,7 @@ func validProject(p *store.Project) error {
 		return errStatus(http.StatusBadRequest, "forge %q: want github, gitlab or gitea", p.Forge)
 	}
 	for _, b := range p.ProtectedBranches {
-		if !branchPattern.MatchString(b) {
+		if !branchPattern().MatchString(b) {
 			return errStatus(http.StatusBadRequest, "protected_branches: %q is no branch name or pattern (* is the wildcard)", b)
 		}
 	}
