@@ -592,6 +592,8 @@ func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ")
 // Fuzzed 2026-12-02 with -fuzztime 60s (2 workers, -fuzzminimizetime 2s): 426,875 execs, 274
 // corpus entries, no failure. Besides, psychPlain agreed with Ruby's own Psych on 258,000
 // generated scalars but for psych 4-vs-5 changes (the Ruby at hand had psych 4.0.3).
+// Fuzzed 2026-12-02 with -fuzztime 5m (2 workers, shared machine): 1,093,586 execs, 314 corpus
+// entries, no failure.
 func FuzzScalar(f *testing.F) {
 	for _, s := range []string{"yes", "Off", "~", "NULL", "010", "08", "0x1F", "0b101", "1_000", "1,000", "1__0",
 		"1:30", "-1:30:00", "1:30.5", "0.4", "1.10", "1e3", "1.0e+3", "1.e+3", ".5", "1.", "-.", "-.e+3", ".inf", "-.Inf",
@@ -640,6 +642,8 @@ func FuzzScalar(f *testing.F) {
 // corpus entries, no failure. Besides, ParseDuration and numerize agreed with the gems
 // chronic_duration and numerizer run by Ruby on 109,000 generated phrases, but for the cut at
 // time.Duration's range.
+// Fuzzed 2026-12-02 with -fuzztime 5m (2 workers, shared machine): 653,042 execs, 391 corpus
+// entries, no failure.
 func FuzzParseDuration(f *testing.F) {
 	for _, s := range []string{"1h 30m", "one week", "two and a half hours", "twenty-one days", "a day and a half",
 		"1:02:03", "1:2:3:4:5:6:7", "3 weeks and, 2 days", "hundred and one seconds", "nine twenty", "a quarter hour",
