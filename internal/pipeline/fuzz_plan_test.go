@@ -42,6 +42,8 @@ inc-job:
 // corpus entries, no failure. With the resolver's nil-value fix taken out, it finds that crash
 // (a !reference in a mapping that cannot be resolved) in under a second:
 // testdata/fuzz/FuzzLoadPlan/b50e982f219b58a2, kept as a regression.
+// Fuzzed again 2026-12-02 for 5m (1 worker) after the YAML 1.1 scalars and the speed work were
+// merged: 566,302 execs, 982 corpus entries, no failure.
 func FuzzLoadPlan(f *testing.F) {
 	for _, s := range pipeline.SeedPipelines {
 		f.Add([]byte(s), []byte(fuzzIncluded))
