@@ -88,7 +88,7 @@ func fixtures(t testing.TB, x string) []namedPage {
 	unit := job(103, "unit", "test", 1, 3, status.Pending, &plan.Job{Needs: []plan.Need{{Job: str("build")}, {Job: "test"}}})
 	deploy := job(104, "deploy", "deploy", 2, 4, status.Manual, &plan.Job{When: "manual", Needs: []plan.Need{{Job: "test"}}})
 	jobs := []*store.Job{build, lintJob, oldTest, test, unit, deploy}
-	graph := NewGraph(jobs)
+	graph := newSite(t).NewGraph(jobs)
 	jobSpec := &plan.Job{Name: "test", Stage: "test", AllowFailure: true,
 		Image:       &pipeline.Image{Name: str("golang:1.26")},
 		Services:    []pipeline.Service{{Image: pipeline.Image{Name: "postgres:16"}, Alias: str("db")}},
