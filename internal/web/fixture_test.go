@@ -128,7 +128,7 @@ func fixtures(t testing.TB, x string) []namedPage {
 			Schedules: []*store.Schedule{{ID: 1, Description: str("nightly"), Cron: "0 3 * * *", Timezone: "Europe/Paris",
 				Ref: str("main"), Active: true, NextRun: now.Add(17 * time.Hour)}},
 			Members: []Member{{Username: str("alice"), Role: "maintainer"}, {Username: "bob", Role: "developer"}}}},
-		{"admin_runners", AdminRunners{Layout: signedIn, NewToken: str("reg-token"), Runners: []RunnerRow{
+		{"admin_runners", AdminRunners{Layout: signedIn, BaseURL: "https://ci.example.com", NewToken: str("reg-token"), Runners: []RunnerRow{
 			{Runner: runner, Online: true, Version: str("1.4.0"), Job: test, Path: proj.Path},
 			{Runner: &store.Runner{ID: 4, Name: "old", RunUntagged: true, Executor: "shell", LastSeen: now.Add(-3 * time.Hour)}, Paused: true},
 		}}},

@@ -234,6 +234,8 @@ type Member struct {
 // token).
 type AdminRunners struct {
 	Layout
+	// BaseURL is the server's external URL, for the registration command.
+	BaseURL string
 	Runners []RunnerRow
 	// NewToken is a registration token just made, shown this once.
 	NewToken string
