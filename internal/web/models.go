@@ -29,8 +29,6 @@ type Layout struct {
 	Notice string
 }
 
-func (l Layout) layout() *Layout { return &l }
-
 // Login is the sign-in page, a form posted to /login with the inputs username, password,
 // next (where to go after) and csrf (when Layout.CSRF is set).
 type Login struct {
@@ -80,7 +78,8 @@ type PipelineFilter struct {
 	Ref, Status, Source string
 }
 
-// Pipelines is a project's pipelines page.
+// Pipelines is a project's pipelines page. Like every project page (Pipeline, Job,
+// Settings, ProjectCreated), it needs Layout.Project.
 type Pipelines struct {
 	Layout
 	Filter PipelineFilter

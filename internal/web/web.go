@@ -47,7 +47,6 @@ type Site struct {
 // Page is a view model Render can render: one of the page types of this package.
 type Page interface {
 	template() string
-	layout() *Layout
 }
 
 // New parses every template and hashes every asset once.

@@ -167,3 +167,23 @@ func TestEveryStateChangeCarriesCSRF(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderConcurrently renders every page from several goroutines (run with -race).
+func TestRenderConcurrently(t *testing.T) {
+	s := newSite(t)
+	pages := fixtures(t, "")
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for _, f := range pages {
+				if err := s.Render(httptest.NewRecorder(), http.StatusOK, f.page); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
