@@ -133,7 +133,7 @@ func (m *machine) piece(b []byte, nl bool) {
 	first := len(m.ops)
 	text, last := b, -1
 	hadMarker := false
-	if bytes.Contains(b, markerPrefix) {
+	if bytes.IndexByte(b, '\r') >= 0 && bytes.Contains(b, markerPrefix) {
 		var kept []byte
 		from := 0
 		for i := 0; ; {

@@ -2,52 +2,63 @@ package logview
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 )
-
-// scanBlock is how much Scan reads at a time.
-const scanBlock = 256 << 10
 
 // Scan advances st over the bytes src yields, the log from st.Offset on, without rendering
 // them: it counts their lines and applies their section markers. It reads src to its end,
 // so give it the log up to where rendering starts (a line start from Align, or where a
 // Window starts inside a long line: then the State is Mid). It is cheap — a newline count
-// and a search for "section_" — so that a page can show true line numbers and sections
-// however long the log before its window; its cost is mostly reading src.
+// and a search for carriage returns — so that a page can show true line numbers and
+// sections however long the log before its window; its cost is mostly reading src. It
+// copies src with io.Copy: a src with a WriteTo method (a bytes.Reader) is not copied.
 //
 // It differs from rendering in one corner: a marker that a line longer than MaxLine has
 // across the place where it is cut in pieces counts here, not when rendered.
 func (r *Renderer) Scan(st State, src io.Reader) (State, error) {
-	buf := make([]byte, scanBlock)
-	var carry []byte // an unfinished line from the blocks before
-	for {
-		n, err := io.ReadFull(src, buf)
-		data := buf[:n]
-		if len(carry) > 0 {
-			carry = append(carry, data...)
-			data = carry
-		}
-		k := bytes.LastIndexByte(data, '\n') + 1
-		st = r.scanLines(st, data[:k])
-		rest := data[k:]
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				return st, fmt.Errorf("scan log: %w", err)
-			}
-			if len(rest) > 0 {
-				st = r.scanLines(st, rest)
-				st.Mid = true
-			}
-			return st, nil
-		}
-		if len(rest) > r.maxLine { // a long line: rendered in pieces, inside it from here on
-			st = r.scanLines(st, rest)
-			st.Mid, rest = true, nil
-		}
-		carry = append(carry[:0], rest...)
+	w := &scanner{r: r, st: st}
+	if _, err := io.Copy(w, src); err != nil {
+		return w.st, fmt.Errorf("scan log: %w", err)
 	}
+	if len(w.carry) > 0 {
+		w.st = r.scanLines(w.st, w.carry)
+		w.st.Mid = true
+	}
+	return w.st, nil
+}
+
+// scanner is Scan's io.Writer: it scans the whole lines of each write at once and keeps
+// an unfinished line for the next.
+type scanner struct {
+	r     *Renderer
+	st    State
+	carry []byte
+}
+
+func (w *scanner) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(w.carry) > 0 {
+		i := bytes.IndexByte(p, '\n') + 1
+		if i == 0 {
+			i = len(p)
+		}
+		w.carry = append(w.carry, p[:i]...)
+		p = p[i:]
+		if w.carry[len(w.carry)-1] == '\n' {
+			w.st = w.r.scanLines(w.st, w.carry)
+			w.carry = w.carry[:0]
+		}
+	}
+	k := bytes.LastIndexByte(p, '\n') + 1
+	w.st = w.r.scanLines(w.st, p[:k])
+	w.carry = append(w.carry, p[k:]...)
+	if len(w.carry) > w.r.maxLine { // a long line: rendered in pieces, inside it from here on
+		w.st = w.r.scanLines(w.st, w.carry)
+		w.st.Mid = true
+		w.carry = w.carry[:0]
+	}
+	return n, nil
 }
 
 // scanLines advances st over data, which ends at a line's end (or is its unfinished part).

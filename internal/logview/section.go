@@ -7,7 +7,8 @@ import (
 )
 
 // marker is a GitLab section marker found in a log:
-// section_start:UNIXTIME:NAME[OPTIONS] or section_end:UNIXTIME:NAME. Only the marker's own
+// section_start:UNIXTIME:NAME[OPTIONS] or section_end:UNIXTIME:NAME, followed by a carriage
+// return (GitLab writes "\x1b[0Ksection_start:…\r\x1b[0K"). Only the marker's own
 // text is removed from the line; the "\r\x1b[0K" that surround it are left to the terminal
 // (a carriage return and an erase, as a terminal shows them).
 type marker struct {
@@ -23,19 +24,59 @@ var markerPrefix = []byte("section_")
 // maxName is the longest section name and options text read.
 const maxName = 255
 
-// nextMarker is the first well-formed marker in b at or after i.
+// nextMarker is the first well-formed marker in b at or after i. A marker is followed by a
+// carriage return, as GitLab writes them ("\r\x1b[0K"): searching for that rare byte, then
+// reading the marker's grammar backwards, is much faster than searching for "section_".
 func nextMarker(b []byte, i int) (marker, bool) {
 	for {
-		j := bytes.Index(b[i:], markerPrefix)
-		if j < 0 {
+		cr := bytes.IndexByte(b[i:], '\r')
+		if cr < 0 {
 			return marker{}, false
 		}
-		j += i
-		if m, ok := parseMarker(b, j); ok {
-			return m, true
+		cr += i
+		if at := markerBefore(b, i, cr); at >= 0 {
+			if m, ok := parseMarker(b, at); ok && m.to == cr {
+				return m, true
+			}
 		}
-		i = j + len(markerPrefix)
+		i = cr + 1
 	}
+}
+
+// markerBefore is where the marker that ends at b[end] would start, no earlier than lo,
+// or -1: it reads "section_start:DIGITS:NAME[OPTIONS]" backwards.
+func markerBefore(b []byte, lo, end int) int {
+	p := end
+	if p > lo && b[p-1] == ']' {
+		from := max(lo, p-2-maxName)
+		k := bytes.LastIndexByte(b[from:p-1], '[')
+		if k < 0 {
+			return -1
+		}
+		p = from + k
+	}
+	q := p
+	for q > lo && p-q < maxName && nameByte(b[q-1]) {
+		q--
+	}
+	if q == p || q == lo || b[q-1] != ':' {
+		return -1
+	}
+	q--
+	d := q
+	for d > lo && q-d < 18 && b[d-1] >= '0' && b[d-1] <= '9' {
+		d--
+	}
+	if d == q || d == lo || b[d-1] != ':' {
+		return -1
+	}
+	d--
+	for _, kind := range []string{"section_start", "section_end"} {
+		if d-len(kind) >= lo && string(b[d-len(kind):d]) == kind {
+			return d - len(kind)
+		}
+	}
+	return -1
 }
 
 // parseMarker reads the marker that starts at b[at:], which holds "section_".
