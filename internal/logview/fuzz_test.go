@@ -10,6 +10,11 @@ import (
 // it: the HTML holds only the log's own markup (checkSafe), a Stream fed the log in two
 // pieces builds the same HTML as Render, and Scan up to a line start agrees with Render.
 // Both run with a small MaxLine too, which cuts lines in pieces.
+//
+// Run 2026-12-02 (go test -run '^$' -fuzz FuzzRender -fuzztime 5m; Go 1.26.8, 2 workers
+// on a 2-vCPU VM shared with other builds, load average 7-11): 164,012 execs in 5m0s, 84
+// new interesting inputs (94 in the corpus), no failure. Most of the time went to
+// minimizing inputs (0 execs/s counted for minutes at a time).
 func FuzzRender(f *testing.F) {
 	for seed := range uint64(4) {
 		f.Add(genLog(rand.New(rand.NewPCG(seed, 9)), 600), uint16(seed*97))

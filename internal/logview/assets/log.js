@@ -241,6 +241,7 @@
     var pairs = [], a = frag, b = log;
     for (;;) {
       var la = a.lastElementChild, fb = b.firstElementChild;
+      if (fb && fb.tagName === "SUMMARY") fb = fb.nextElementSibling;
       if (!la || !fb || !la.matches("details.lv-sec.lv-run") || !fb.matches("details.lv-sec.lv-more") ||
         la.dataset.name !== fb.dataset.name) break;
       pairs.push([la, fb]);
