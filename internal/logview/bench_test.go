@@ -29,6 +29,30 @@ func BenchmarkFirstResponse50MB(b *testing.B) {
 	}
 }
 
+// BenchmarkFirstResponse50MBCached is the first response when the server kept a State of
+// the job 1 MiB before the window (from an earlier view or its live stream): Scan goes on
+// from there.
+func BenchmarkFirstResponse50MBCached(b *testing.B) {
+	log := bigLog()
+	r := newRenderer(b, Options{})
+	from := r.WindowBefore(int64(len(log)))
+	data := log[from:]
+	i := Align(data, from)
+	start := from + int64(i)
+	cached, err := r.Scan(Start, bytes.NewReader(log[:start-(1<<20)]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		st, err := r.Scan(cached, bytes.NewReader(log[cached.Offset:start]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Render(st, data[i:], false)
+	}
+}
+
 // BenchmarkScan50MB is the Scan of the first response alone.
 func BenchmarkScan50MB(b *testing.B) {
 	log := bigLog()
