@@ -14,6 +14,16 @@
 //   - a live page gets Updates from a Stream, whose Offset is the SSE event id: a reconnect
 //     resumes at the end of the last line the page holds, and no line is sent twice.
 //
+// What the page's handlers serve, and log.js expects (see the header of assets/log.js):
+//   - the page: an element with class lv-log holding Render's HTML, with data-start (the
+//     State's Offset it started from), data-offset (the Offset of the State it returned),
+//     data-stream (the SSE URL, while the job runs) and data-earlier (the "load earlier" URL);
+//   - the stream, from ?offset= or Last-Event-ID: for each Update with Ops,
+//     "id: OFFSET\nevent: log\ndata: UPDATE-JSON\n\n"; once the job is final and its log
+//     sent (Stream.End), "event: end\ndata: {…}\n\n";
+//   - load earlier, ?before=N: the HTML of Render over [Align(WindowBefore(N)), N) with
+//     final set, and the range's start offset in the X-Log-Start header.
+//
 // Each line is rendered on its own: a colour or a cursor movement does not carry over a
 // newline (most CI tools reset colours at the end of each line; a multi-line colour block is
 // coloured on its first line only). This keeps any part of a log renderable from a State.
