@@ -3,6 +3,7 @@ module github.com/slipway/slipway
 go 1.26.8
 
 require (
+	github.com/buildkite/terminal-to-html/v3 v3.17.1
 	github.com/containerd/errdefs v1.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/moby/moby/api v1.56.1
