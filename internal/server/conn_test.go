@@ -60,7 +60,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 // held for ever).
 func TestAttackSlowloris(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "build:\n  script: [true]\n", shortTimeouts)
+	e := newEnv(t, "build:\n  script: [\"true\"]\n", shortTimeouts)
 	id := e.project("app", "secret")
 	addr := e.serve()
 
@@ -154,7 +154,7 @@ func TestAttackSlowloris(t *testing.T) {
 // IdleTimeout.
 func TestIdleKeepAliveClosed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "build:\n  script: [true]\n", shortTimeouts)
+	e := newEnv(t, "build:\n  script: [\"true\"]\n", shortTimeouts)
 	addr := e.serve()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -176,7 +176,7 @@ func TestIdleKeepAliveClosed(t *testing.T) {
 // close.
 func TestConnectionCap(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "build:\n  script: [true]\n", shortTimeouts, func(o *Options) {
+	e := newEnv(t, "build:\n  script: [\"true\"]\n", shortTimeouts, func(o *Options) {
 		o.Limits.Connections = 4
 		o.Limits.ReadHeaderTimeout = time.Second
 	})
@@ -204,7 +204,7 @@ func TestConnectionCap(t *testing.T) {
 // the connection timeouts, but wait or move bytes as they should, are not cut.
 func TestTimeoutsSpareStreams(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "build:\n  script: [true]\n", shortTimeouts)
+	e := newEnv(t, "build:\n  script: [\"true\"]\n", shortTimeouts)
 	id := e.project("app", "")
 	addr := e.serve()
 	base := "http://" + addr

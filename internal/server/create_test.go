@@ -40,7 +40,7 @@ func TestAttackHugePipelineStarvesLeases(t *testing.T) {
 	e.git("checkout", "-q", "-b", "huge")
 	e.commit(map[string]string{".gitlab-ci.yml": manyJobs(58000, 180)}, "58,000 jobs")
 	e.git("checkout", "-q", "-b", "small", "main")
-	e.commit(map[string]string{".gitlab-ci.yml": "deploy:\n  script: [true]\n"}, "one job")
+	e.commit(map[string]string{".gitlab-ci.yml": "deploy:\n  script: [\"true\"]\n"}, "one job")
 	heavy := e.project("heavy", "")
 	other := e.project("other", "")
 

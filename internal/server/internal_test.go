@@ -79,7 +79,7 @@ func newPanicEnv(t *testing.T, ci, method string, opt ...func(*Options)) (*env, 
 // the store that include:project reads) answers 500 naming the configuration's file and line
 // being read, keeps the stack for the debug log only, and leaves the server serving.
 func TestAttackPanicInPipelineCreation(t *testing.T) {
-	e, ps, logs := newPanicEnv(t, "include:\n  - project: group/lib\n    file: lib.yml\njob:\n  script: [true]\n", "ProjectByPath")
+	e, ps, logs := newPanicEnv(t, "include:\n  - project: group/lib\n    file: lib.yml\njob:\n  script: [\"true\"]\n", "ProjectByPath")
 	id := e.project("app", "")
 	ps.armed.Store(true)
 	r := e.api("POST", fmt.Sprintf("/api/v1/projects/%d/pipelines", id), map[string]any{"ref": "main"}, http.StatusInternalServerError, nil)
@@ -97,7 +97,7 @@ func TestAttackPanicInPipelineCreation(t *testing.T) {
 // TestAttackPanicInHandler: a panic in a handler (injected in the store it reads) answers
 // 500 "internal error" — its value and stack go to the log — and the server goes on.
 func TestAttackPanicInHandler(t *testing.T) {
-	e, ps, logs := newPanicEnv(t, "job:\n  script: [true]\n", "ListProjects")
+	e, ps, logs := newPanicEnv(t, "job:\n  script: [\"true\"]\n", "ListProjects")
 	ps.armed.Store(true)
 	r := e.api("GET", "/api/v1/projects", nil, http.StatusInternalServerError, nil)
 	if got := strings.TrimSpace(string(r.body)); got != `{"error":"internal error"}` {
@@ -116,7 +116,7 @@ func TestAttackPanicInScheduledPipeline(t *testing.T) {
 	now := time.Date(2026, 11, 24, 5, 30, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e, ps, logs := newPanicEnv(t, "job:\n  script: [true]\n", "Variables", func(o *Options) { o.Now = clock })
+	e, ps, logs := newPanicEnv(t, "job:\n  script: [\"true\"]\n", "Variables", func(o *Options) { o.Now = clock })
 	id := e.project("cron", "")
 	e.api("POST", fmt.Sprintf("/api/v1/projects/%d/schedules", id), map[string]any{"cron": "0 6 * * *"}, http.StatusCreated, nil)
 	mu.Lock()

@@ -29,7 +29,7 @@ import (
 // the final update of the cut log.
 func TestAttackLogWithoutLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "build:\n  script: [yes]\n", func(o *Options) { o.Limits.LogSize = 100 })
+	e := newEnv(t, "build:\n  script: [\"yes\"]\n", func(o *Options) { o.Limits.LogSize = 100 })
 	id := e.project("app", "")
 	e.trigger(id, "main", nil)
 	j := e.claim(e.mustRegister("r1"), "build")
@@ -125,7 +125,7 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 // TestLogRange: GET /log serves Range and HEAD, from ?offset= when given.
 func TestLogRange(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "build:\n  script: [true]\n")
+	e := newEnv(t, "build:\n  script: [\"true\"]\n")
 	id := e.project("app", "")
 	e.trigger(id, "main", nil)
 	j := e.claim(e.mustRegister("r1"), "build")
@@ -164,7 +164,7 @@ func TestLogRange(t *testing.T) {
 // heap grows by far less than a copy of the log per reader (each read held the whole log: 8 readers of a 75 MB log took 850 MB; see
 // bench/README.md for the server's RSS). Not parallel: it measures the process's heap.
 func TestAttackLogReaders(t *testing.T) {
-	e := newEnv(t, "build:\n  script: [true]\n")
+	e := newEnv(t, "build:\n  script: [\"true\"]\n")
 	id := e.project("app", "")
 	e.trigger(id, "main", nil)
 	j := e.claim(e.mustRegister("r1"), "build")

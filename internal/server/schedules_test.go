@@ -17,7 +17,7 @@ func TestSchedules(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 24, 5, 30, 0, 0, time.UTC) // 06:30 in Paris
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnv(t, "nightly:\n  rules: [{if: '$CI_PIPELINE_SOURCE == \"schedule\" && $KIND == \"nightly\"'}]\n  script: [true]\n",
+	e := newEnv(t, "nightly:\n  rules: [{if: '$CI_PIPELINE_SOURCE == \"schedule\" && $KIND == \"nightly\"'}]\n  script: [\"true\"]\n",
 		func(o *Options) { o.Now = clock })
 	id := e.project("cron", "")
 	var sc struct {
@@ -56,7 +56,7 @@ func TestSchedules(t *testing.T) {
 // TestAttackImpossibleCron: a cron that never matches (0 0 30 2 *) fired every 15 s; now it
 // is refused when created, and one already stored is turned off without running.
 func TestAttackImpossibleCron(t *testing.T) {
-	e := newEnv(t, "job:\n  script: [true]\n")
+	e := newEnv(t, "job:\n  script: [\"true\"]\n")
 	id := e.project("cron", "")
 	path := fmt.Sprintf("/api/v1/projects/%d/schedules", id)
 	for _, c := range []struct{ cron, tz, want string }{
