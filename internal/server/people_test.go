@@ -747,3 +747,31 @@ func TestProjectRole(t *testing.T) {
 		}
 	}
 }
+
+func TestChangePassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, oneJob)
+	uid := e.user("ada", "analytical engine", false)
+	tok, _ := e.personalToken(uid)
+	cookie := e.login("ada", "analytical engine")
+	for _, tc := range []struct {
+		name          string
+		current, next string
+		want          int
+	}{
+		{"wrong current password", "difference engine", "new password", http.StatusForbidden},
+		{"too short", "analytical engine", "short", http.StatusBadRequest},
+		{"changed", "analytical engine", "new password", http.StatusNoContent},
+	} {
+		if r := e.do("PUT", "/api/v1/user/password", tok, map[string]any{"current_password": tc.current, "password": tc.next}, nil); r.status != tc.want {
+			t.Errorf("%s: got %s, want %d", tc.name, r, tc.want)
+		}
+	}
+	if e.viewer(cookie) != nil {
+		t.Error("a session lives on after a change of password")
+	}
+	e.login("ada", "new password")
+	if r := e.do("PUT", "/api/v1/user/password", adminToken, map[string]any{"current_password": "x", "password": "new password"}, nil); r.status != http.StatusForbidden {
+		t.Errorf("the admin token has no password: got %s, want 403", r)
+	}
+}

@@ -41,7 +41,11 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *calle
 	if !s.passwordMatches(c.user, in.Current) {
 		return errStatus(http.StatusForbidden, "current_password is wrong")
 	}
-	return s.setPassword(r.Context(), c.user, in.Password)
+	if err := s.setPassword(r.Context(), c.user, in.Password); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // setPassword gives u a new password and ends every session of u.
