@@ -15,6 +15,7 @@ import (
 // Environment variables that hold secrets of `slipway server` and `slipway runner`.
 const (
 	envAdminToken        = "SLIPWAY_ADMIN_TOKEN"
+	envAdminPassword     = "SLIPWAY_ADMIN_PASSWORD"
 	envRegistrationToken = "SLIPWAY_REGISTRATION_TOKEN"
 	envSMTPPassword      = "SLIPWAY_SMTP_PASSWORD"
 	envDB                = "SLIPWAY_DB"
@@ -25,7 +26,7 @@ const (
 )
 
 func secretNames() []string {
-	return []string{envAdminToken, envRegistrationToken, envSMTPPassword, envDB}
+	return []string{envAdminToken, envAdminPassword, envRegistrationToken, envSMTPPassword, envDB}
 }
 
 // takeSecrets returns the secrets set in this process's environment and removes them from

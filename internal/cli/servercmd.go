@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway/slipway/internal/executor/docker"
@@ -37,6 +38,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 		retentionDays                         int
 		limits                                server.Limits
 		metricsAllow                          = server.DefaultMetricsAllow()
+		bcryptCost                            int
 	)
 	fs := newFlags("server", io, "[flags]")
 	fs.StringVar(&data, "data", "slipway-data", "directory for the database, git mirrors, artifacts and caches")
@@ -53,6 +55,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	fs.StringVar(&smtpTLS, "smtp-starttls", "opportunistic", "STARTTLS: opportunistic, required or off")
 	fs.IntVar(&retentionDays, "retention-days", 90, "days finished pipelines, their logs and artifacts are kept")
 	limitFlags(fs, &limits)
+	fs.IntVar(&bcryptCost, "bcrypt-cost", bcrypt.DefaultCost, "cost of the bcrypt hashes of users' passwords (4 to 31; each step doubles the work of a sign-in)")
 	fs.Var(&prefixFlag{&metricsAllow}, "metrics-allow", "client `networks` /metrics answers, comma-separated (GitLab's monitoring allowlist; 0.0.0.0/0,::/0 for any)")
 	pos, err := parse(fs, args)
 	if err != nil || len(pos) > 0 {
@@ -103,6 +106,7 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	srv, err := server.New(server.Options{
 		Store: st, Data: data, URL: url, Logger: logger, Heartbeat: heartbeat, Mailer: mailer,
 		Retention: time.Duration(retentionDays) * 24 * time.Hour, Limits: limits, MetricsAllow: metricsAllow,
+		BcryptCost: bcryptCost,
 	})
 	if err != nil {
 		return fail(err)
@@ -116,6 +120,13 @@ func runServer(ctx context.Context, io IO, args []string) int {
 	}
 	if registration != "" {
 		fmt.Fprintf(io.Stderr, "Runner registration token (shown once): %s\n", registration)
+	}
+	password, err := srv.BootstrapAdmin(ctx, secrets[envAdminPassword])
+	if err != nil {
+		return fail(err)
+	}
+	if password != "" {
+		fmt.Fprintf(io.Stderr, "Sign in as %q with password (shown once; change it): %s\n", server.AdminUsername, password)
 	}
 
 	var ro *runner.Options

@@ -31,6 +31,10 @@ func limitFlags(fs *flag.FlagSet, l *server.Limits) {
 	fs.DurationVar(&l.CacheAge, "cache-retention", l.CacheAge, "how long a cache is kept on the server unused (neither written nor read)")
 	fs.IntVar(&l.PipelineDepth, "max-pipeline-depth", l.PipelineDepth, "deepest chain of pipelines made by job tokens (GitLab's two levels of child pipelines)")
 	fs.IntVar(&l.PipelineRate, "max-pipeline-rate", l.PipelineRate, "pipelines a project's API triggers (API and job tokens) make per minute; webhooks are not counted")
+	fs.IntVar(&l.LoginRate, "login-rate", l.LoginRate, "sign-in attempts per minute from one client address (successful ones not counted)")
+	fs.IntVar(&l.LoginUserRate, "login-user-rate", l.LoginUserRate, "sign-in attempts per minute naming one username (successful ones not counted)")
+	fs.DurationVar(&l.SessionIdle, "session-idle", l.SessionIdle, "a session unused this long ends")
+	fs.DurationVar(&l.SessionLifetime, "session-lifetime", l.SessionLifetime, "a session this old ends, used or not")
 }
 
 // prefixFlag is a list of IP networks, given as CIDR prefixes or addresses separated by

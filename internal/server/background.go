@@ -80,7 +80,8 @@ func (s *Server) dueSchedules(ctx context.Context) {
 
 // runRetention deletes expired artifacts hourly, pipelines (with their logs and artifacts)
 // older than the retention period, caches unused for Limits.CacheAge and webhook deliveries
-// past Limits.Deliveries and Limits.DeliveryAge, then compacts the database.
+// past Limits.Deliveries and Limits.DeliveryAge, and ended sessions, then compacts the
+// database.
 func (s *Server) runRetention(ctx context.Context) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
@@ -118,6 +119,9 @@ func (s *Server) Expire(ctx context.Context) error {
 	caches, err := s.expireCaches(ctx, now)
 	if err != nil {
 		return fmt.Errorf("expire caches: %w", err)
+	}
+	if _, err := s.store.PurgeSessions(ctx, now, now.Add(-s.o.Limits.SessionIdle)); err != nil {
+		return err
 	}
 	for _, p := range paths {
 		if err := os.Remove(filepath.Join(s.o.Data, p)); err != nil && !os.IsNotExist(err) {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store/sqlite"
@@ -55,6 +57,8 @@ func newEnv(t *testing.T, ci string, opt ...func(*Options)) *env {
 		Store: st, Data: filepath.Join(dir, "data"), URL: "http://" + ts.Listener.Addr().String(),
 		// Long leases, so that a slow test run never loses a job; heartbeat tests shorten it.
 		Heartbeat: 10 * time.Second,
+		// Cheap password hashes: tests sign in often.
+		BcryptCost: bcrypt.MinCost,
 	}
 	for _, f := range opt {
 		f(&o)

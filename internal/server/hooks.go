@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/slipway/slipway/internal/gitmirror"
@@ -195,7 +193,7 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 		}
 	}
 	if ok, wait := s.triggers.take(p.ID); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
+		w.Header().Set("Retry-After", retryAfterSeconds(wait))
 		return errStatus(http.StatusTooManyRequests, "project %d made its %d pipelines a minute through the API (the server's --max-pipeline-rate): try again later",
 			p.ID, s.o.Limits.PipelineRate)
 	}

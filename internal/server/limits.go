@@ -72,6 +72,16 @@ type Limits struct {
 	// project holding a minute's worth, refilled evenly. Past it the API answers 429 with
 	// Retry-After. Zero means 60.
 	PipelineRate int
+	// LoginRate bounds the sign-in attempts (POST /login) from one client address per
+	// minute, and LoginUserRate those naming one username, whatever the address: token
+	// buckets holding a minute's worth, refilled evenly; an attempt that succeeds is not
+	// counted. Past either, the server answers 429 with Retry-After. Zero means 10 each
+	// (GitLab locks an account after 10 failed attempts). Behind a reverse proxy the proxy's
+	// address is the client's.
+	LoginRate, LoginUserRate int
+	// SessionIdle ends a session unused for that long, and SessionLifetime any session that
+	// old, used or not. Zero means 7 days and 30 days.
+	SessionIdle, SessionLifetime time.Duration
 }
 
 // CacheKeyOverhead is what each cache key counts for in Limits.CacheQuota beyond its
@@ -104,6 +114,10 @@ func (l Limits) withDefaults() Limits {
 	orDefault(&l.CacheAge, 14*24*time.Hour)
 	orDefault(&l.PipelineDepth, 2)
 	orDefault(&l.PipelineRate, 60)
+	orDefault(&l.LoginRate, 10)
+	orDefault(&l.LoginUserRate, 10)
+	orDefault(&l.SessionIdle, 7*24*time.Hour)
+	orDefault(&l.SessionLifetime, 30*24*time.Hour)
 	return l
 }
 

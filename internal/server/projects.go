@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
@@ -31,6 +32,8 @@ type projectInput struct {
 	// ProtectedBranches and JobTokenAllowlist: see store.Project.
 	ProtectedBranches *[]string `json:"protected_branches"`
 	JobTokenAllowlist *[]string `json:"job_token_allowlist"`
+	// Visibility: see store.Project ("" keeps it; a new project is private).
+	Visibility *string `json:"visibility"`
 }
 
 var (
@@ -87,6 +90,7 @@ func (in *projectInput) apply(p *store.Project) {
 	if in.JobTokenAllowlist != nil {
 		p.JobTokenAllowlist = trimAll(*in.JobTokenAllowlist)
 	}
+	set(&p.Visibility, in.Visibility)
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		if in.Path == nil && p.Path == "" {
@@ -102,6 +106,9 @@ func (in *projectInput) apply(p *store.Project) {
 	if p.DefaultBranch == "" {
 		p.DefaultBranch = "main"
 	}
+	if p.Visibility == "" {
+		p.Visibility = store.VisibilityPrivate
+	}
 }
 
 func validProject(p *store.Project) error {
@@ -114,6 +121,8 @@ func validProject(p *store.Project) error {
 		return errStatus(http.StatusBadRequest, "clone_url may not start with '-'")
 	case p.Forge != "" && p.Forge != "github" && p.Forge != "gitlab" && p.Forge != "gitea":
 		return errStatus(http.StatusBadRequest, "forge %q: want github, gitlab or gitea", p.Forge)
+	case p.Visibility != store.VisibilityPrivate && p.Visibility != store.VisibilityInternal && p.Visibility != store.VisibilityPublic:
+		return errStatus(http.StatusBadRequest, "visibility %q: want private, internal or public", p.Visibility)
 	}
 	for _, b := range p.ProtectedBranches {
 		if !branchPattern().MatchString(b) {
@@ -134,13 +143,13 @@ func validProject(p *store.Project) error {
 // with "//".
 var scpLike = regexp.MustCompile(`^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:[^:]`)
 
-// checkCloneURL lets only the admin token set a clone URL that git reads on the server's
+// checkCloneURL lets only admins (the admin token, admin users) set a clone URL that git reads on the server's
 // host: a path or a file:// URL would make the server mirror, and serve to the project's jobs,
 // any repository the server can read — another project's mirror under DATA/git, a repository
 // of the host. Other tokens give a remote URL: http://, https://, ssh:// or scp-like
 // user@host:path (not git's other transports, such as ext:: which runs a command).
 func checkCloneURL(u string, c *caller) error {
-	if c.token != nil && c.token.Kind == "admin" {
+	if c.admin() {
 		return nil
 	}
 	if scpLike.MatchString(u) && !strings.Contains(u, "://") {
@@ -152,7 +161,7 @@ func checkCloneURL(u string, c *caller) error {
 			return nil
 		}
 	}
-	return errStatus(http.StatusBadRequest, "clone_url %q: want an http://, https:// or ssh:// URL or user@host:path; a path or file:// URL on the server's host is for the admin token only", gitcmd.Redact(u))
+	return errStatus(http.StatusBadRequest, "clone_url %q: want an http://, https:// or ssh:// URL or user@host:path; a path or file:// URL on the server's host is for admins only", gitcmd.Redact(u))
 }
 
 // projectView is a project as the API shows it: the credentials of its clone URL hidden.
@@ -184,18 +193,31 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, c *caller
 	if err := s.store.CreateProject(r.Context(), p); err != nil {
 		return err
 	}
+	if c.user != nil && !c.user.Admin {
+		// The creator maintains it (admins maintain every project anyway).
+		if err := s.store.SetMember(r.Context(), &store.Member{ProjectID: p.ID, UserID: c.user.ID, Role: store.RoleMaintainer}); err != nil {
+			return fmt.Errorf("make the creator of project %s its maintainer: %w", p.Path, err)
+		}
+	}
 	writeJSON(w, http.StatusCreated, viewProject(p))
 	return nil
 }
 
-func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, _ *caller) error {
+// listProjects is GET /api/v1/projects: the projects the caller can read.
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *caller) error {
 	ps, err := s.store.ListProjects(r.Context())
 	if err != nil {
 		return err
 	}
-	out := make([]projectView, len(ps))
-	for i, p := range ps {
-		out[i] = viewProject(p)
+	out := make([]projectView, 0, len(ps))
+	for _, p := range ps {
+		role, err := s.callerRole(r.Context(), c, p)
+		if err != nil {
+			return err
+		}
+		if role >= store.RoleReporter {
+			out = append(out, viewProject(p))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -413,7 +435,12 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ *calle
 	return nil
 }
 
-func (s *Server) listRunners(w http.ResponseWriter, r *http.Request, _ *caller) error {
+// listRunners is GET /api/v1/runners: for callers with full access (not personal tokens of
+// users who are no admins: runners are the server's, not a project's).
+func (s *Server) listRunners(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if !c.full() {
+		return errStatus(http.StatusForbidden, "runners are listed to admins only")
+	}
 	rs, err := s.store.ListRunners(r.Context())
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/scheduler"
@@ -28,18 +29,35 @@ const (
 )
 
 // route is one entry of the route table: the test walks it to check every /api/ route
-// refuses anonymous calls.
+// refuses anonymous calls. A route of one project (its path starts with
+// /api/v1/projects/{id}, /api/v1/pipelines/{id} or /api/v1/jobs/{id}) names the role its
+// API callers need in that project (see authorize); job, runner and public routes, and routes
+// of no project, have store.RoleNone.
 type route struct {
 	pattern string
 	auth    string
+	role    store.Role
 	handle  func(w http.ResponseWriter, r *http.Request, c *caller) error
 }
 
-// caller is who made a request.
+// caller is who made a request: an API token (with its user for a personal token, or a
+// signed-in user of a session for safe API requests), a runner or a job.
 type caller struct {
 	token  *store.Token
+	user   *store.User
 	runner *store.Runner
 	job    *store.Job
+}
+
+// full reports whether the caller may do everything the API does: the admin token, a "user"
+// token (made by an admin; the API's access of before users existed), or an admin user.
+func (c *caller) full() bool {
+	return c.token != nil && (c.token.Kind == "admin" || c.token.Kind == "user") || c.user != nil && c.user.Admin
+}
+
+// admin reports whether the caller may use admin routes: the admin token or an admin user.
+func (c *caller) admin() bool {
+	return c.token != nil && c.token.Kind == "admin" || c.user != nil && c.user.Admin
 }
 
 // Routes lists the route patterns with who may call them ("public", "api", "admin",
@@ -53,46 +71,68 @@ func (s *Server) Routes() map[string]string {
 }
 
 func (s *Server) routeTable() http.Handler {
+	const (
+		none       = store.RoleNone
+		reporter   = store.RoleReporter
+		developer  = store.RoleDeveloper
+		maintainer = store.RoleMaintainer
+	)
 	s.routes = []route{
-		{"GET /healthz", authPublic, s.healthz},
-		{"GET /metrics", authPublic, s.serveMetrics},
-		{"GET /{namespace}/{project}/badge.svg", authPublic, s.statusBadge},
-		{"GET /{namespace}/{project}/coverage.svg", authPublic, s.coverageBadge},
-		{"POST /hooks/{forge}/{project}", authPublic, s.hook},
+		{"GET /healthz", authPublic, none, s.healthz},
+		{"GET /metrics", authPublic, none, s.serveMetrics},
+		{"GET /{namespace}/{project}/badge.svg", authPublic, none, s.statusBadge},
+		{"GET /{namespace}/{project}/coverage.svg", authPublic, none, s.coverageBadge},
+		{"POST /hooks/{forge}/{project}", authPublic, none, s.hook},
+		{"GET /login", authPublic, none, s.loginGet},
+		{"POST /login", authPublic, none, s.loginPost},
+		{"POST /logout", authPublic, none, s.logout},
 
-		{"POST /api/v1/projects", authAPI, s.createProject},
-		{"GET /api/v1/projects", authAPI, s.listProjects},
-		{"GET /api/v1/projects/{id}", authAPI, s.getProject},
-		{"PATCH /api/v1/projects/{id}", authAPI, s.updateProject},
-		{"GET /api/v1/projects/{id}/variables", authAPI, s.listVariables},
-		{"PUT /api/v1/projects/{id}/variables/{key}", authAPI, s.setVariable},
-		{"DELETE /api/v1/projects/{id}/variables/{key}", authAPI, s.deleteVariable},
-		{"GET /api/v1/projects/{id}/schedules", authAPI, s.listSchedules},
-		{"POST /api/v1/projects/{id}/schedules", authAPI, s.createSchedule},
-		{"DELETE /api/v1/projects/{id}/schedules/{sid}", authAPI, s.deleteSchedule},
-		{"GET /api/v1/projects/{id}/hooks", authAPI, s.listDeliveries},
-		{"GET /api/v1/projects/{id}/pipelines", authAPI, s.listPipelines},
-		{"POST /api/v1/projects/{id}/pipelines", authAPIOrJob, s.triggerPipeline},
-		{"GET /api/v1/pipelines/{id}", authAPI, s.getPipeline},
-		{"POST /api/v1/pipelines/{id}/cancel", authAPI, s.cancelPipeline},
-		{"GET /api/v1/jobs/{id}", authAPI, s.getJob},
-		{"GET /api/v1/jobs/{id}/log", authAPI, s.jobLog},
-		{"GET /api/v1/jobs/{id}/log/stream", authAPI, s.jobLogStream},
-		{"POST /api/v1/jobs/{id}/retry", authAPI, s.retryJob},
-		{"POST /api/v1/jobs/{id}/cancel", authAPI, s.cancelJob},
-		{"POST /api/v1/jobs/{id}/play", authAPI, s.playJob},
-		{"GET /api/v1/jobs/{id}/artifacts", authAPIOrJob, s.downloadArtifacts},
-		{"GET /api/v1/runners", authAPI, s.listRunners},
-		{"DELETE /api/v1/runners/{id}", authAdmin, s.deleteRunner},
-		{"POST /api/v1/tokens", authAdmin, s.createToken},
+		{"POST /api/v1/projects", authAPI, none, s.createProject},
+		{"GET /api/v1/projects", authAPI, none, s.listProjects},
+		{"GET /api/v1/projects/{id}", authAPI, reporter, s.getProject},
+		{"PATCH /api/v1/projects/{id}", authAPI, maintainer, s.updateProject},
+		{"GET /api/v1/projects/{id}/variables", authAPI, maintainer, s.listVariables},
+		{"PUT /api/v1/projects/{id}/variables/{key}", authAPI, maintainer, s.setVariable},
+		{"DELETE /api/v1/projects/{id}/variables/{key}", authAPI, maintainer, s.deleteVariable},
+		{"GET /api/v1/projects/{id}/schedules", authAPI, maintainer, s.listSchedules},
+		{"POST /api/v1/projects/{id}/schedules", authAPI, maintainer, s.createSchedule},
+		{"DELETE /api/v1/projects/{id}/schedules/{sid}", authAPI, maintainer, s.deleteSchedule},
+		{"GET /api/v1/projects/{id}/hooks", authAPI, maintainer, s.listDeliveries},
+		{"GET /api/v1/projects/{id}/members", authAPI, maintainer, s.listMembers},
+		{"PUT /api/v1/projects/{id}/members/{uid}", authAPI, maintainer, s.setMember},
+		{"DELETE /api/v1/projects/{id}/members/{uid}", authAPI, maintainer, s.deleteMember},
+		{"GET /api/v1/projects/{id}/pipelines", authAPI, reporter, s.listPipelines},
+		{"POST /api/v1/projects/{id}/pipelines", authAPIOrJob, developer, s.triggerPipeline},
+		{"GET /api/v1/pipelines/{id}", authAPI, reporter, s.getPipeline},
+		{"POST /api/v1/pipelines/{id}/cancel", authAPI, developer, s.cancelPipeline},
+		{"GET /api/v1/jobs/{id}", authAPI, reporter, s.getJob},
+		{"GET /api/v1/jobs/{id}/log", authAPI, reporter, s.jobLog},
+		{"GET /api/v1/jobs/{id}/log/stream", authAPI, reporter, s.jobLogStream},
+		{"POST /api/v1/jobs/{id}/retry", authAPI, developer, s.retryJob},
+		{"POST /api/v1/jobs/{id}/cancel", authAPI, developer, s.cancelJob},
+		{"POST /api/v1/jobs/{id}/play", authAPI, developer, s.playJob},
+		{"GET /api/v1/jobs/{id}/artifacts", authAPIOrJob, reporter, s.downloadArtifacts},
+		{"GET /api/v1/runners", authAPI, none, s.listRunners},
+		{"DELETE /api/v1/runners/{id}", authAdmin, none, s.deleteRunner},
+		{"POST /api/v1/tokens", authAdmin, none, s.createToken},
 
-		{"POST /api/v1/runners", authRegister, s.registerRunner},
-		{"POST /api/v1/jobs/request", authRunner, s.requestJob},
-		{"PATCH /api/v1/jobs/{id}/log", authJob, s.appendLog},
-		{"PUT /api/v1/jobs/{id}", authJob, s.updateJob},
-		{"POST /api/v1/jobs/{id}/artifacts", authJob, s.uploadArtifacts},
-		{"GET /api/v1/projects/{id}/cache/{key}", authJob, s.getCache},
-		{"PUT /api/v1/projects/{id}/cache/{key}", authJob, s.putCache},
+		{"GET /api/v1/user", authAPI, none, s.currentUser},
+		{"PUT /api/v1/user/password", authAPI, none, s.changePassword},
+		{"GET /api/v1/user/tokens", authAPI, none, s.listPersonalTokens},
+		{"POST /api/v1/user/tokens", authAPI, none, s.createPersonalToken},
+		{"DELETE /api/v1/user/tokens/{tid}", authAPI, none, s.revokePersonalToken},
+		{"GET /api/v1/users", authAdmin, none, s.listUsers},
+		{"POST /api/v1/users", authAdmin, none, s.createUser},
+		{"PATCH /api/v1/users/{uid}", authAdmin, none, s.updateUser},
+		{"POST /api/v1/users/{uid}/tokens", authAdmin, none, s.createUserToken},
+
+		{"POST /api/v1/runners", authRegister, none, s.registerRunner},
+		{"POST /api/v1/jobs/request", authRunner, none, s.requestJob},
+		{"PATCH /api/v1/jobs/{id}/log", authJob, none, s.appendLog},
+		{"PUT /api/v1/jobs/{id}", authJob, none, s.updateJob},
+		{"POST /api/v1/jobs/{id}/artifacts", authJob, none, s.uploadArtifacts},
+		{"GET /api/v1/projects/{id}/cache/{key}", authJob, none, s.getCache},
+		{"PUT /api/v1/projects/{id}/cache/{key}", authJob, none, s.putCache},
 	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
@@ -121,6 +161,9 @@ func errStatus(status int, format string, args ...any) error {
 func (s *Server) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.authenticate(r, rt.auth)
+		if err == nil && rt.role != store.RoleNone {
+			err = s.authorizeRoute(r, rt, c)
+		}
 		if err == nil {
 			if rt.auth != authPublic && rt.auth != authRegister {
 				w, r = s.progress(w, r) // transfers of authenticated callers may be long
@@ -206,6 +249,21 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
+		if r.Header.Get("Authorization") == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && takesAPIToken(rule) {
+			// A page of a signed-in user reads through the API (log streams, artifacts);
+			// only reads: a change needs a Bearer token, which no other site can send.
+			v, err := s.viewerOf(r)
+			if err != nil {
+				return nil, err
+			}
+			if v != nil {
+				if rule == authAdmin && !v.user.Admin {
+					return nil, errStatus(http.StatusForbidden, "this is for admins")
+				}
+				c.user = v.user
+				return c, nil
+			}
+		}
 		return nil, errStatus(http.StatusUnauthorized, "missing bearer token")
 	}
 	hash := hashToken(tok)
@@ -216,13 +274,28 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 		case authAPI, authAdmin:
 			t, err := s.store.TokenByHash(ctx, hash)
 			switch {
-			case err == nil && (t.Kind == "admin" || kind == authAPI && t.Kind == "user"):
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return nil, err
+			case t.Kind == "personal":
+				u, err := s.tokenUser(ctx, t)
+				if err != nil {
+					return nil, err
+				}
+				if u == nil {
+					break // revoked, expired, or its user disabled: as unknown
+				}
+				if kind == authAdmin && !u.Admin {
+					deny = errStatus(http.StatusForbidden, "this token may not do that")
+					break
+				}
+				c.token, c.user = t, u
+				return c, nil
+			case t.Kind == "admin" || kind == authAPI && t.Kind == "user":
 				c.token = t
 				return c, nil
-			case err == nil:
+			default:
 				deny = errStatus(http.StatusForbidden, "this token may not do that")
-			case !errors.Is(err, store.ErrNotFound):
-				return nil, err
 			}
 		case authRunner:
 			rn, err := s.store.RunnerByTokenHash(ctx, hash)
@@ -254,6 +327,115 @@ func (s *Server) authenticate(r *http.Request, rule string) (*caller, error) {
 		}
 	}
 	return nil, deny
+}
+
+// takesAPIToken reports whether a route's rule takes API tokens.
+func takesAPIToken(rule string) bool {
+	for _, kind := range strings.Split(rule, "|") {
+		if kind == authAPI || kind == authAdmin {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenUseTouch is how stale a personal token's LastUsed may get before a request writes it
+// again.
+const tokenUseTouch = time.Minute
+
+// tokenUser is the user of personal token t, or nil when t is revoked or expired or its user
+// is disabled or gone. It records the token's use (at most once per tokenUseTouch).
+func (s *Server) tokenUser(ctx context.Context, t *store.Token) (*store.User, error) {
+	now := s.now()
+	if t.Revoked || !t.Expires.IsZero() && !now.Before(t.Expires) {
+		return nil, nil
+	}
+	u, err := s.store.User(ctx, t.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, nil
+	}
+	if now.Sub(t.LastUsed) >= tokenUseTouch {
+		if err := s.store.TouchToken(ctx, t.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// authorizeRoute checks that an API caller has the route's role in the project of the
+// request's path. Job tokens are not checked here: their handlers check what the project
+// allows them.
+func (s *Server) authorizeRoute(r *http.Request, rt route, c *caller) error {
+	if c.job != nil || c.runner != nil {
+		return nil
+	}
+	p, err := s.routeProject(r, rt)
+	if err != nil {
+		return err
+	}
+	return s.authorize(r.Context(), c, p, rt.role)
+}
+
+// routeProject is the project of a request to a project's route: the project, pipeline or
+// job {id} of its path names it.
+func (s *Server) routeProject(r *http.Request, rt route) (*store.Project, error) {
+	_, path, _ := strings.Cut(rt.pattern, " ")
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	switch {
+	case strings.HasPrefix(path, "/api/v1/projects/{id}"):
+		return s.store.Project(ctx, id)
+	case strings.HasPrefix(path, "/api/v1/pipelines/{id}"):
+		pl, err := s.store.Pipeline(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.store.Project(ctx, pl.ProjectID)
+	case strings.HasPrefix(path, "/api/v1/jobs/{id}"):
+		j, err := s.store.Job(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.store.Project(ctx, j.ProjectID)
+	}
+	return nil, fmt.Errorf("route %q names a role but no project", rt.pattern)
+}
+
+// callerRole is an API caller's role in p: maintainer for full access (callers.full), a
+// user's role (projectRole) for a personal token or a session, else none.
+func (s *Server) callerRole(ctx context.Context, c *caller, p *store.Project) (store.Role, error) {
+	switch {
+	case c.full():
+		return store.RoleMaintainer, nil
+	case c.user != nil:
+		return s.projectRole(ctx, c.user, p)
+	}
+	return store.RoleNone, nil
+}
+
+// authorize checks that c may do what needs role need in p: errHidden (404, as for a project
+// that does not exist) when c cannot read p, 403 when it reads p but its role is lower.
+func (s *Server) authorize(ctx context.Context, c *caller, p *store.Project, need store.Role) error {
+	role, err := s.callerRole(ctx, c, p)
+	if err != nil {
+		return err
+	}
+	if role < store.RoleReporter {
+		return errHidden
+	}
+	if role < need {
+		return errStatus(http.StatusForbidden, "a %s of project %s may not do this: it takes a %s", role, p.Path, need)
+	}
+	return nil
 }
 
 // endedJob reports whether hash is the token of the job in a /api/v1/jobs/{id}/… path that

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/slipway/slipway/internal/store"
 )
 
 const oneJob = `
@@ -51,10 +53,13 @@ func TestRoutesNeedTokens(t *testing.T) {
 	sort.Strings(public)
 	wantPublic := []string{
 		"GET /healthz",
+		"GET /login",
 		"GET /metrics",
 		"GET /{namespace}/{project}/badge.svg",
 		"GET /{namespace}/{project}/coverage.svg",
 		"POST /hooks/{forge}/{project}",
+		"POST /login",
+		"POST /logout",
 	}
 	if strings.Join(public, "\n") != strings.Join(wantPublic, "\n") {
 		t.Errorf("public routes:\n%s\nwant exactly:\n%s", strings.Join(public, "\n"), strings.Join(wantPublic, "\n"))
@@ -102,6 +107,20 @@ func TestRoutesNeedTokens(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// Every API route of one project names the role it takes there (reading at least), so
+	// that no project route forgets to check its callers.
+	for _, rt := range e.srv.routes {
+		_, path, _ := strings.Cut(rt.pattern, " ")
+		scoped := strings.HasPrefix(path, "/api/v1/projects/{id}") || strings.HasPrefix(path, "/api/v1/pipelines/{id}") ||
+			strings.HasPrefix(path, "/api/v1/jobs/{id}")
+		if scoped && takesAPIToken(rt.auth) && rt.role < store.RoleReporter {
+			t.Errorf("route %q of a project takes API tokens and checks no role", rt.pattern)
+		}
+		if !scoped && rt.role != store.RoleNone {
+			t.Errorf("route %q names a role but no project", rt.pattern)
+		}
 	}
 
 	t.Run("git without a job token", func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
@@ -63,6 +64,9 @@ type Options struct {
 	// monitoring IP allowlist; nil means the loopback addresses (127.0.0.0/8 and ::1, GitLab's
 	// default). Behind a reverse proxy, the proxy's address is the client's.
 	MetricsAllow []netip.Prefix
+	// BcryptCost is the cost of the bcrypt hashes of users' passwords; zero means
+	// bcrypt.DefaultCost (10). Hashes keep the cost they were made with.
+	BcryptCost int
 }
 
 // DefaultMetricsAllow is Options.MetricsAllow's default: the loopback addresses.
@@ -90,7 +94,13 @@ type Server struct {
 	// cacheMu orders the changes of cache archives with their records (see caches.go).
 	cacheMu sync.Mutex
 	// triggers limits the pipelines API triggers make per project (Limits.PipelineRate).
-	triggers *rateLimiter
+	triggers *rateLimiter[int64]
+	// loginAddrs and loginUsers limit sign-in attempts per client address and per username
+	// (Limits.LoginRate, Limits.LoginUserRate).
+	loginAddrs, loginUsers *rateLimiter[string]
+	// dummyHash is a password hash of no user's, compared against when a sign-in names an
+	// unknown user so that it takes as long as one with a known user.
+	dummyHash func() []byte
 }
 
 // New makes a Server on an open store.
@@ -114,6 +124,12 @@ func New(o Options) (*Server, error) {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	o.Limits = o.Limits.withDefaults()
+	switch {
+	case o.BcryptCost == 0:
+		o.BcryptCost = bcrypt.DefaultCost
+	case o.BcryptCost < bcrypt.MinCost || o.BcryptCost > bcrypt.MaxCost:
+		return nil, fmt.Errorf("server: bcrypt cost %d: want %d to %d", o.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
 	if o.MetricsAllow == nil {
 		o.MetricsAllow = DefaultMetricsAllow()
 	}
@@ -132,7 +148,14 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now,
 		outbox: outbox{queues: map[int64][]change{}}, heavyWork: make(chan struct{}, o.Limits.Pipelines),
-		triggers: newRateLimiter(o.Limits.PipelineRate, o.Now)}
+		triggers:   newRateLimiter[int64](o.Limits.PipelineRate, o.Now),
+		loginAddrs: newRateLimiter[string](o.Limits.LoginRate, o.Now),
+		loginUsers: newRateLimiter[string](o.Limits.LoginUserRate, o.Now),
+	}
+	s.dummyHash = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), s.o.BcryptCost)
+		return h
+	})
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,

@@ -1,5 +1,5 @@
 // Package store holds the server's durable state: the domain types (projects, pipelines, jobs,
-// log chunks, artifacts, runners, tokens, webhook deliveries) and the Store interface that
+// log chunks, artifacts, runners, tokens, webhook deliveries, users, sessions, project members) and the Store interface that
 // SQLite (package sqlite) and Postgres (package postgres) implement over one SQL implementation
 // (package sqlstore). The contract both pass is package storetest. It owns no policy: what a
 // status change means is the scheduler's business.
@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/slipway/slipway/internal/status"
@@ -62,8 +64,96 @@ type Project struct {
 	// pipelines, download its artifacts) and whose pipelines may include its files
 	// (include:project): paths, or patterns with the * wildcard ("group/*"). Empty means the
 	// projects of its own namespace. The project itself is always allowed.
-	JobTokenAllowlist []string  `json:"job_token_allowlist,omitempty"`
-	Created           time.Time `json:"created_at"`
+	JobTokenAllowlist []string `json:"job_token_allowlist,omitempty"`
+	// Visibility is VisibilityPrivate (members and admins only), VisibilityInternal (every
+	// signed-in user reads it) or VisibilityPublic (anyone reads it); "" is stored as
+	// VisibilityPrivate.
+	Visibility string    `json:"visibility"`
+	Created    time.Time `json:"created_at"`
+}
+
+// Project visibilities, as GitLab's.
+const (
+	VisibilityPrivate  = "private"
+	VisibilityInternal = "internal"
+	VisibilityPublic   = "public"
+)
+
+// Role is a project member's access level, GitLab's numbers: each role may do what the
+// roles below it may.
+type Role int
+
+// Roles.
+const (
+	// RoleNone: no access; the project does not exist for this user.
+	RoleNone Role = 0
+	// RoleReporter reads the project: pipelines, jobs, logs, artifacts.
+	RoleReporter Role = 20
+	// RoleDeveloper also runs pipelines, retries, cancels and plays jobs.
+	RoleDeveloper Role = 30
+	// RoleMaintainer also changes settings, variables, schedules, webhooks and members.
+	RoleMaintainer Role = 40
+)
+
+// Roles are the roles a member may have, lowest first.
+var Roles = []Role{RoleReporter, RoleDeveloper, RoleMaintainer}
+
+// String is the role's name: "none", "reporter", "developer", "maintainer" (or the number of
+// an unknown level).
+func (r Role) String() string {
+	switch r {
+	case RoleNone:
+		return "none"
+	case RoleReporter:
+		return "reporter"
+	case RoleDeveloper:
+		return "developer"
+	case RoleMaintainer:
+		return "maintainer"
+	}
+	return fmt.Sprintf("role(%d)", int(r))
+}
+
+// ParseRole reads a role's name (as String writes it) or its number; false when s is
+// neither, or names RoleNone.
+func ParseRole(s string) (Role, bool) {
+	for _, r := range Roles {
+		if s == r.String() || s == strconv.Itoa(int(r)) {
+			return r, true
+		}
+	}
+	return RoleNone, false
+}
+
+// User is a person who signs in. Username is unique regardless of case.
+type User struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	// PasswordHash is the password's bcrypt hash; never returned by the API.
+	PasswordHash string `json:"-"`
+	// Admin users may do everything, and are maintainers of every project.
+	Admin bool `json:"admin"`
+	// Disabled users cannot sign in, and their sessions and tokens do not work.
+	Disabled bool      `json:"disabled"`
+	Created  time.Time `json:"created_at"`
+}
+
+// Session is a signed-in browser. Only the SHA-256 (hex) of its cookie's token is stored.
+type Session struct {
+	Hash   string
+	UserID int64
+	// CSRF is the token state-changing forms of the session must send back.
+	CSRF string
+	// Expires is when the session ends whatever its use (the absolute lifetime); LastSeen is
+	// its last use, from which the server judges idleness.
+	Created, Expires, LastSeen time.Time
+}
+
+// Member gives a user a role in a project.
+type Member struct {
+	ProjectID int64 `json:"project_id"`
+	UserID    int64 `json:"user_id"`
+	Role      Role  `json:"access_level"`
 }
 
 // Variable is a project CI/CD variable.
@@ -217,13 +307,19 @@ type Runner struct {
 	Created     time.Time `json:"created_at"`
 }
 
-// Token is an API token. Kind is "admin" (everything), "user" (the API) or "registration"
+// Token is an API token. Kind is "admin" (everything), "user" (the whole API, made by an
+// admin), "personal" (the API with the roles of the user UserID) or "registration"
 // (registers runners). Only the hash is stored.
 type Token struct {
-	ID       int64     `json:"id"`
-	Name     string    `json:"name"`
-	Kind     string    `json:"kind"`
-	Hash     string    `json:"-"`
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Hash string `json:"-"`
+	// UserID is the user of a personal token (0 for the other kinds).
+	UserID int64 `json:"user_id,omitempty"`
+	// Expires, when set, is when the token stops working; Revoked tokens work no more.
+	Expires  time.Time `json:"expires_at,omitzero"`
+	Revoked  bool      `json:"revoked"`
 	Created  time.Time `json:"created_at"`
 	LastUsed time.Time `json:"last_used_at,omitzero"`
 }
@@ -276,6 +372,9 @@ type Store interface {
 	Logs
 	Runners
 	Tokens
+	Users
+	Sessions
+	Members
 	Deliveries
 	Artifacts
 	Caches
@@ -408,6 +507,64 @@ type Tokens interface {
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
 	// CountTokens counts tokens of a kind.
 	CountTokens(ctx context.Context, kind string) (int, error)
+	// UserTokens lists the personal tokens of a user, revoked ones included, ordered by ID.
+	UserTokens(ctx context.Context, userID int64) ([]*Token, error)
+	// RevokeToken marks the personal token id of userID revoked; ErrNotFound when userID has
+	// no such token. Revoking a revoked token is no error.
+	RevokeToken(ctx context.Context, userID, id int64) error
+	// TouchToken sets the token's LastUsed.
+	TouchToken(ctx context.Context, id int64, at time.Time) error
+}
+
+// Users keeps the people who sign in.
+type Users interface {
+	// CreateUser stores u and sets u.ID and u.Created; ErrConflict when another user has the
+	// username, whatever its case.
+	CreateUser(ctx context.Context, u *User) error
+	// UpdateUser writes Username, PasswordHash, Admin and Disabled (by ID); ErrConflict when
+	// the new username is taken.
+	UpdateUser(ctx context.Context, u *User) error
+	User(ctx context.Context, id int64) (*User, error)
+	// UserByName finds a user by username, whatever its case.
+	UserByName(ctx context.Context, username string) (*User, error)
+	// ListUsers lists every user ordered by ID.
+	ListUsers(ctx context.Context) ([]*User, error)
+	// CountUsers counts users.
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// Sessions keeps signed-in browsers. The store owns no policy: the server decides when a
+// session has been idle too long.
+type Sessions interface {
+	// CreateSession stores s; s.Created and s.LastSeen are the current time unless set.
+	// ErrNotFound when the user does not exist, ErrConflict when the hash is taken.
+	CreateSession(ctx context.Context, s *Session) error
+	// Session finds a session by the hash of its token.
+	Session(ctx context.Context, hash string) (*Session, error)
+	// TouchSession sets LastSeen.
+	TouchSession(ctx context.Context, hash string, at time.Time) error
+	// DeleteSession deletes one session; ErrNotFound when there is none.
+	DeleteSession(ctx context.Context, hash string) error
+	// DeleteUserSessions deletes every session of a user (none is no error).
+	DeleteUserSessions(ctx context.Context, userID int64) error
+	// PurgeSessions deletes the sessions that expired before now or were last seen before
+	// idleSince, and returns how many.
+	PurgeSessions(ctx context.Context, now, idleSince time.Time) (int64, error)
+}
+
+// Members keeps who has which role in which project.
+type Members interface {
+	// SetMember creates or replaces the membership (ProjectID, UserID); ErrNotFound when the
+	// project or the user does not exist.
+	SetMember(ctx context.Context, m *Member) error
+	// DeleteMember deletes a membership; ErrNotFound when there is none.
+	DeleteMember(ctx context.Context, projectID, userID int64) error
+	// Member finds a membership; ErrNotFound when the user is no member of the project.
+	Member(ctx context.Context, projectID, userID int64) (*Member, error)
+	// Members lists a project's members ordered by user ID.
+	Members(ctx context.Context, projectID int64) ([]*Member, error)
+	// Memberships lists a user's memberships ordered by project ID.
+	Memberships(ctx context.Context, userID int64) ([]*Member, error)
 }
 
 // Deliveries records webhook deliveries.

@@ -36,7 +36,7 @@ var Dialect = sqlstore.Dialect{
 	ClaimSetup:    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off",
 	MigrationLock: "SELECT pg_advisory_xact_lock(7305874, hashtext(current_schema()))",
 	Vacuum: []string{"VACUUM (ANALYZE) projects, variables, schedules, pipelines, jobs, log_chunks, artifacts, runners, " +
-		"tokens, deliveries, resource_groups"},
+		"tokens, deliveries, resource_groups, caches, users, sessions, members"},
 	Translate: translate,
 }
 

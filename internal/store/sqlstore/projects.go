@@ -8,14 +8,14 @@ import (
 )
 
 const projectCols = `id, path, name, clone_url, default_branch, webhook_secret, forge, forge_url, forge_repo, forge_token, hooks, tags,
-	protected_branches, job_token_allowlist, created`
+	protected_branches, job_token_allowlist, visibility, created`
 
 func scanProject(r scanner) (*store.Project, error) {
 	var p store.Project
 	var hooks, tags, protected, allow string
 	var created int64
 	if err := r.Scan(&p.ID, &p.Path, &p.Name, &p.CloneURL, &p.DefaultBranch, &p.WebhookSecret, &p.Forge, &p.ForgeURL,
-		&p.ForgeRepo, &p.ForgeToken, &hooks, &tags, &protected, &allow, &created); err != nil {
+		&p.ForgeRepo, &p.ForgeToken, &hooks, &tags, &protected, &allow, &p.Visibility, &created); err != nil {
 		return nil, err
 	}
 	p.Created = fromNanos(created)
@@ -30,16 +30,20 @@ func scanProject(r scanner) (*store.Project, error) {
 	return &p, nil
 }
 
-// CreateProject implements store.Projects. p.Created is the current time unless set.
+// CreateProject implements store.Projects. p.Created is the current time unless set, and an
+// empty p.Visibility is set to store.VisibilityPrivate.
 func (s *Store) CreateProject(ctx context.Context, p *store.Project) error {
 	if p.Created.IsZero() {
 		p.Created = now()
 	}
+	if p.Visibility == "" {
+		p.Visibility = store.VisibilityPrivate
+	}
 	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO projects (path, name, clone_url, default_branch, webhook_secret, forge,
-	forge_url, forge_repo, forge_token, hooks, tags, protected_branches, job_token_allowlist, created)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	forge_url, forge_repo, forge_token, hooks, tags, protected_branches, job_token_allowlist, visibility, created)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		p.Path, p.Name, p.CloneURL, p.DefaultBranch, p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken,
-		jsonText(p.Hooks), jsonText(p.Tags), jsonText(p.ProtectedBranches), jsonText(p.JobTokenAllowlist),
+		jsonText(p.Hooks), jsonText(p.Tags), jsonText(p.ProtectedBranches), jsonText(p.JobTokenAllowlist), p.Visibility,
 		nanos(p.Created)).Scan(&p.ID)
 	if err != nil {
 		return fmt.Errorf("create project %q: %w", p.Path, s.err(err))
@@ -47,13 +51,17 @@ func (s *Store) CreateProject(ctx context.Context, p *store.Project) error {
 	return nil
 }
 
-// UpdateProject implements store.Projects.
+// UpdateProject implements store.Projects; an empty p.Visibility is set to
+// store.VisibilityPrivate.
 func (s *Store) UpdateProject(ctx context.Context, p *store.Project) error {
+	if p.Visibility == "" {
+		p.Visibility = store.VisibilityPrivate
+	}
 	err := s.execOne(ctx, s.w, `UPDATE projects SET path = ?, name = ?, clone_url = ?, default_branch = ?, webhook_secret = ?,
 	forge = ?, forge_url = ?, forge_repo = ?, forge_token = ?, hooks = ?, tags = ?, protected_branches = ?,
-	job_token_allowlist = ? WHERE id = ?`,
+	job_token_allowlist = ?, visibility = ? WHERE id = ?`,
 		p.Path, p.Name, p.CloneURL, p.DefaultBranch, p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken,
-		jsonText(p.Hooks), jsonText(p.Tags), jsonText(p.ProtectedBranches), jsonText(p.JobTokenAllowlist), p.ID)
+		jsonText(p.Hooks), jsonText(p.Tags), jsonText(p.ProtectedBranches), jsonText(p.JobTokenAllowlist), p.Visibility, p.ID)
 	if err != nil {
 		return fmt.Errorf("update project %d: %w", p.ID, err)
 	}

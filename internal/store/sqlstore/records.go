@@ -73,25 +73,32 @@ func (s *Store) DeleteRunner(ctx context.Context, id int64) error {
 	return nil
 }
 
-const tokenCols = `id, name, kind, hash, created, last_used`
+const tokenCols = `id, name, kind, hash, user_id, expires, revoked, created, last_used`
 
 func scanToken(r scanner) (*store.Token, error) {
 	var t store.Token
-	var created, used int64
-	if err := r.Scan(&t.ID, &t.Name, &t.Kind, &t.Hash, &created, &used); err != nil {
+	var expires, created, used int64
+	if err := r.Scan(&t.ID, &t.Name, &t.Kind, &t.Hash, &t.UserID, &expires, &t.Revoked, &created, &used); err != nil {
 		return nil, err
 	}
-	t.Created, t.LastUsed = fromNanos(created), fromNanos(used)
+	t.Expires, t.Created, t.LastUsed = fromNanos(expires), fromNanos(created), fromNanos(used)
 	return &t, nil
 }
 
-// CreateToken implements store.Tokens: ErrConflict when the hash is taken.
+// CreateToken implements store.Tokens: ErrConflict when the hash is taken, ErrNotFound when
+// the user of a personal token does not exist.
 func (s *Store) CreateToken(ctx context.Context, t *store.Token) error {
 	if t.Created.IsZero() {
 		t.Created = now()
 	}
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO tokens (name, kind, hash, created, last_used) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-		t.Name, t.Kind, t.Hash, nanos(t.Created), nanos(t.LastUsed)).Scan(&t.ID)
+	if t.UserID != 0 {
+		if _, err := s.User(ctx, t.UserID); err != nil {
+			return fmt.Errorf("create token %q: %w", t.Name, err)
+		}
+	}
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO tokens (name, kind, hash, user_id, expires, revoked, created, last_used)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		t.Name, t.Kind, t.Hash, t.UserID, nanos(t.Expires), t.Revoked, nanos(t.Created), nanos(t.LastUsed)).Scan(&t.ID)
 	if err != nil {
 		return fmt.Errorf("create token %q: %w", t.Name, s.err(err))
 	}
@@ -114,6 +121,32 @@ func (s *Store) CountTokens(ctx context.Context, kind string) (int, error) {
 		return 0, fmt.Errorf("count %s tokens: %w", kind, s.err(err))
 	}
 	return n, nil
+}
+
+// UserTokens implements store.Tokens.
+func (s *Store) UserTokens(ctx context.Context, userID int64) ([]*store.Token, error) {
+	ts, err := list(ctx, s, s.r, scanToken, `SELECT `+tokenCols+` FROM tokens WHERE user_id = ? AND kind = 'personal' ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of user %d: %w", userID, err)
+	}
+	return ts, nil
+}
+
+// RevokeToken implements store.Tokens.
+func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
+	err := s.execOne(ctx, s.w, `UPDATE tokens SET revoked = TRUE WHERE id = ? AND user_id = ? AND kind = 'personal'`, id, userID)
+	if err != nil {
+		return fmt.Errorf("revoke token %d: %w", id, err)
+	}
+	return nil
+}
+
+// TouchToken implements store.Tokens.
+func (s *Store) TouchToken(ctx context.Context, id int64, at time.Time) error {
+	if err := s.execOne(ctx, s.w, `UPDATE tokens SET last_used = ? WHERE id = ?`, nanos(at), id); err != nil {
+		return fmt.Errorf("touch token %d: %w", id, err)
+	}
+	return nil
 }
 
 const deliveryCols = `id, project_id, forge, guid, event, status, outcome, pipeline_id, created`

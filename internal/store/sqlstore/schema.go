@@ -209,6 +209,44 @@ CREATE TABLE caches (
 CREATE INDEX caches_used ON caches (used);
 CREATE INDEX caches_project_used ON caches (project_id, used);
 `},
+	// People: users (usernames unique whatever their case), their sessions (the SHA-256 of the
+	// cookie's token), personal tokens (kind "personal", tied to a user; expiry and
+	// revocation), project members with their roles, and project visibility (existing
+	// projects are private: members and admins only).
+	{7, `
+CREATE TABLE users (
+	id {{id}},
+	username TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	admin BOOLEAN NOT NULL,
+	disabled BOOLEAN NOT NULL,
+	created BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX users_username ON users (lower(username));
+CREATE TABLE sessions (
+	hash TEXT PRIMARY KEY,
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	csrf TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	last_seen BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expires ON sessions (expires);
+CREATE INDEX sessions_last_seen ON sessions (last_seen);
+ALTER TABLE tokens ADD COLUMN user_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE tokens ADD COLUMN expires BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE tokens ADD COLUMN revoked BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX tokens_user ON tokens (user_id) WHERE user_id <> 0;
+CREATE TABLE members (
+	project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	role BIGINT NOT NULL,
+	PRIMARY KEY (project_id, user_id)
+);
+CREATE INDEX members_user ON members (user_id);
+ALTER TABLE projects ADD COLUMN visibility TEXT NOT NULL DEFAULT 'private';
+`},
 }
 
 // migrate brings the schema to the newest version in one transaction: under the dialect's

@@ -42,6 +42,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LogsConcurrent", testLogsConcurrent},
 		{"Runners", testRunners},
 		{"Tokens", testTokens},
+		{"Users", testUsers},
+		{"Sessions", testSessions},
+		{"PersonalTokens", testPersonalTokens},
+		{"Members", testMembers},
 		{"Deliveries", testDeliveries},
 		{"PruneDeliveries", testPruneDeliveries},
 		{"Artifacts", testArtifacts},
@@ -122,7 +126,7 @@ func testProjects(t *testing.T, s store.Store) {
 	p := &store.Project{Path: "group/b", Name: "b", CloneURL: "file:///b", DefaultBranch: "main", WebhookSecret: "sec",
 		Forge: "gitea", ForgeURL: "https://gitea", ForgeRepo: "group/b", ForgeToken: "tok",
 		Hooks: []string{"https://hook"}, Tags: []string{"linux", "docker"}, ProtectedBranches: []string{"main", "release/*"},
-		JobTokenAllowlist: []string{"group/*", "other/app"}, Created: t0}
+		JobTokenAllowlist: []string{"group/*", "other/app"}, Visibility: store.VisibilityInternal, Created: t0}
 	must(t, s.CreateProject(ctx, p))
 	if p.ID == 0 {
 		t.Fatal("CreateProject set no ID")
@@ -144,8 +148,11 @@ func testProjects(t *testing.T, s store.Store) {
 	if a.Created.IsZero() || a.Created.Location() != time.UTC {
 		t.Errorf("Created = %v, want the current time in UTC", a.Created)
 	}
+	if a.Visibility != store.VisibilityPrivate {
+		t.Errorf("Visibility = %q, want %q by default", a.Visibility, store.VisibilityPrivate)
+	}
 	p.Hooks, p.Tags, p.DefaultBranch, p.ForgeToken = nil, []string{"arm"}, "trunk", ""
-	p.ProtectedBranches, p.JobTokenAllowlist = []string{"trunk"}, nil
+	p.ProtectedBranches, p.JobTokenAllowlist, p.Visibility = []string{"trunk"}, nil, store.VisibilityPublic
 	must(t, s.UpdateProject(ctx, p))
 	got, err = s.Project(ctx, p.ID)
 	must(t, err)
@@ -859,6 +866,196 @@ func testTokens(t *testing.T, s store.Store) {
 		must(t, err)
 		equal(t, "CountTokens "+kind, n, want)
 	}
+}
+
+func newUser(t testing.TB, s store.Store, name string) *store.User {
+	t.Helper()
+	u := &store.User{Username: name, PasswordHash: "$2a$04$hash-of-" + name}
+	must(t, s.CreateUser(context.Background(), u))
+	return u
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	n, err := s.CountUsers(ctx)
+	must(t, err)
+	equal(t, "CountUsers of an empty store", n, 0)
+	a := &store.User{Username: "Ada", PasswordHash: "h1", Admin: true, Created: t0}
+	must(t, s.CreateUser(ctx, a))
+	if a.ID == 0 {
+		t.Fatal("CreateUser set no ID")
+	}
+	b := newUser(t, s, "bob")
+	if b.ID == a.ID || b.Created.IsZero() || b.Created.Location() != time.UTC {
+		t.Fatalf("users not filled in: %+v %+v", a, b)
+	}
+	// Usernames are unique whatever their case.
+	wantErr(t, s.CreateUser(ctx, &store.User{Username: "ada", PasswordHash: "x"}), store.ErrConflict)
+	wantErr(t, s.CreateUser(ctx, &store.User{Username: "BOB", PasswordHash: "x"}), store.ErrConflict)
+	for _, name := range []string{"Ada", "ada", "ADA"} {
+		got, err := s.UserByName(ctx, name)
+		must(t, err)
+		equal(t, "UserByName "+name, got, a)
+	}
+	got, err := s.User(ctx, a.ID)
+	must(t, err)
+	equal(t, "User", got, a)
+	_, err = s.User(ctx, b.ID+100)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.UserByName(ctx, "carol")
+	wantErr(t, err, store.ErrNotFound)
+
+	b.Disabled, b.Admin, b.PasswordHash, b.Username = true, true, "h2", "Bobby"
+	must(t, s.UpdateUser(ctx, b))
+	got, err = s.User(ctx, b.ID)
+	must(t, err)
+	equal(t, "updated User", got, b)
+	b.Username = "ADA"
+	wantErr(t, s.UpdateUser(ctx, b), store.ErrConflict)
+	b.Username = "Bobby"
+	wantErr(t, s.UpdateUser(ctx, &store.User{ID: b.ID + 100, Username: "x"}), store.ErrNotFound)
+
+	all, err := s.ListUsers(ctx)
+	must(t, err)
+	equal(t, "ListUsers", all, []*store.User{a, b})
+	n, err = s.CountUsers(ctx)
+	must(t, err)
+	equal(t, "CountUsers", n, 2)
+}
+
+func testSessions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, v := newUser(t, s, "u"), newUser(t, s, "v")
+	a := &store.Session{Hash: "sa", UserID: u.ID, CSRF: "ca", Created: t0, Expires: t0.Add(30 * time.Hour)}
+	must(t, s.CreateSession(ctx, a))
+	if !a.LastSeen.Equal(t0) {
+		t.Errorf("LastSeen = %v, want Created", a.LastSeen)
+	}
+	got, err := s.Session(ctx, "sa")
+	must(t, err)
+	equal(t, "Session", got, a)
+	wantErr(t, s.CreateSession(ctx, &store.Session{Hash: "sa", UserID: v.ID}), store.ErrConflict)
+	wantErr(t, s.CreateSession(ctx, &store.Session{Hash: "sx", UserID: v.ID + 100}), store.ErrNotFound)
+	_, err = s.Session(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+
+	must(t, s.TouchSession(ctx, "sa", t0.Add(time.Hour)))
+	a.LastSeen = t0.Add(time.Hour)
+	got, err = s.Session(ctx, "sa")
+	must(t, err)
+	equal(t, "touched Session", got, a)
+	wantErr(t, s.TouchSession(ctx, "nope", t0), store.ErrNotFound)
+
+	must(t, s.DeleteSession(ctx, "sa"))
+	wantErr(t, s.DeleteSession(ctx, "sa"), store.ErrNotFound)
+	_, err = s.Session(ctx, "sa")
+	wantErr(t, err, store.ErrNotFound)
+
+	// DeleteUserSessions deletes all of one user's, and no other's.
+	for _, h := range []string{"u1", "u2"} {
+		must(t, s.CreateSession(ctx, &store.Session{Hash: h, UserID: u.ID, Created: t0, Expires: t0.Add(time.Hour)}))
+	}
+	must(t, s.CreateSession(ctx, &store.Session{Hash: "v1", UserID: v.ID, Created: t0, Expires: t0.Add(time.Hour)}))
+	must(t, s.DeleteUserSessions(ctx, u.ID))
+	must(t, s.DeleteUserSessions(ctx, u.ID))
+	for h, want := range map[string]error{"u1": store.ErrNotFound, "u2": store.ErrNotFound, "v1": nil} {
+		_, err := s.Session(ctx, h)
+		if !errors.Is(err, want) {
+			t.Errorf("session %s after DeleteUserSessions: %v, want %v", h, err, want)
+		}
+	}
+
+	// PurgeSessions: expired, or idle since before idleSince.
+	for _, ss := range []*store.Session{
+		{Hash: "expired", UserID: v.ID, Created: t0, LastSeen: t0.Add(9 * time.Hour), Expires: t0.Add(9 * time.Hour)},
+		{Hash: "idle", UserID: v.ID, Created: t0, LastSeen: t0.Add(time.Hour), Expires: t0.Add(100 * time.Hour)},
+		{Hash: "live", UserID: v.ID, Created: t0, LastSeen: t0.Add(9 * time.Hour), Expires: t0.Add(100 * time.Hour)},
+	} {
+		must(t, s.CreateSession(ctx, ss))
+	}
+	n, err := s.PurgeSessions(ctx, t0.Add(10*time.Hour), t0.Add(2*time.Hour))
+	must(t, err)
+	// v1 expired at t0+1h too.
+	equal(t, "purged", n, int64(3))
+	for h, want := range map[string]error{"expired": store.ErrNotFound, "idle": store.ErrNotFound, "v1": store.ErrNotFound, "live": nil} {
+		_, err := s.Session(ctx, h)
+		if !errors.Is(err, want) {
+			t.Errorf("session %s after PurgeSessions: %v, want %v", h, err, want)
+		}
+	}
+}
+
+func testPersonalTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, v := newUser(t, s, "u"), newUser(t, s, "v")
+	a := &store.Token{Name: "laptop", Kind: "personal", Hash: "pa", UserID: u.ID, Expires: t0.Add(time.Hour), Created: t0}
+	must(t, s.CreateToken(ctx, a))
+	b := &store.Token{Name: "ci", Kind: "personal", Hash: "pb", UserID: u.ID, Created: t0}
+	must(t, s.CreateToken(ctx, b))
+	c := &store.Token{Name: "other", Kind: "personal", Hash: "pc", UserID: v.ID, Created: t0}
+	must(t, s.CreateToken(ctx, c))
+	must(t, s.CreateToken(ctx, &store.Token{Name: "admin", Kind: "admin", Hash: "adm"}))
+	wantErr(t, s.CreateToken(ctx, &store.Token{Name: "nobody", Kind: "personal", Hash: "pn", UserID: v.ID + 100}), store.ErrNotFound)
+	got, err := s.TokenByHash(ctx, "pa")
+	must(t, err)
+	equal(t, "TokenByHash", got, a)
+	ts, err := s.UserTokens(ctx, u.ID)
+	must(t, err)
+	equal(t, "UserTokens", ts, []*store.Token{a, b})
+
+	// A user revokes only their own tokens.
+	wantErr(t, s.RevokeToken(ctx, v.ID, a.ID), store.ErrNotFound)
+	wantErr(t, s.RevokeToken(ctx, u.ID, a.ID+100), store.ErrNotFound)
+	must(t, s.RevokeToken(ctx, u.ID, a.ID))
+	must(t, s.RevokeToken(ctx, u.ID, a.ID))
+	a.Revoked = true
+	got, err = s.TokenByHash(ctx, "pa")
+	must(t, err)
+	equal(t, "revoked token", got, a)
+
+	must(t, s.TouchToken(ctx, b.ID, t0.Add(time.Minute)))
+	b.LastUsed = t0.Add(time.Minute)
+	ts, err = s.UserTokens(ctx, u.ID)
+	must(t, err)
+	equal(t, "UserTokens after revoke and touch", ts, []*store.Token{a, b})
+	wantErr(t, s.TouchToken(ctx, c.ID+100, t0), store.ErrNotFound)
+	n, err := s.CountTokens(ctx, "personal")
+	must(t, err)
+	equal(t, "CountTokens personal", n, 3)
+}
+
+func testMembers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p, q := newProject(t, s, "g/p"), newProject(t, s, "g/q")
+	u, v := newUser(t, s, "u"), newUser(t, s, "v")
+	must(t, s.SetMember(ctx, &store.Member{ProjectID: p.ID, UserID: u.ID, Role: store.RoleReporter}))
+	must(t, s.SetMember(ctx, &store.Member{ProjectID: p.ID, UserID: u.ID, Role: store.RoleDeveloper}))
+	must(t, s.SetMember(ctx, &store.Member{ProjectID: p.ID, UserID: v.ID, Role: store.RoleMaintainer}))
+	must(t, s.SetMember(ctx, &store.Member{ProjectID: q.ID, UserID: u.ID, Role: store.RoleMaintainer}))
+	wantErr(t, s.SetMember(ctx, &store.Member{ProjectID: q.ID + 100, UserID: u.ID, Role: store.RoleReporter}), store.ErrNotFound)
+	wantErr(t, s.SetMember(ctx, &store.Member{ProjectID: q.ID, UserID: v.ID + 100, Role: store.RoleReporter}), store.ErrNotFound)
+
+	m, err := s.Member(ctx, p.ID, u.ID)
+	must(t, err)
+	equal(t, "Member", m, &store.Member{ProjectID: p.ID, UserID: u.ID, Role: store.RoleDeveloper})
+	_, err = s.Member(ctx, q.ID, v.ID)
+	wantErr(t, err, store.ErrNotFound)
+	ms, err := s.Members(ctx, p.ID)
+	must(t, err)
+	equal(t, "Members", ms, []*store.Member{
+		{ProjectID: p.ID, UserID: u.ID, Role: store.RoleDeveloper},
+		{ProjectID: p.ID, UserID: v.ID, Role: store.RoleMaintainer},
+	})
+	ms, err = s.Memberships(ctx, u.ID)
+	must(t, err)
+	equal(t, "Memberships", ms, []*store.Member{
+		{ProjectID: p.ID, UserID: u.ID, Role: store.RoleDeveloper},
+		{ProjectID: q.ID, UserID: u.ID, Role: store.RoleMaintainer},
+	})
+	must(t, s.DeleteMember(ctx, p.ID, u.ID))
+	wantErr(t, s.DeleteMember(ctx, p.ID, u.ID), store.ErrNotFound)
+	_, err = s.Member(ctx, p.ID, u.ID)
+	wantErr(t, err, store.ErrNotFound)
 }
 
 func testDeliveries(t *testing.T, s store.Store) {
