@@ -83,9 +83,6 @@ func (s *Server) routeTable() http.Handler {
 		{"GET /{namespace}/{project}/badge.svg", authPublic, none, s.statusBadge},
 		{"GET /{namespace}/{project}/coverage.svg", authPublic, none, s.coverageBadge},
 		{"POST /hooks/{forge}/{project}", authPublic, none, s.hook},
-		{"GET /login", authPublic, none, s.loginGet},
-		{"POST /login", authPublic, none, s.loginPost},
-		{"POST /logout", authPublic, none, s.logout},
 
 		{"POST /api/v1/projects", authAPI, none, s.createProject},
 		{"GET /api/v1/projects", authAPI, none, s.listProjects},
@@ -141,7 +138,7 @@ func (s *Server) routeTable() http.Handler {
 	// Git over HTTP for runners (job tokens, basic auth), under /api/v1 so that it cannot
 	// overlap the badge routes.
 	mux.Handle("/api/v1/git/", http.StripPrefix("/api/v1", s.progressHandler(s.mirrors.Handler(s.allowGit))))
-	return mux
+	return s.mountPages(mux)
 }
 
 // httpError is an error with the status to answer.
@@ -173,41 +170,7 @@ func (s *Server) adapt(rt route) http.Handler {
 		if err == nil {
 			return
 		}
-		status := http.StatusInternalServerError
-		msg := "internal error"
-		var he *httpError
-		var mbe *http.MaxBytesError
-		var ie *pipeline.InternalError
-		switch {
-		case errors.As(err, &ie):
-			// A bug: the answer names the configuration file and line being read, if any;
-			// the stack goes to the debug log.
-			if ie.Pos.File != "" {
-				msg = ie.Error()
-			}
-			s.log.Error("request failed: internal error", "route", rt.pattern, "err", err)
-			s.log.Debug("internal error", "route", rt.pattern, "stack", string(ie.Stack))
-		case errors.As(err, &he):
-			status, msg = he.status, he.msg
-		case errors.As(err, &mbe):
-			status, msg = http.StatusRequestEntityTooLarge, "request body too large"
-		case errors.Is(err, store.ErrUnavailable):
-			// Never an answer about what was asked: the client tries again.
-			status, msg = http.StatusServiceUnavailable, msgUnavailable
-			s.log.Debug("request failed: store unavailable", "route", rt.pattern, "err", err)
-		case errors.Is(err, store.ErrNotFound):
-			status, msg = http.StatusNotFound, "not found"
-		case errors.Is(err, store.ErrConflict):
-			status, msg = http.StatusConflict, err.Error()
-		case errors.Is(err, scheduler.ErrState):
-			status, msg = http.StatusConflict, err.Error()
-		case errors.Is(err, store.ErrLeaseLost):
-			status, msg = http.StatusForbidden, "job is not running for this runner"
-		case errors.Is(err, context.Canceled):
-			status, msg = 499, "canceled"
-		default:
-			s.log.Error("request failed", "route", rt.pattern, "err", err)
-		}
+		status, msg := s.errorAnswer(rt.pattern, err)
 		switch status {
 		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
@@ -216,6 +179,46 @@ func (s *Server) adapt(rt route) http.Handler {
 		}
 		writeJSON(w, status, map[string]string{"error": msg})
 	})
+}
+
+// errorAnswer is the status and message a failed request gets, for the API (JSON) and the
+// pages alike; unexpected errors are logged with the route.
+func (s *Server) errorAnswer(route string, err error) (status int, msg string) {
+	status, msg = http.StatusInternalServerError, "internal error"
+	var he *httpError
+	var mbe *http.MaxBytesError
+	var ie *pipeline.InternalError
+	switch {
+	case errors.As(err, &ie):
+		// A bug: the answer names the configuration file and line being read, if any;
+		// the stack goes to the debug log.
+		if ie.Pos.File != "" {
+			msg = ie.Error()
+		}
+		s.log.Error("request failed: internal error", "route", route, "err", err)
+		s.log.Debug("internal error", "route", route, "stack", string(ie.Stack))
+	case errors.As(err, &he):
+		status, msg = he.status, he.msg
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.Is(err, store.ErrUnavailable):
+		// Never an answer about what was asked: the client tries again.
+		status, msg = http.StatusServiceUnavailable, msgUnavailable
+		s.log.Debug("request failed: store unavailable", "route", route, "err", err)
+	case errors.Is(err, store.ErrNotFound):
+		status, msg = http.StatusNotFound, "not found"
+	case errors.Is(err, store.ErrConflict):
+		status, msg = http.StatusConflict, err.Error()
+	case errors.Is(err, scheduler.ErrState):
+		status, msg = http.StatusConflict, err.Error()
+	case errors.Is(err, store.ErrLeaseLost):
+		status, msg = http.StatusForbidden, "job is not running for this runner"
+	case errors.Is(err, context.Canceled):
+		status, msg = 499, "canceled"
+	default:
+		s.log.Error("request failed", "route", route, "err", err)
+	}
+	return status, msg
 }
 
 // serve runs the route's handler. A panic in it (a bug) is returned as a

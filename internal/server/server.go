@@ -31,6 +31,7 @@ import (
 	"github.com/slipway/slipway/internal/notify"
 	"github.com/slipway/slipway/internal/scheduler"
 	"github.com/slipway/slipway/internal/store"
+	"github.com/slipway/slipway/internal/web"
 )
 
 // Options configure a Server.
@@ -101,6 +102,8 @@ type Server struct {
 	// dummyHash is a password hash of no user's, compared against when a sign-in names an
 	// unknown user so that it takes as long as one with a known user.
 	dummyHash func() []byte
+	// site renders the web UI's pages.
+	site *web.Site
 }
 
 // New makes a Server on an open store.
@@ -156,6 +159,9 @@ func New(o Options) (*Server, error) {
 		h, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), s.o.BcryptCost)
 		return h
 	})
+	if s.site, err = web.New(web.Options{Now: o.Now}); err != nil {
+		return nil, fmt.Errorf("server: pages: %w", err)
+	}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/internal/store"
+	"github.com/slipway/slipway/internal/web"
 )
 
 // Sessions, sign-in and CSRF.
@@ -171,55 +171,14 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// loginPage is the sign-in form until package web renders it: inputs username and password,
-// and next, where to go once signed in.
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Slipway</title></head>
-<body><main>
-<h1>Sign in to Slipway</h1>
-{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
-<form method="post" action="/login">
-<label>Username <input name="username" autocomplete="username" value="{{.Username}}" required autofocus></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<input type="hidden" name="next" value="{{.Next}}">
-<button type="submit">Sign in</button>
-</form>
-</main></body></html>
-`))
-
-// loginForm is what loginPage shows.
-type loginForm struct {
-	Username, Next, Error string
-}
-
-// renderLogin writes the sign-in form with status.
-func renderLogin(w http.ResponseWriter, status int, f loginForm) error {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	if err := loginPage.Execute(w, f); err != nil {
-		return fmt.Errorf("render sign-in form: %w", err)
-	}
-	return nil
-}
-
 // loginGet is GET /login: the sign-in form, or for a signed-in user a redirect to next.
-func (s *Server) loginGet(w http.ResponseWriter, r *http.Request, _ *caller) error {
+func (s *Server) loginGet(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
 	next := safeNext(r.URL.Query().Get("next"))
-	v, err := s.viewerOf(r)
-	if err != nil {
-		return err
-	}
-	if v != nil {
+	if pc.v != nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
-	return renderLogin(w, http.StatusOK, loginForm{Next: next})
+	return s.site.Render(w, http.StatusOK, web.Login{Next: next})
 }
 
 // msgBadLogin is the one answer to a wrong username, a wrong password and a disabled user.
@@ -230,11 +189,10 @@ const msgBadLogin = "Invalid username or password."
 // them). A wrong username, a wrong password and a disabled user get the same answer (401 and
 // the form again) after the same work. Success makes a new session (an earlier one of the
 // request is deleted) and redirects (303) to next, if it is a path of this server, else to /.
-func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, _ *caller) error {
+func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, _ *pageCtx) error {
 	if !s.sameOrigin(r) {
 		return errStatus(http.StatusForbidden, "sign-in form posted from another site")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -260,7 +218,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, _ *caller) er
 		return err
 	}
 	if !s.passwordMatches(u, pw) || u.Disabled {
-		return renderLogin(w, http.StatusUnauthorized, loginForm{Username: name, Next: next, Error: msgBadLogin})
+		return s.site.Render(w, http.StatusUnauthorized, web.Login{Username: name, Next: next, Error: msgBadLogin})
 	}
 	s.loginAddrs.refund(addr)
 	s.loginUsers.refund(key)
@@ -279,22 +237,17 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, _ *caller) er
 // tooManyLogins answers a sign-in past a rate limit: 429, Retry-After, and the form again.
 func (s *Server) tooManyLogins(w http.ResponseWriter, wait time.Duration, name, next string) error {
 	w.Header().Set("Retry-After", retryAfterSeconds(wait))
-	return renderLogin(w, http.StatusTooManyRequests, loginForm{Username: name, Next: next,
+	return s.site.Render(w, http.StatusTooManyRequests, web.Login{Username: name, Next: next,
 		Error: "Too many sign-in attempts. Try again in a minute."})
 }
 
 // logout is POST /logout: it deletes the session (CSRF-checked: 403 without the session's
 // token) and its cookie, and redirects to /login. Without a session it only redirects.
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ *caller) error {
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
 	if !s.sameOrigin(r) {
 		return errStatus(http.StatusForbidden, "sign-out form posted from another site")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	v, err := s.viewerOf(r)
-	if err != nil {
-		return err
-	}
-	if v != nil {
+	if v := pc.v; v != nil {
 		if !checkCSRF(v, r) {
 			return errStatus(http.StatusForbidden, "missing or wrong CSRF token")
 		}
