@@ -325,7 +325,9 @@ func (b *Browser) ColorScheme(scheme string) {
 
 // Screenshot writes full-page PNGs of the tab at DesktopWidth and at PhoneWidth (as a phone:
 // mobile viewport, touch) to ArtifactDir(t), as NAME-1280.png and NAME-390.png, and returns
-// their paths. The viewport is back to DesktopWidth afterwards.
+// their paths. The viewport is back to DesktopWidth afterwards. As on a phone, a page without
+// <meta name="viewport" content="width=device-width"> is laid out 980 px wide, and so is its
+// phone image.
 func (b *Browser) Screenshot(name string) []string {
 	b.t.Helper()
 	dir := ArtifactDir(b.t)
