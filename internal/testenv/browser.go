@@ -311,6 +311,16 @@ func (b *Browser) Submit(form string, fields map[string]string) int64 {
 	return resp.Status
 }
 
+// SignIn signs in to the Slipway server at baseURL (http://host:port) through its /login
+// form, whose inputs are named username and password, and returns the status of the page it
+// leads to. The session cookie stays in this Browser only.
+func (b *Browser) SignIn(baseURL, username, password string) int64 {
+	b.t.Helper()
+	const form = `form:has([name="password"])`
+	b.Open(baseURL+"/login", form)
+	return b.Submit(form, map[string]string{"username": username, "password": password})
+}
+
 // ColorScheme makes the page see prefers-color-scheme: "light" or "dark" ("" is the
 // browser's default, light).
 func (b *Browser) ColorScheme(scheme string) {

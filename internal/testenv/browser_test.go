@@ -102,11 +102,17 @@ func TestBrowserSubmitForm(t *testing.T) {
 	t.Cleanup(ts.Close)
 	b := RequireBrowser(t)
 	b.Open(ts.URL+"/login", "#login")
-	if status := b.Submit("#login", map[string]string{"username": "admin", "password": "s3cret"}); status != 200 {
+	if status := b.Submit("#login", map[string]string{"username": "ada", "password": "s3cret"}); status != 200 {
 		t.Errorf("status %d", status)
 	}
-	if got := b.Text("#who"); got != "admin/s3cret" {
+	if got := b.Text("#who"); got != "ada/s3cret" {
 		t.Errorf("posted %q", got)
+	}
+	if status := b.SignIn(ts.URL, "admin", "pa ss"); status != 200 {
+		t.Errorf("SignIn: status %d", status)
+	}
+	if got := b.Text("#who"); got != "admin/pa ss" {
+		t.Errorf("SignIn posted %q", got)
 	}
 }
 
