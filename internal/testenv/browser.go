@@ -15,13 +15,21 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
-// BrowserTimeout bounds everything one test does in its browser tab: when it passes, the
-// tab's context ends and every browser call of the test fails.
+// BrowserTimeout bounds everything one test does in its browser tab (SetTimeout changes it
+// for one test): when it passes, the tab closes and every browser call of the test fails.
 const BrowserTimeout = 60 * time.Second
+
+// StepTimeout bounds one call of a Browser method (a navigation, a wait for a selector), so
+// that a selector that never matches fails the test in seconds, with the URL it was at.
+const StepTimeout = 15 * time.Second
+
+// errBrowserTime is why a tab closes when its test's browser time is up.
+var errBrowserTime = errors.New("the test's browser time is up (testenv.BrowserTimeout, or Browser.SetTimeout)")
 
 // Viewport widths: pages are checked and photographed at a desktop and a phone width.
 const (
@@ -155,11 +163,13 @@ func browser() (ctx context.Context, notFound bool, err error) {
 // test at its end if any is left that TakeProblems did not take. Its methods fail the test
 // on error, so call them from the test's goroutine.
 type Browser struct {
-	t   testing.TB
-	ctx context.Context
+	t     testing.TB
+	ctx   context.Context // the tab
+	timer *time.Timer     // closes the tab when the test's browser time is up
 
 	mu       sync.Mutex
 	problems []string
+	url      string // of the page in the tab
 }
 
 // RequireBrowser opens a Browser for t, closed when t ends; everything t does in it is
@@ -175,12 +185,13 @@ func RequireBrowser(t testing.TB) *Browser {
 	if err != nil {
 		t.Fatalf("testenv: browser: %v", err)
 	}
-	deadline, cancelDeadline := context.WithTimeout(bctx, BrowserTimeout)
-	tab, cancelTab := chromedp.NewContext(deadline, chromedp.WithNewBrowserContext())
-	b := &Browser{t: t, ctx: tab}
+	life, end := context.WithCancelCause(bctx)
+	tab, cancelTab := chromedp.NewContext(life, chromedp.WithNewBrowserContext())
+	b := &Browser{t: t, ctx: tab, timer: time.AfterFunc(BrowserTimeout, func() { end(errBrowserTime) })}
 	t.Cleanup(func() {
+		b.timer.Stop()
 		cancelTab()
-		cancelDeadline()
+		end(nil)
 		if ps := b.TakeProblems(); len(ps) > 0 {
 			t.Errorf("testenv: the page reported %d problem(s) (TakeProblems takes expected ones):\n\t%s",
 				len(ps), strings.Join(ps, "\n\t"))
@@ -196,11 +207,18 @@ func RequireBrowser(t testing.TB) *Browser {
 	return b
 }
 
-// record keeps the events that say the page went wrong. It runs in chromedp's event loop, so
-// it only appends.
+// record keeps the events that say the page went wrong, and the page's URL. It runs in
+// chromedp's event loop, so it only stores.
 func (b *Browser) record(ev any) {
 	var p string
 	switch ev := ev.(type) {
+	case *page.EventFrameNavigated:
+		if ev.Frame.ParentID == "" {
+			b.mu.Lock()
+			b.url = ev.Frame.URL
+			b.mu.Unlock()
+		}
+		return
 	case *runtime.EventExceptionThrown:
 		d := ev.ExceptionDetails
 		p = "exception: " + d.Text
@@ -239,6 +257,28 @@ func (b *Browser) record(ev any) {
 	b.mu.Unlock()
 }
 
+// SetTimeout gives the test d more browser time from now, in place of what is left of
+// BrowserTimeout: for benchmarks that load many pages.
+func (b *Browser) SetTimeout(d time.Duration) { b.timer.Reset(d) }
+
+// runFor runs a in the tab, bounded by d, and says why it failed.
+func runFor[T any](b *Browser, d time.Duration, a chromedp.Action[T]) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	switch {
+	case err == nil:
+	case context.Cause(b.ctx) != nil:
+		err = fmt.Errorf("%w: %w", err, context.Cause(b.ctx))
+	case ctx.Err() != nil:
+		err = fmt.Errorf("%w: nothing within %v", err, d)
+	}
+	return v, err
+}
+
+// run runs a in the tab, bounded by StepTimeout.
+func run[T any](b *Browser, a chromedp.Action[T]) (T, error) { return runFor(b, StepTimeout, a) }
+
 // TakeProblems returns the problems the page reported so far and forgets them, so that a
 // test that expects some (a CSP violation it provokes) can check them and still pass.
 func (b *Browser) TakeProblems() []string {
@@ -250,33 +290,31 @@ func (b *Browser) TakeProblems() []string {
 }
 
 // Context is the tab's chromedp context, for actions the helpers do not cover:
-// chromedp.Run(b.Context(), chromedp.Evaluate[int](`1+1`)).
+// chromedp.Run(b.Context(), chromedp.Evaluate[int](`1+1`)). It ends with the test's browser
+// time; StepTimeout does not apply.
 func (b *Browser) Context() context.Context { return b.ctx }
 
-// Do runs chromedp actions in the tab and fails the test on the first error.
+// Do runs chromedp actions in the tab, all within StepTimeout, and fails the test on the
+// first error.
 func (b *Browser) Do(actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
+	if _, err := run(b, chromedp.Steps(actions...)); err != nil {
 		b.t.Fatalf("testenv: browser at %s: %v", b.location(), err)
 	}
 }
 
-// location is the tab's URL, for error messages.
+// location is the URL of the page in the tab, for error messages.
 func (b *Browser) location() string {
-	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
-	defer cancel()
-	u, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil {
-		return "?"
-	}
-	return u
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.url
 }
 
 // Open navigates to url, waits until an element matching the CSS selector is visible and
 // returns the HTTP status of the page (after redirects).
 func (b *Browser) Open(url, selector string) int64 {
 	b.t.Helper()
-	resp, err := chromedp.Run(b.ctx, chromedp.NavigateResponse(url))
+	resp, err := run(b, chromedp.NavigateResponse(url))
 	if err != nil {
 		b.t.Fatalf("testenv: open %s: %v", url, err)
 	}
@@ -288,7 +326,7 @@ func (b *Browser) Open(url, selector string) int64 {
 // for it to be visible.
 func (b *Browser) Text(selector string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(selector), chromedp.NodeVisible))
+	s, err := run(b, chromedp.Text(chromedp.CSS(selector), chromedp.NodeVisible))
 	if err != nil {
 		b.t.Fatalf("testenv: text of %s at %s: %v", selector, b.location(), err)
 	}
@@ -304,7 +342,9 @@ func (b *Browser) Submit(form string, fields map[string]string) int64 {
 		b.Do(chromedp.SetValue(chromedp.CSS(fmt.Sprintf(`%s [name=%q]`, form, name)), value))
 	}
 	button := fmt.Sprintf(`%[1]s button:not([type]), %[1]s button[type=submit], %[1]s input[type=submit]`, form)
-	resp, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.CSS(button), chromedp.NodeVisible))
+	ctx, cancel := context.WithTimeout(b.ctx, StepTimeout)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(button), chromedp.NodeVisible))
 	if err != nil {
 		b.t.Fatalf("testenv: submit %s at %s: %v", form, b.location(), err)
 	}
@@ -348,7 +388,7 @@ func (b *Browser) Screenshot(name string) []string {
 		} else {
 			b.Do(chromedp.EmulateViewport(w, 800))
 		}
-		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		png, err := run(b, chromedp.FullScreenshot(100))
 		if err != nil {
 			b.t.Fatalf("testenv: screenshot %s at %d px: %v", name, w, err)
 		}

@@ -46,6 +46,7 @@ func siteHandler(pages map[string]string) http.Handler {
 // An inline script and an inline event handler under the strict CSP are refused by the
 // browser, and the harness reports both so that a page test would fail on them.
 func TestBrowserCSPViolationCaught(t *testing.T) {
+	t.Parallel()
 	ts := site(t, map[string]string{
 		"/": `<!doctype html><title>csp</title><p id=state>inert</p>` +
 			`<script>document.getElementById('state').textContent = 'ran'</script>` +
@@ -71,6 +72,7 @@ func TestBrowserCSPViolationCaught(t *testing.T) {
 // A problem the test did not take fails the test when it ends: an uncaught exception, a
 // console.error and a failed load.
 func TestBrowserProblemsFailTheTest(t *testing.T) {
+	t.Parallel()
 	ts := site(t, map[string]string{
 		"/":       `<!doctype html><title>x</title><p id=ok>ok</p><script src="/app.js"></script><img src="/missing.png">`,
 		"/app.js": `console.error("boom"); throw new Error("kaput");`,
@@ -89,6 +91,7 @@ func TestBrowserProblemsFailTheTest(t *testing.T) {
 }
 
 func TestBrowserSubmitForm(t *testing.T) {
+	t.Parallel()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", strictCSP)
 		if r.Method == http.MethodPost {
@@ -117,6 +120,7 @@ func TestBrowserSubmitForm(t *testing.T) {
 }
 
 func TestBrowserScreenshotWidths(t *testing.T) {
+	t.Parallel()
 	ts := site(t, map[string]string{
 		"/": `<!doctype html><meta name=viewport content="width=device-width"><title>s</title><h1>Slipway</h1>`,
 	})
@@ -209,7 +213,7 @@ new EventSource('/events').onmessage = (e) => {
 }
 
 // The latency driver times lines through an SSE page, and what it measures includes a delay
-// the server adds.
+// the server adds. Timing tests do not run in parallel with other browser tests.
 func TestBrowserLineLatency(t *testing.T) {
 	for _, delay := range []time.Duration{0, 150 * time.Millisecond} {
 		t.Run(delay.String(), func(t *testing.T) {
@@ -260,5 +264,26 @@ func TestTimingsQuantile(t *testing.T) {
 	}
 	if got := (Timings{}).Quantile(0.5); got != 0 {
 		t.Errorf("empty: %v", got)
+	}
+}
+
+// A wait that cannot end fails the test when its browser time is up, with the reason.
+func TestBrowserTimeoutFailsFast(t *testing.T) {
+	t.Parallel()
+	ts := site(t, map[string]string{"/": `<!doctype html><title>x</title><p>no such element</p>`})
+	rec := &recorder{}
+	start := time.Now()
+	t.Run("page", func(t *testing.T) {
+		rec.TB = t
+		b := RequireBrowser(rec)
+		b.Open(ts.URL+"/", "p")
+		b.SetTimeout(500 * time.Millisecond)
+		b.Text("#never")
+	})
+	if !strings.Contains(rec.failed, "browser time is up") || !strings.Contains(rec.failed, ts.URL) {
+		t.Errorf("failure %q, want the reason and the URL", rec.failed)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("failed after %v", d)
 	}
 }

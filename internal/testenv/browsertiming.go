@@ -47,7 +47,7 @@ func (b *Browser) LoadTimes(url string, n int) Timings {
 	ts := make(Timings, 0, n)
 	for i := -1; i < n; i++ {
 		b.Do(chromedp.Navigate(url))
-		ms, err := chromedp.Run(b.ctx, chromedp.Evaluate[float64](domContentLoaded))
+		ms, err := run(b, chromedp.Evaluate[float64](domContentLoaded))
 		if err != nil {
 			b.t.Fatalf("testenv: navigation timing of %s: %v", url, err)
 		}
@@ -127,7 +127,7 @@ func (b *Browser) LineLatency(p LineProbe) Timings {
 		if err := p.Print(marker); err != nil {
 			b.t.Fatalf("testenv: print line %d: %v", i, err)
 		}
-		ms, err := chromedp.Run(b.ctx, chromedp.Poll[float64](fmt.Sprintf(`window.__slipwaySeen[%q]`, marker),
+		ms, err := runFor(b, timeout+StepTimeout, chromedp.Poll[float64](fmt.Sprintf(`window.__slipwaySeen[%q]`, marker),
 			chromedp.WithPollingInterval(5*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
 		if err != nil {
 			b.t.Fatalf("testenv: line %q did not appear in %s (selector %s) within %v: %v", marker, p.URL, p.Line, timeout, err)
