@@ -43,12 +43,12 @@ func siteHandler(pages map[string]string) http.Handler {
 	})
 }
 
-// An inline script and an inline event handler under the strict CSP are refused by the
-// browser, and the harness reports both so that a page test would fail on them.
+// An inline script, an inline event handler and a style attribute under the strict CSP are
+// refused by the browser, and the harness reports each, so that a page test fails on them.
 func TestBrowserCSPViolationCaught(t *testing.T) {
 	t.Parallel()
 	ts := site(t, map[string]string{
-		"/": `<!doctype html><title>csp</title><p id=state>inert</p>` +
+		"/": `<!doctype html><title>csp</title><p id=state style="color: red">inert</p>` +
 			`<script>document.getElementById('state').textContent = 'ran'</script>` +
 			`<img src="data:," onerror="document.getElementById('state').textContent = 'ran'">`,
 	})
@@ -59,12 +59,13 @@ func TestBrowserCSPViolationCaught(t *testing.T) {
 	}
 	var csp int
 	for _, p := range b.TakeProblems() {
+		t.Log(p)
 		if strings.Contains(p, "Content Security Policy") {
 			csp++
 		}
 	}
-	if csp < 2 {
-		t.Errorf("want the inline script and the inline handler reported as CSP violations, got %d", csp)
+	if csp < 3 {
+		t.Errorf("want the inline script, handler and style attribute reported as CSP violations, got %d", csp)
 	}
 	b.Screenshot("csp")
 }
