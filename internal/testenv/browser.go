@@ -336,6 +336,29 @@ func (b *Browser) Text(selector string) string {
 	return s
 }
 
+// WaitText waits until the visible text of the first element matching the CSS selector
+// contains want (a page updating live) and returns that text.
+func (b *Browser) WaitText(selector, want string) string {
+	b.t.Helper()
+	const contains = `(sel, want) => {
+		const el = document.querySelector(sel);
+		return el && el.innerText.includes(want) ? el.innerText : false;
+	}`
+	s, err := run(b, chromedp.PollFunction[string](contains, chromedp.WithPollingArgs(selector, want),
+		chromedp.WithPollingTimeout(StepTimeout)))
+	if err != nil {
+		b.t.Fatalf("testenv: wait for %q in %s at %s: %v", want, selector, b.location(), err)
+	}
+	return s
+}
+
+// Click clicks the first visible element matching the CSS selector, as a user would. It
+// does not wait for a page to load: Submit does.
+func (b *Browser) Click(selector string) {
+	b.t.Helper()
+	b.Do(chromedp.Click(chromedp.CSS(selector), chromedp.NodeVisible))
+}
+
 // Submit fills the fields of the form matching the CSS selector (name → value, set on the
 // element with that name attribute), clicks its submit button as a user would, waits for the
 // page it leads to and returns that page's HTTP status.

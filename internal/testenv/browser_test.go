@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 func TestMain(m *testing.M) { os.Exit(BrowserMain(m)) }
@@ -196,8 +198,13 @@ func (s *logSite) events(w http.ResponseWriter, r *http.Request) {
 func newLogSite(t *testing.T, delay time.Duration) (*logSite, *httptest.Server) {
 	s := &logSite{changed: make(chan struct{}), delay: delay}
 	pages := siteHandler(map[string]string{
-		"/job": `<!doctype html><title>job</title><pre id=log></pre><script src="/app.js"></script>`,
+		"/job": `<!doctype html><title>job</title><button id=hide>Hide</button><p id=state>shown</p>` +
+			`<pre id=log></pre><script src="/app.js"></script>`,
 		"/app.js": `const log = document.getElementById('log');
+document.getElementById('hide').addEventListener('click', () => {
+	log.hidden = true;
+	document.getElementById('state').textContent = 'hidden';
+});
 new EventSource('/events').onmessage = (e) => {
 	const line = document.createElement('div');
 	line.className = 'line';
@@ -211,6 +218,28 @@ new EventSource('/events').onmessage = (e) => {
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	return s, ts
+}
+
+// A page that updates live: lines arrive over SSE, and a click hides them, with no reload.
+func TestBrowserWaitTextAndClick(t *testing.T) {
+	t.Parallel()
+	s, ts := newLogSite(t, 0)
+	b := RequireBrowser(t)
+	b.Open(ts.URL+"/job", "#log")
+	b.Do(chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`))
+	for _, line := range []string{"one", "two", "three"} {
+		if err := s.print("line " + line); err != nil {
+			t.Fatal(err)
+		}
+		b.WaitText("#log", "line "+line)
+	}
+	b.Click("#hide")
+	if got := b.WaitText("#state", "hidden"); got != "hidden" {
+		t.Errorf("#state = %q", got)
+	}
+	if same, err := chromedp.Run(b.Context(), chromedp.Evaluate[bool](`window.sameDocument === true`)); err != nil || !same {
+		t.Errorf("the page reloaded (%v)", err)
+	}
 }
 
 // The latency driver times lines through an SSE page, and what it measures includes a delay
