@@ -160,7 +160,8 @@ func browser() (ctx context.Context, notFound bool, err error) {
 // It records what the page reports as wrong — uncaught exceptions, console.error, and the
 // browser's own error log: Content-Security-Policy violations, failed loads of scripts,
 // styles, images and fetches (not the page's own status, which Open and Submit return, nor
-// the /favicon.ico the browser asks for by itself) — and fails the test at its end if any is
+// the /favicon.ico the browser asks for by itself), alert and prompt dialogs (it accepts
+// every dialog, confirms too) — and fails the test at its end if any is
 // left that TakeProblems did not take. Its methods fail the test on error, so call them from
 // the test's goroutine.
 type Browser struct {
@@ -220,6 +221,17 @@ func (b *Browser) record(ev any) {
 			b.mu.Unlock()
 		}
 		return
+	case *page.EventJavascriptDialogOpening:
+		// A dialog stalls the page until answered; answer it from another goroutine, as
+		// this one must not send commands. A confirm (remove this runner?) is accepted; an
+		// alert or a prompt is what injected script does, and a problem.
+		go func() {
+			_, _ = chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}()
+		if ev.Type == page.DialogTypeConfirm || ev.Type == page.DialogTypeBeforeunload {
+			return
+		}
+		p = fmt.Sprintf("dialog: %s(%q)", ev.Type, ev.Message)
 	case *runtime.EventExceptionThrown:
 		d := ev.ExceptionDetails
 		p = "exception: " + d.Text

@@ -73,12 +73,12 @@ func TestBrowserCSPViolationCaught(t *testing.T) {
 }
 
 // A problem the test did not take fails the test when it ends: an uncaught exception, a
-// console.error and a failed load.
+// console.error, an alert (which must not stall the page) and a failed load.
 func TestBrowserProblemsFailTheTest(t *testing.T) {
 	t.Parallel()
 	ts := site(t, map[string]string{
 		"/":       `<!doctype html><title>x</title><p id=ok>ok</p><script src="/app.js"></script><img src="/missing.png">`,
-		"/app.js": `console.error("boom"); throw new Error("kaput");`,
+		"/app.js": `console.error("boom"); alert("xss"); throw new Error("kaput");`,
 	})
 	rec := &recorder{}
 	t.Run("page", func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestBrowserProblemsFailTheTest(t *testing.T) {
 		b := RequireBrowser(rec)
 		b.Open(ts.URL+"/", "#ok")
 	})
-	for _, want := range []string{"exception: Uncaught Error: kaput", "console.error: boom", "404"} {
+	for _, want := range []string{"exception: Uncaught Error: kaput", "console.error: boom", `dialog: alert("xss")`, "404"} {
 		if !strings.Contains(rec.errored, want) {
 			t.Errorf("the test's end reported %q, want it to contain %q", rec.errored, want)
 		}
@@ -202,6 +202,7 @@ func newLogSite(t *testing.T, delay time.Duration) (*logSite, *httptest.Server) 
 			`<pre id=log></pre><script src="/app.js"></script>`,
 		"/app.js": `const log = document.getElementById('log');
 document.getElementById('hide').addEventListener('click', () => {
+	if (!confirm('Hide the log?')) return;
 	log.hidden = true;
 	document.getElementById('state').textContent = 'hidden';
 });
@@ -220,7 +221,8 @@ new EventSource('/events').onmessage = (e) => {
 	return s, ts
 }
 
-// A page that updates live: lines arrive over SSE, and a click hides them, with no reload.
+// A page that updates live: lines arrive over SSE, and a click hides them after a confirm
+// (accepted, and no problem), with no reload.
 func TestBrowserWaitTextAndClick(t *testing.T) {
 	t.Parallel()
 	s, ts := newLogSite(t, 0)
