@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // BrowserTimeout bounds everything one test does in its browser tab (SetTimeout changes it
@@ -369,6 +370,25 @@ func (b *Browser) WaitText(selector, want string) string {
 func (b *Browser) Click(selector string) {
 	b.t.Helper()
 	b.Do(chromedp.Click(chromedp.CSS(selector), chromedp.NodeVisible))
+}
+
+// Tab presses the Tab key, as a keyboard user moves through a page, and returns what has the
+// focus then: its tag, #id if any, and its name or visible text, e.g. `button "Sign in"`.
+func (b *Browser) Tab() string {
+	b.t.Helper()
+	const focused = `(() => {
+		const el = document.activeElement;
+		if (!el || el === document.body) return '';
+		let s = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '');
+		const label = el.getAttribute('name') || (el.innerText || '').trim();
+		return label ? s + ' ' + JSON.stringify(label.slice(0, 40)) : s;
+	})()`
+	b.Do(chromedp.KeyEvent(kb.Tab))
+	s, err := run(b, chromedp.Evaluate[string](focused))
+	if err != nil {
+		b.t.Fatalf("testenv: focused element at %s: %v", b.location(), err)
+	}
+	return s
 }
 
 // Submit fills the fields of the form matching the CSS selector (name → value, set on the

@@ -93,6 +93,7 @@ func TestBrowserProblemsFailTheTest(t *testing.T) {
 	}
 }
 
+// A form reached with the keyboard, filled and submitted; SignIn through /login.
 func TestBrowserSubmitForm(t *testing.T) {
 	t.Parallel()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +109,13 @@ func TestBrowserSubmitForm(t *testing.T) {
 	t.Cleanup(ts.Close)
 	b := RequireBrowser(t)
 	b.Open(ts.URL+"/login", "#login")
+	var stops []string
+	for range 3 {
+		stops = append(stops, b.Tab())
+	}
+	if got, want := strings.Join(stops, ", "), `input "username", input "password", button "Sign in"`; got != want {
+		t.Errorf("Tab goes through %s, want %s", got, want)
+	}
 	if status := b.Submit("#login", map[string]string{"username": "ada", "password": "s3cret"}); status != 200 {
 		t.Errorf("status %d", status)
 	}
