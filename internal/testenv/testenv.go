@@ -1,7 +1,9 @@
-// Package testenv gates tests on outside services (a Docker Engine, PostgreSQL) and builds the
-// small images Docker tests run. A missing service skips the test with the reason, unless the
-// environment variable CI or SLIPWAY_TEST_REQUIRE is set: then it fails the test, so CI never
-// passes by skipping. It owns no production code path.
+// Package testenv gates tests on outside services (a Docker Engine, PostgreSQL, a headless
+// Chromium for browser tests) and builds the small images Docker tests run; it also drives the
+// browser for page tests and browser benchmarks (browser.go, browsertiming.go). A missing
+// service skips the test with the reason, unless the environment variable CI or
+// SLIPWAY_TEST_REQUIRE is set: then it fails the test, so CI never passes by skipping. It owns
+// no production code path: only tests import it.
 package testenv
 
 import (

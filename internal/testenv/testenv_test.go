@@ -16,7 +16,7 @@ import (
 // recorder is a testing.TB that records Skipf and Fatalf instead of stopping the test.
 type recorder struct {
 	testing.TB
-	skipped, failed string
+	skipped, failed, errored string
 }
 
 func (r *recorder) Helper() {}
@@ -25,6 +25,9 @@ func (r *recorder) Skipf(format string, args ...any) {
 }
 func (r *recorder) Fatalf(format string, args ...any) {
 	r.failed = fmt.Sprintf(format, args...)
+}
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errored = fmt.Sprintf(format, args...)
 }
 
 func TestUnavailable(t *testing.T) {
