@@ -64,6 +64,10 @@ func (s *Server) setPassword(ctx context.Context, u *store.User, pw string) erro
 // maxTokenName bounds the names of personal tokens.
 const maxTokenName = 255
 
+// maxTokenYears bounds how far ahead a personal token's expiry may be: times are stored in
+// nanoseconds, which end in 2262.
+const maxTokenYears = 100
+
 // newPersonalToken makes a personal token of u named name that expires at expires (zero:
 // never), and returns it with its secret, which is shown once and not kept.
 func (s *Server) newPersonalToken(ctx context.Context, u *store.User, name string, expires time.Time) (*store.Token, string, error) {
@@ -73,6 +77,9 @@ func (s *Server) newPersonalToken(ctx context.Context, u *store.User, name strin
 	}
 	if !expires.IsZero() && !expires.After(s.now()) {
 		return nil, "", errStatus(http.StatusBadRequest, "expires_at: want a time in the future")
+	}
+	if !expires.IsZero() && expires.After(s.now().AddDate(maxTokenYears, 0, 0)) {
+		return nil, "", errStatus(http.StatusBadRequest, "expires_at: want a time within %d years (or none, for a token that never expires)", maxTokenYears)
 	}
 	secret, hash := newToken("slpat_")
 	t := &store.Token{Name: name, Kind: "personal", Hash: hash, UserID: u.ID, Expires: expires.UTC()}
