@@ -12,13 +12,13 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
-const runnerCols = `id, name, token_hash, tags, run_untagged, executor, last_seen, created`
+const runnerCols = `id, name, token_hash, tags, run_untagged, executor, version, paused, last_seen, created`
 
 func scanRunner(r scanner) (*store.Runner, error) {
 	var rn store.Runner
 	var tags string
 	var seen, created int64
-	if err := r.Scan(&rn.ID, &rn.Name, &rn.TokenHash, &tags, &rn.RunUntagged, &rn.Executor, &seen, &created); err != nil {
+	if err := r.Scan(&rn.ID, &rn.Name, &rn.TokenHash, &tags, &rn.RunUntagged, &rn.Executor, &rn.Version, &rn.Paused, &seen, &created); err != nil {
 		return nil, err
 	}
 	rn.LastSeen, rn.Created = fromNanos(seen), fromNanos(created)
@@ -30,9 +30,9 @@ func (s *Store) CreateRunner(ctx context.Context, r *store.Runner) error {
 	if r.Created.IsZero() {
 		r.Created = now()
 	}
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO runners (name, token_hash, tags, run_untagged, executor, last_seen, created)
-	VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		r.Name, r.TokenHash, jsonText(r.Tags), r.RunUntagged, r.Executor, nanos(r.LastSeen), nanos(r.Created)).Scan(&r.ID)
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO runners (name, token_hash, tags, run_untagged, executor, version, paused, last_seen, created)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		r.Name, r.TokenHash, jsonText(r.Tags), r.RunUntagged, r.Executor, r.Version, r.Paused, nanos(r.LastSeen), nanos(r.Created)).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("create runner %q: %w", r.Name, s.err(err))
 	}
@@ -61,6 +61,22 @@ func (s *Store) ListRunners(ctx context.Context) ([]*store.Runner, error) {
 func (s *Store) TouchRunner(ctx context.Context, id int64, at time.Time) error {
 	if err := s.execOne(ctx, s.w, `UPDATE runners SET last_seen = ? WHERE id = ?`, nanos(at), id); err != nil {
 		return fmt.Errorf("touch runner %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetRunnerVersion implements store.Runners.
+func (s *Store) SetRunnerVersion(ctx context.Context, id int64, version string) error {
+	if err := s.execOne(ctx, s.w, `UPDATE runners SET version = ? WHERE id = ?`, version, id); err != nil {
+		return fmt.Errorf("set version of runner %d: %w", id, err)
+	}
+	return nil
+}
+
+// PauseRunner implements store.Runners.
+func (s *Store) PauseRunner(ctx context.Context, id int64, paused bool) error {
+	if err := s.execOne(ctx, s.w, `UPDATE runners SET paused = ? WHERE id = ?`, paused, id); err != nil {
+		return fmt.Errorf("pause runner %d: %w", id, err)
 	}
 	return nil
 }
