@@ -297,19 +297,19 @@ type Cache struct {
 
 // Runner is a registered runner.
 type Runner struct {
-	ID          int64     `json:"id"`
-	Name        string    `json:"name"`
-	TokenHash   string    `json:"-"`
-	Tags        []string  `json:"tags"`
-	RunUntagged bool      `json:"run_untagged"`
-	Executor    string    `json:"executor"`
+	ID          int64    `json:"id"`
+	Name        string   `json:"name"`
+	TokenHash   string   `json:"-"`
+	Tags        []string `json:"tags"`
+	RunUntagged bool     `json:"run_untagged"`
+	Executor    string   `json:"executor"`
 	// Version is the version of Slipway the runner said it runs ("" when it did not say:
 	// runners before the web UI).
 	Version string `json:"version,omitempty"`
 	// Paused runners get no job (they keep the ones they run).
 	Paused   bool      `json:"paused"`
 	LastSeen time.Time `json:"contacted_at,omitzero"`
-	Created     time.Time `json:"created_at"`
+	Created  time.Time `json:"created_at"`
 }
 
 // Token is an API token. Kind is "admin" (everything), "user" (the whole API, made by an
