@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/slipway/slipway/internal/status"
+	"github.com/slipway/slipway/internal/store"
 	"github.com/slipway/slipway/internal/web"
 )
 
-// The admin page of users and the signed-in user's page of personal tokens.
+// The admin pages of users and runners, and the signed-in user's page of personal tokens.
 
 // adminUsersGet is /-/admin/users.
 func (s *Server) adminUsersGet(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
@@ -110,4 +112,93 @@ func (s *Server) profileTokenRevoke(w http.ResponseWriter, r *http.Request, pc *
 	}
 	http.Redirect(w, r, "/-/profile/tokens", http.StatusSeeOther)
 	return nil
+}
+
+// adminRunnersGet is /-/admin/runners.
+func (s *Server) adminRunnersGet(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
+	return s.renderRunners(w, r.Context(), pc, "")
+}
+
+// runnerOnline reports whether a runner is online: it runs a job (whose heartbeats keep
+// its lease), or it asked for one within a long poll and a lease (three heartbeats) of now.
+func (s *Server) runnerOnline(rn *store.Runner, busy bool) bool {
+	return busy || s.now().Sub(rn.LastSeen) < s.o.LongPoll+3*s.sched.Heartbeat()
+}
+
+// renderRunners renders the runners page, with newToken (a registration token just made)
+// shown once.
+func (s *Server) renderRunners(w http.ResponseWriter, ctx context.Context, pc *pageCtx, newToken string) error {
+	rs, err := s.store.ListRunners(ctx)
+	if err != nil {
+		return err
+	}
+	running, err := s.store.JobsByStatus(ctx, status.Running, 0)
+	if err != nil {
+		return err
+	}
+	current := map[int64]*store.Job{}
+	for _, j := range running {
+		current[j.RunnerID] = j
+	}
+	paths := map[int64]string{}
+	page := web.AdminRunners{Layout: pc.layout(), BaseURL: s.URL(), NewToken: newToken}
+	for _, rn := range rs {
+		row := web.RunnerRow{Runner: rn, Paused: rn.Paused, Version: rn.Version, Job: current[rn.ID]}
+		row.Online = s.runnerOnline(rn, row.Job != nil)
+		if j := row.Job; j != nil {
+			if _, ok := paths[j.ProjectID]; !ok {
+				p, err := s.store.Project(ctx, j.ProjectID)
+				if err != nil {
+					return err
+				}
+				paths[j.ProjectID] = p.Path
+			}
+			row.Path = paths[j.ProjectID]
+		}
+		page.Runners = append(page.Runners, row)
+	}
+	return s.site.Render(w, http.StatusOK, page)
+}
+
+// adminRunnerPause pauses (pause "1") or resumes ("0") the runner {id}: a paused runner gets
+// no new job, and finishes the ones it runs.
+func (s *Server) adminRunnerPause(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	paused := checked(r, "pause")
+	if err := s.store.PauseRunner(r.Context(), id, paused); err != nil {
+		return err
+	}
+	s.log.Info("runner paused", "runner_id", id, "paused", paused, "by", pc.user().Username)
+	http.Redirect(w, r, "/-/admin/runners", http.StatusSeeOther)
+	return nil
+}
+
+// adminRunnerDelete removes the runner {id}, as DELETE /api/v1/runners/{id}: its token stops
+// working, and a job it runs is lost when its lease ends.
+func (s *Server) adminRunnerDelete(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteRunner(r.Context(), id); err != nil {
+		return err
+	}
+	s.log.Info("runner removed", "runner_id", id, "by", pc.user().Username)
+	http.Redirect(w, r, "/-/admin/runners", http.StatusSeeOther)
+	return nil
+}
+
+// adminRegistrationToken resets the registration token: only its hash is kept, so the
+// page cannot show the current one; a new one replaces every earlier one (they stop
+// registering runners, the runners they registered keep working) and is shown this once.
+func (s *Server) adminRegistrationToken(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
+	tok, hash := newToken("slr_")
+	if err := s.store.ResetToken(r.Context(), &store.Token{Name: "registration (reset by " + pc.user().Username + ")", Kind: "registration", Hash: hash}); err != nil {
+		return err
+	}
+	s.log.Info("registration token reset", "by", pc.user().Username)
+	return s.renderRunners(w, r.Context(), pc, tok)
 }

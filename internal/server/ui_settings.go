@@ -36,6 +36,10 @@ func (s *Server) settingsPages() []page {
 		{"GET /-/admin/users", pageAdmin, none, s.adminUsersGet},
 		{"POST /-/admin/users", pageAdmin, none, s.adminUserCreate},
 		{"POST /-/admin/users/{username}/disable", pageAdmin, none, s.adminUserDisable},
+		{"GET /-/admin/runners", pageAdmin, none, s.adminRunnersGet},
+		{"POST /-/admin/runners/{id}/pause", pageAdmin, none, s.adminRunnerPause},
+		{"POST /-/admin/runners/{id}/delete", pageAdmin, none, s.adminRunnerDelete},
+		{"POST /-/admin/runners/token", pageAdmin, none, s.adminRegistrationToken},
 
 		{"GET /-/profile/tokens", pageSignedIn, none, s.profileTokensGet},
 		{"POST /-/profile/tokens", pageSignedIn, none, s.profileTokenCreate},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -9,7 +10,10 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
+	"github.com/slipway/slipway/internal/jobapi"
+	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
 
@@ -546,4 +550,108 @@ func TestAttackLintPanic(t *testing.T) {
 	r := e.post(e.dev, "/-/lint", url.Values{"yaml": {yaml}})
 	wantStatus(t, "lint", r, http.StatusInternalServerError, ".gitlab-ci.yml:3:")
 	wantStatus(t, "after", e.getWithCookie("/-/lint", e.dev.cookie), http.StatusOK)
+}
+
+// registerAs registers a runner named name that says it runs version (none when "").
+func (e *env) registerAs(name, version string, tags ...string) string {
+	e.t.Helper()
+	r := e.do("POST", jobapi.PathRegister, "", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: name, Tags: tags, RunUntagged: true, RunnerVersion: version}, nil)
+	var out jobapi.RegisterResponse
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &out) != nil {
+		e.t.Fatalf("register %s: %s", name, r)
+	}
+	return out.Token
+}
+
+// runnerNamed is the stored runner of that name.
+func (e *env) runnerNamed(name string) *store.Runner {
+	e.t.Helper()
+	rs, err := e.srv.store.ListRunners(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, rn := range rs {
+		if rn.Name == name {
+			return rn
+		}
+	}
+	return nil
+}
+
+func TestAdminRunnersPage(t *testing.T) {
+	e := newSettingsEnv(t)
+	const hostile = `<img src=x onerror=alert(1)>`
+	busyTok := e.registerAs(hostile, "v1.2.3", "linux")
+	e.registerAs("old", "")
+	wantStatus(t, "non-admin", e.getWithCookie("/-/admin/runners", e.maint.cookie), http.StatusNotFound)
+	wantStatus(t, "non-admin pause", e.post(e.maint, fmt.Sprintf("/-/admin/runners/%d/pause", e.runnerNamed("old").ID), url.Values{"pause": {"1"}}), http.StatusNotFound)
+
+	// The busy runner takes the project's job; a request of a newer build updates its version.
+	e.trigger(e.pid, "main", nil)
+	var j *jobapi.Job
+	eventually(t, 10*time.Second, func() (bool, string) {
+		r := e.do("POST", jobapi.PathRequest, busyTok, jobapi.JobRequest{Version: jobapi.Version, Key: "k", WaitSeconds: 0.2, RunnerVersion: "v1.2.4"}, nil)
+		if r.status == http.StatusCreated {
+			j = &jobapi.Job{}
+			mustJSON(t, r.body, j)
+		}
+		return j != nil, "no job claimed"
+	})
+	page := e.getWithCookie("/-/admin/runners", e.admin.cookie)
+	wantStatus(t, "admin", page, http.StatusOK,
+		"<strong>&lt;img src=x onerror=alert(1)&gt;</strong>", "<code>linux</code>", "v1.2.4", "online",
+		fmt.Sprintf(`<a href="/slipway/demo/-/jobs/%d">job #%d</a>`, j.ID, j.ID),
+		"<strong>old</strong>", "unknown")
+	if strings.Contains(string(page.body), hostile) {
+		t.Fatal("the runner's name is not escaped")
+	}
+
+	// Reset the registration token: the new one is shown once and works, the old one no more.
+	r := e.post(e.admin, "/-/admin/runners/token", nil)
+	wantStatus(t, "reset", r, http.StatusOK, "slr_")
+	i := strings.Index(string(r.body), "slr_")
+	newReg := string(r.body[i : i+len("slr_")+40])
+	if r := e.do("POST", jobapi.PathRegister, "", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: "late"}, nil); r.status != http.StatusUnauthorized {
+		t.Fatalf("the old registration token after a reset: %s", r)
+	}
+	if r := e.do("POST", jobapi.PathRegister, "", jobapi.RegisterRequest{Version: jobapi.Version, Token: newReg, Name: "new"}, nil); r.status != http.StatusCreated {
+		t.Fatalf("the new registration token: %s", r)
+	}
+	if strings.Contains(string(e.getWithCookie("/-/admin/runners", e.admin.cookie).body), newReg) {
+		t.Fatal("the registration token is shown again")
+	}
+
+	// Remove: the runner's token stops working.
+	old := e.runnerNamed("old")
+	wantStatus(t, "remove", e.post(e.admin, fmt.Sprintf("/-/admin/runners/%d/delete", old.ID), nil), http.StatusSeeOther)
+	if e.runnerNamed("old") != nil {
+		t.Fatal("the removed runner is listed")
+	}
+	wantStatus(t, "remove again", e.post(e.admin, fmt.Sprintf("/-/admin/runners/%d/delete", old.ID), nil), http.StatusNotFound)
+	wantStatus(t, "version too long", e.do("POST", jobapi.PathRegister, "", jobapi.RegisterRequest{Version: jobapi.Version, Token: newReg, RunnerVersion: strings.Repeat("v", 65)}, nil), http.StatusBadRequest)
+}
+
+// TestPausedRunnerGetsNoJob: a runner paused on the admin page gets no job while one waits
+// for it; resumed, it gets it.
+func TestPausedRunnerGetsNoJob(t *testing.T) {
+	e := newSettingsEnv(t)
+	tok := e.registerAs("r1", "v1")
+	id := e.runnerNamed("r1").ID
+	wantStatus(t, "pause", e.post(e.admin, fmt.Sprintf("/-/admin/runners/%d/pause", id), url.Values{"pause": {"1"}}), http.StatusSeeOther)
+	if !e.runnerNamed("r1").Paused {
+		t.Fatal("not paused")
+	}
+	wantStatus(t, "page", e.getWithCookie("/-/admin/runners", e.admin.cookie), http.StatusOK, "paused", "Resume")
+	pl := e.trigger(e.pid, "main", nil)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		st := e.pipeline(pl.ID).job("job").Status
+		return st == status.Pending, "job is " + string(st)
+	})
+	for range 3 {
+		if j, err := e.request(tok); err != nil || j != nil {
+			t.Fatalf("paused runner: got %+v, %v", j, err)
+		}
+	}
+	wantStatus(t, "resume", e.post(e.admin, fmt.Sprintf("/-/admin/runners/%d/pause", id), url.Values{"pause": {"0"}}), http.StatusSeeOther)
+	e.claim(tok, "job")
 }

@@ -522,6 +522,10 @@ type Tokens interface {
 	// RevokeToken marks the personal token id of userID revoked; ErrNotFound when userID has
 	// no such token. Revoking a revoked token is no error.
 	RevokeToken(ctx context.Context, userID, id int64) error
+	// ResetToken revokes every token of t.Kind and stores t (setting t.ID and t.Created), in
+	// one transaction: a new registration token replaces the old ones. Not for personal
+	// tokens.
+	ResetToken(ctx context.Context, t *Token) error
 	// TouchToken sets the token's LastUsed.
 	TouchToken(ctx context.Context, id int64, at time.Time) error
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -154,6 +155,30 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
 	if err != nil {
 		return fmt.Errorf("revoke token %d: %w", id, err)
 	}
+	return nil
+}
+
+// ResetToken implements store.Tokens.
+func (s *Store) ResetToken(ctx context.Context, t *store.Token) error {
+	if t.Kind == "personal" || t.UserID != 0 {
+		return fmt.Errorf("reset token %q: personal tokens are revoked one by one", t.Name)
+	}
+	if t.Created.IsZero() {
+		t.Created = now()
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `UPDATE tokens SET revoked = TRUE WHERE kind = ?`, t.Kind); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO tokens (name, kind, hash, user_id, expires, revoked, created, last_used)
+	VALUES (?, ?, ?, 0, ?, FALSE, ?, ?) RETURNING id`),
+			t.Name, t.Kind, t.Hash, nanos(t.Expires), nanos(t.Created), nanos(t.LastUsed)).Scan(&t.ID)
+		return s.err(err)
+	})
+	if err != nil {
+		return fmt.Errorf("reset %s tokens: %w", t.Kind, err)
+	}
+	t.Revoked = false
 	return nil
 }
 

@@ -891,6 +891,23 @@ func testTokens(t *testing.T, s store.Store) {
 		must(t, err)
 		equal(t, "CountTokens "+kind, n, want)
 	}
+	// A reset revokes the tokens of the kind and adds the new one.
+	r1 := &store.Token{Name: "reg", Kind: "registration", Hash: "reset-1"}
+	must(t, s.CreateToken(ctx, r1))
+	r2 := &store.Token{Name: "reg", Kind: "registration", Hash: "reset-2"}
+	must(t, s.ResetToken(ctx, r2))
+	if old, err := s.TokenByHash(ctx, "reset-1"); err != nil || !old.Revoked {
+		t.Fatalf("old registration token after a reset: %+v, %v", old, err)
+	}
+	if cur, err := s.TokenByHash(ctx, "reset-2"); err != nil || cur.Revoked || cur.ID != r2.ID || r2.ID == 0 {
+		t.Fatalf("new registration token: %+v, %v", cur, err)
+	}
+	if adm, err := s.TokenByHash(ctx, "h1"); err != nil || adm.Revoked {
+		t.Fatalf("a reset of registration tokens touched the admin token: %+v, %v", adm, err)
+	}
+	if err := s.ResetToken(ctx, &store.Token{Name: "p", Kind: "personal", Hash: "reset-3", UserID: 1}); err == nil {
+		t.Fatal("ResetToken took a personal token")
+	}
 }
 
 func newUser(t testing.TB, s store.Store, name string) *store.User {
