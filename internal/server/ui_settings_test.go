@@ -336,6 +336,7 @@ func TestAttackSettingsFormWithoutCSRF(t *testing.T) {
 		{"user", "/-/admin/users", e.admin, url.Values{"username": {"eve"}, "password": {"long-enough-pw"}, "admin": {"1"}}},
 		{"token", "/-/profile/tokens", e.dev, url.Values{"name": {"stolen"}}},
 		{"lint", "/-/lint", e.dev, url.Values{"yaml": {"job: {script: [echo]}"}}},
+		{"runner", "/-/admin/runners/token", e.admin, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, csrf := range []string{"", "wrong-token"} {
@@ -349,6 +350,9 @@ func TestAttackSettingsFormWithoutCSRF(t *testing.T) {
 				wantStatus(t, "csrf "+csrf, e.form(tc.path, tc.who.cookie, form, nil), http.StatusForbidden, "CSRF")
 			}
 		})
+	}
+	if tok, err := e.srv.store.TokenByHash(context.Background(), hashToken(regToken)); err != nil || tok.Revoked {
+		t.Fatalf("a refused form reset the registration token: %+v, %v", tok, err)
 	}
 	if e.variableOf("X") != nil || e.memberRole(e.stranger.id) != store.RoleNone {
 		t.Fatal("a refused form changed something")
@@ -654,4 +658,38 @@ func TestPausedRunnerGetsNoJob(t *testing.T) {
 	}
 	wantStatus(t, "resume", e.post(e.admin, fmt.Sprintf("/-/admin/runners/%d/pause", id), url.Values{"pause": {"0"}}), http.StatusSeeOther)
 	e.claim(tok, "job")
+}
+
+// TestAttackHostileSettingsStrings: strings of attackers in the forms of the settings pages
+// (a variable key, a username, an environment scope, a schedule) come back escaped.
+func TestAttackHostileSettingsStrings(t *testing.T) {
+	e := newSettingsEnv(t)
+	const x = `"><script>alert(1)</script><img src=x onerror=alert(2)>`
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+	}{
+		{"variable key", "/variables", url.Values{"key": {x}, "value": {"v"}}},
+		{"environment scope", "/variables", url.Values{"key": {"SCOPED"}, "value": {"v"}, "environment": {x}}},
+		{"member", "/members", url.Values{"username": {x}, "role": {"developer"}}},
+		{"member role", "/members", url.Values{"username": {"sam"}, "role": {x}}},
+		{"schedule", "/schedules", url.Values{"description": {x}, "cron": {"0 3 * * *"}, "ref": {x}, "var_key": {"K"}, "var_value": {x}, "active": {"1"}}},
+		{"schedule zone", "/schedules", url.Values{"description": {"d"}, "cron": {"0 3 * * *"}, "timezone": {x}}},
+		{"visibility", "/general", url.Values{"visibility": {x}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range []*reply{e.post(e.maint, e.settings+tc.path, tc.form), e.getWithCookie(e.settings, e.maint.cookie)} {
+				if r.status >= 500 {
+					t.Fatalf("got %s", r)
+				}
+				for _, bad := range []string{"<script>alert(1)", "<img src=x"} {
+					if strings.Contains(string(r.body), bad) {
+						t.Fatalf("%q is in the page unescaped:\n%s", bad, r.body)
+					}
+				}
+			}
+		})
+	}
+	// The scoped variable was stored, with its hostile scope, and shown escaped.
+	wantStatus(t, "settings", e.getWithCookie(e.settings, e.maint.cookie), http.StatusOK, "&lt;script&gt;alert(1)&lt;/script&gt;")
 }
