@@ -104,6 +104,8 @@ type Server struct {
 	dummyHash func() []byte
 	// site renders the web UI's pages.
 	site *web.Site
+	// jobLogs renders job logs for the job page (see ui_joblog.go).
+	jobLogs *jobLogs
 }
 
 // New makes a Server on an open store.
@@ -161,6 +163,9 @@ func New(o Options) (*Server, error) {
 	})
 	if s.site, err = web.New(web.Options{Now: o.Now}); err != nil {
 		return nil, fmt.Errorf("server: pages: %w", err)
+	}
+	if s.jobLogs, err = newJobLogs(o.Limits); err != nil {
+		return nil, fmt.Errorf("server: job logs: %w", err)
 	}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
