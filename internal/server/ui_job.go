@@ -26,6 +26,8 @@ func (s *Server) jobPages() []page {
 		{"GET " + job + "/raw", pageProject, store.RoleReporter, s.jobRaw},
 		{"GET " + job + "/log", pageProject, store.RoleReporter, s.jobLogEarlier},
 		{"GET " + job + "/log/events", pageProject, store.RoleReporter, s.jobLogEvents},
+		{"GET " + job + "/artifacts/download", pageProject, store.RoleReporter, s.jobArtifactsDownload},
+		{"GET " + job + "/artifacts/file/{path...}", pageProject, store.RoleReporter, s.jobArtifactFile},
 	}
 }
 
@@ -85,6 +87,14 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 	for _, x := range jobs {
 		if x.Name == j.Name && x.ID != j.ID {
 			v.Attempts = append(v.Attempts, x)
+		}
+	}
+	if v.Archive, v.ArtifactsExpired, err = s.jobArchive(ctx, j); err != nil {
+		return err
+	}
+	if v.Archive != nil {
+		if v.Files, v.MoreFiles, err = s.archiveFiles(v.Archive); err != nil {
+			s.log.Warn("job page: artifacts cannot be listed", "job_id", j.ID, "err", err)
 		}
 	}
 	path := web.JobURL(pc.project.Path, j.ID)

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -465,5 +468,145 @@ func TestStateCache(t *testing.T) {
 	}
 	if c.get(4, 50).Offset != 0 || c.get(4, 1<<20).Offset != (statesPerJob+5)*10 {
 		t.Errorf("per job bound: the earliest States are not the ones dropped")
+	}
+}
+
+// tarEntry is an entry of a test archive: a file with body, or a symbolic link to link.
+type tarEntry struct{ name, body, link string }
+
+func tarGz(t *testing.T, entries ...tarEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), Typeflag: tar.TypeReg}
+		if e.link != "" {
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, e.link, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// uploadArchive uploads the job's artifacts archive with its token.
+func (e *jobEnv) uploadArchive(archive []byte) {
+	e.t.Helper()
+	r := e.do("POST", fmt.Sprintf("/api/v1/jobs/%d/artifacts?kind=archive", e.job.ID), e.job.Token, archive,
+		http.Header{"Content-Type": {"application/gzip"}})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("upload artifacts: %s", r)
+	}
+}
+
+func TestJobArtifacts(t *testing.T) {
+	e := newJobEnv(t, buildJob)
+	if body := string(e.get(e.page).body); !strings.Contains(body, "No artifacts.") {
+		t.Errorf("a job without artifacts does not say so")
+	}
+	archive := tarGz(t, tarEntry{name: "bin/app", body: "\x7fELF binary"}, tarEntry{name: "./report.html", body: "<html><script>alert(1)</script>"})
+	e.uploadArchive(archive)
+	body := string(e.get(e.page).body)
+	for _, want := range []string{e.page + "/artifacts/download", e.page + "/artifacts/file/bin/app", e.page + "/artifacts/file/report.html"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	r := e.get(e.page + "/artifacts/file/report.html")
+	if r.status != http.StatusOK || string(r.body) != "<html><script>alert(1)</script>" {
+		t.Fatalf("file: %s", r)
+	}
+	if r.header.Get("Content-Type") != "application/octet-stream" || r.header.Get("X-Content-Type-Options") != "nosniff" ||
+		r.header.Get("Content-Disposition") != "attachment; filename=report.html" {
+		t.Errorf("file headers %v", r.header)
+	}
+	r = e.get(e.page + "/artifacts/download")
+	if r.status != http.StatusOK || !bytes.Equal(r.body, archive) || r.header.Get("Content-Type") != "application/gzip" ||
+		!strings.HasPrefix(r.header.Get("Content-Disposition"), "attachment;") {
+		t.Errorf("archive: %d %v", r.status, r.header)
+	}
+	if r := e.get(e.page + "/artifacts/file/bin"); r.status != http.StatusNotFound {
+		t.Errorf("a directory: %s", r)
+	}
+}
+
+func TestAttackArtifactPathTraversal(t *testing.T) {
+	e := newJobEnv(t, buildJob)
+	e.uploadArchive(tarGz(t,
+		tarEntry{name: "ok.txt", body: "ok"},
+		tarEntry{name: "../escape.txt", body: "escaped"},
+		tarEntry{name: "/abs.txt", body: "absolute"},
+		tarEntry{name: "dir/../../up.txt", body: "up"},
+		tarEntry{name: "link", link: "/etc/passwd"},
+		tarEntry{name: "dir/rel-link", link: "../../../../etc/passwd"},
+	))
+	body := string(e.get(e.page).body)
+	for _, bad := range []string{"escape.txt", "abs.txt", "up.txt", "/file/link", "rel-link"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the page lists %s", bad)
+		}
+	}
+	for _, p := range []string{"..%2Fescape.txt", "%2E%2E/escape.txt", "%2Fabs.txt", "/abs.txt", "dir%2F..%2F..%2Fup.txt",
+		"link", "dir/rel-link", "..%2F..%2F..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "ok.txt%00", "./ok.txt"} {
+		req, _ := http.NewRequest("GET", e.url+e.page+"/artifacts/file/"+p, nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.cookie})
+		r := e.raw(req)
+		if r.status == http.StatusOK || strings.Contains(string(r.body), "root:") || strings.Contains(string(r.body), "escaped") {
+			t.Errorf("%s: %d %.200s", p, r.status, r.body)
+		}
+	}
+	if r := e.get(e.page + "/artifacts/file/ok.txt"); r.status != http.StatusOK || string(r.body) != "ok" {
+		t.Errorf("ok.txt: %s", r)
+	}
+}
+
+func TestAttackArtifactEntryFlood(t *testing.T) {
+	e := newJobEnv(t, buildJob, func(o *Options) { o.Limits.ArtifactEntries = 10 })
+	var entries []tarEntry
+	for i := range 50 {
+		entries = append(entries, tarEntry{name: fmt.Sprintf("f%02d.txt", i), body: "x"})
+	}
+	e.uploadArchive(tarGz(t, entries...))
+	body := string(e.get(e.page).body)
+	if strings.Count(body, "/artifacts/file/") != 10 || !strings.Contains(body, "more files than are listed") {
+		t.Errorf("the listing of 50 entries with a limit of 10: %d links", strings.Count(body, "/artifacts/file/"))
+	}
+	if r := e.get(e.page + "/artifacts/file/f40.txt"); r.status != http.StatusNotFound {
+		t.Errorf("an entry past the limit: %s", r)
+	}
+	if r := e.get(e.page + "/artifacts/file/f05.txt"); r.status != http.StatusOK {
+		t.Errorf("an entry within the limit: %s", r)
+	}
+}
+
+func TestJobArtifactsExpired(t *testing.T) {
+	e := newJobEnv(t, buildJob)
+	e.uploadArchive(tarGz(t, tarEntry{name: "a.txt", body: "a"}))
+	arts, err := e.srv.store.ListArtifacts(context.Background(), e.job.ID)
+	if err != nil || len(arts) != 1 {
+		t.Fatal(arts, err)
+	}
+	arts[0].ExpireAt = time.Now().Add(-time.Hour)
+	if err := e.srv.store.AddArtifact(context.Background(), arts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if body := string(e.get(e.page).body); !strings.Contains(body, "The artifacts expired") || strings.Contains(body, "a.txt") {
+		t.Errorf("expired artifacts are not said to be")
+	}
+	for _, p := range []string{"/artifacts/download", "/artifacts/file/a.txt"} {
+		if r := e.get(e.page + p); r.status != http.StatusGone {
+			t.Errorf("%s: %s", p, r)
+		}
 	}
 }
