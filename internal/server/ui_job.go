@@ -89,6 +89,10 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 			v.Attempts = append(v.Attempts, x)
 		}
 	}
+	if reason, err := jobapi.DecodeReason(j.Spec); err == nil && reason != nil {
+		pr, hidden := reason.Plan()
+		v.Reason = web.NewReason(pr, func(name string) bool { return hidden[name] })
+	}
 	if v.Archive, v.ArtifactsExpired, err = s.jobArchive(ctx, j); err != nil {
 		return err
 	}

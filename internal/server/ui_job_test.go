@@ -610,3 +610,42 @@ func TestJobArtifactsExpired(t *testing.T) {
 		}
 	}
 }
+
+func TestAttackReasonLeaksNoVariableValue(t *testing.T) {
+	ci := "variables:\n  FROM_YAML: yaml-value\n  EXPANDS: \"x-$TOKEN\"\n" +
+		"build:\n  script: [make]\n  rules:\n    - if: $TOKEN == \"nope\"\n      when: never\n" +
+		"    - if: $FROM_YAML == \"yaml-value\" && $CI_COMMIT_BRANCH == \"main\" && $PLAIN != \"x\" && $EXPANDS != \"\" && $UNSET == null && $TOKEN != \"nope\"\n"
+	e := newEnv(t, ci)
+	pid := e.project("app", "")
+	e.api("PUT", fmt.Sprintf("/api/v1/projects/%d/variables/TOKEN", pid), map[string]any{"value": "s3cr3t-t0ken-value", "masked": true}, http.StatusNoContent, nil)
+	e.api("PUT", fmt.Sprintf("/api/v1/projects/%d/variables/PLAIN", pid), map[string]any{"value": "plain-project-value"}, http.StatusNoContent, nil)
+	uid := e.user("rep", "password-rep", false)
+	e.member(pid, uid, "reporter")
+	cookie := e.login("rep", "password-rep")
+	pl := e.pipeline(e.trigger(pid, "main", nil).ID)
+	if len(pl.Jobs) != 1 {
+		t.Fatalf("pipeline %+v", pl)
+	}
+	r := e.getWithCookie(fmt.Sprintf("/slipway/app/-/jobs/%d", pl.Jobs[0].ID), cookie)
+	if r.status != http.StatusOK {
+		t.Fatalf("job page: %s", r)
+	}
+	body := string(r.body)
+	for _, want := range []string{"rules[1] matched", "<code>rules[1]</code> at <code>.gitlab-ci.yml:9:7</code>",
+		"<code>FROM_YAML</code></td><td><code>yaml-value</code>", "<code>CI_COMMIT_BRANCH</code></td><td><code>main</code>",
+		"<code>TOKEN</code></td><td><span class=\"masked\">masked</span>", "<code>PLAIN</code></td><td><span class=\"masked\">masked</span>",
+		"<code>EXPANDS</code></td><td><span class=\"masked\">masked</span>", "<code>UNSET</code></td><td><span class=\"muted\">undefined</span>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the reason lacks %s", want)
+		}
+	}
+	j, err := e.srv.store.Job(context.Background(), pl.Jobs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cr3t-t0ken-value", "plain-project-value"} {
+		if strings.Contains(body, secret) || strings.Contains(string(j.Spec[bytes.Index(j.Spec, []byte(`"reason"`)):]), secret) {
+			t.Errorf("the value %s is shown or stored with the reason", secret)
+		}
+	}
+}
