@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
+	"github.com/slipway/slipway/internal/artifact"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/store"
 	"github.com/slipway/slipway/internal/web"
@@ -89,6 +91,7 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 			v.Attempts = append(v.Attempts, x)
 		}
 	}
+	v.JUnit = jobJUnit(j)
 	if reason, err := jobapi.DecodeReason(j.Spec); err == nil && reason != nil {
 		pr, hidden := reason.Plan()
 		v.Reason = web.NewReason(pr, func(name string) bool { return hidden[name] })
@@ -194,4 +197,34 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, pc *pageCtx) 
 func summaryKey(j *store.Job) string {
 	return fmt.Sprint(j.Status, j.RunnerID, j.Queued.UnixNano(), j.Started.UnixNano(), j.Finished.UnixNano(),
 		j.FailureReason, j.ExitCode, j.Coverage != nil)
+}
+
+// boundJUnit cuts a JUnit summary a runner sent to what a runner of this release sends at
+// most (artifact's bounds): a runner is not trusted to keep them.
+func boundJUnit(u *jobapi.JUnit) {
+	if u == nil {
+		return
+	}
+	u.Failed = u.Failed[:min(len(u.Failed), artifact.MaxFailed)]
+	for i := range u.Failed {
+		f := &u.Failed[i]
+		f.Name, f.Class = artifact.Cut(f.Name, artifact.MaxFailureName), artifact.Cut(f.Class, artifact.MaxFailureName)
+		f.Message = artifact.Cut(f.Message, artifact.MaxFailureMessage)
+	}
+}
+
+// jobJUnit is the job page's view of a job's JUnit summary; nil when it has none.
+func jobJUnit(j *store.Job) *web.JUnit {
+	if len(j.JUnit) == 0 {
+		return nil
+	}
+	var u jobapi.JUnit
+	if err := json.Unmarshal(j.JUnit, &u); err != nil {
+		return nil
+	}
+	out := &web.JUnit{Tests: u.Tests, Failures: u.Failures, Errors: u.Errors, Skipped: u.Skipped}
+	for _, f := range u.Failed {
+		out.Failed = append(out.Failed, web.TestFailure{Name: f.Name, Message: f.Message})
+	}
+	return out
 }

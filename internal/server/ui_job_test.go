@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,8 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway/slipway/internal/artifact"
+	"github.com/slipway/slipway/internal/executor"
+	"github.com/slipway/slipway/internal/executor/shell"
 	"github.com/slipway/slipway/internal/jobapi"
 	"github.com/slipway/slipway/internal/logview"
+	"github.com/slipway/slipway/internal/runner"
 	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
 )
@@ -647,5 +653,110 @@ func TestAttackReasonLeaksNoVariableValue(t *testing.T) {
 		if strings.Contains(body, secret) || strings.Contains(string(j.Spec[bytes.Index(j.Spec, []byte(`"reason"`)):]), secret) {
 			t.Errorf("the value %s is shown or stored with the reason", secret)
 		}
+	}
+}
+
+// TestJUnitRoundTrip: a real runner reads a job's reports:junit file and sends its summary
+// with the job's end; the server keeps it and the job page shows it, the failure message
+// escaped.
+func TestJUnitRoundTrip(t *testing.T) {
+	t.Parallel()
+	ci := `build:
+  script:
+    - |
+      cat > report.xml <<'XML'
+      <testsuite name="api">
+        <testcase classname="api.T" name="ok"/>
+        <testcase classname="api.T" name="bad"><failure message="want 1, got &lt;script&gt;alert(1)&lt;/script&gt;">trace</failure></testcase>
+        <testcase classname="api.T" name="later"><skipped/></testcase>
+      </testsuite>
+      XML
+  artifacts:
+    reports:
+      junit: report.xml
+`
+	e := newEnv(t, ci)
+	id := e.project("app", "")
+	p := e.trigger(id, "main", nil)
+	var reg jobapi.RegisterResponse
+	e.api("POST", "/api/v1/runners", jobapi.RegisterRequest{Version: jobapi.Version, Token: regToken, Name: "real"}, http.StatusCreated, &reg)
+	sh, err := shell.New(shell.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- runner.Run(context.Background(), runner.Options{
+			Config: &runner.Config{URL: e.url, ID: reg.ID, Token: reg.Token, RunUntagged: true,
+				BuildsDir: t.TempDir(), CacheDir: t.TempDir()},
+			Executors: func(string) (executor.Executor, error) { return sh, nil },
+			Stop:      stop, Wait: time.Second,
+		})
+	}()
+	e.waitPipeline(p.ID, status.Success)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	job := e.pipeline(p.ID).job("build")
+	stored, err := e.srv.store.Job(context.Background(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got jobapi.JUnit
+	if err := json.Unmarshal(stored.JUnit, &got); err != nil {
+		t.Fatalf("stored JUnit %q: %v", stored.JUnit, err)
+	}
+	want := jobapi.JUnit{Tests: 3, Failures: 1, Skipped: 1,
+		Failed: []jobapi.TestFailure{{Name: "api.bad", Class: "api.T", Message: "want 1, got <script>alert(1)</script>"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("stored %+v, want %+v", got, want)
+	}
+	e.member(id, e.user("rep", "password-rep", false), "reporter")
+	cookie := e.login("rep", "password-rep")
+	r := e.getWithCookie(fmt.Sprintf("/slipway/app/-/jobs/%d", job.ID), cookie)
+	body := string(r.body)
+	for _, want := range []string{"3 tests:", "1 failed, 0 errors", "1 skipped", "<strong>api.bad</strong>",
+		"<pre>want 1, got &lt;script&gt;alert(1)&lt;/script&gt;</pre>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "<script>alert") {
+		t.Error("the failure message is not escaped")
+	}
+}
+
+// TestAttackJUnitFromRunnerBounded: a runner sending a JUnit summary with many long failures
+// gets them cut to what the page shows.
+func TestAttackJUnitFromRunnerBounded(t *testing.T) {
+	e := newJobEnv(t, buildJob)
+	u := jobapi.Update{State: status.Success, JUnit: &jobapi.JUnit{Tests: 500, Failures: 500}}
+	for i := range 60 { // within the 1 MiB of an update's body
+		long := "<x>" + strings.Repeat("a", artifact.MaxFailureMessage)
+		u.JUnit.Failed = append(u.JUnit.Failed, jobapi.TestFailure{Name: fmt.Sprint(i) + long, Class: long, Message: long})
+	}
+	if r := e.update(e.job, u); r.status != http.StatusOK {
+		t.Fatalf("final update: %s", r)
+	}
+	j, err := e.srv.store.Job(context.Background(), e.job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got jobapi.JUnit
+	if err := json.Unmarshal(j.JUnit, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Failed) != artifact.MaxFailed || got.Tests != 500 {
+		t.Fatalf("kept %d failures of %d tests", len(got.Failed), got.Tests)
+	}
+	for _, f := range got.Failed {
+		if len(f.Name) > artifact.MaxFailureName || len(f.Class) > artifact.MaxFailureName || len(f.Message) > artifact.MaxFailureMessage {
+			t.Fatalf("a failure kept %d, %d and %d bytes", len(f.Name), len(f.Class), len(f.Message))
+		}
+	}
+	if body := string(e.get(e.page).body); strings.Contains(body, "<x>") || len(body) > 200<<10 {
+		t.Errorf("the page has %d bytes, or the messages unescaped", len(body))
 	}
 }

@@ -247,6 +247,11 @@ CREATE TABLE members (
 CREATE INDEX members_user ON members (user_id);
 ALTER TABLE projects ADD COLUMN visibility TEXT NOT NULL DEFAULT 'private';
 `},
+	// The summary of a job's JUnit reports (JSON of jobapi.JUnit), which runners send with
+	// the job's end.
+	{8, `
+ALTER TABLE jobs ADD COLUMN junit {{blob}};
+`},
 }
 
 // migrate brings the schema to the newest version in one transaction: under the dialect's
