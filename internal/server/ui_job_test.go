@@ -51,7 +51,7 @@ func (c countingStore) ReadLog(ctx context.Context, jobID, offset int64, limit i
 	return data, size, err
 }
 
-const buildJob = "build:\n  image: alpine:3\n  script: [make]\n"
+const buildJob = "build:\n  image: alpine:3\n  services: [postgres:16]\n  script: [make]\n  allow_failure: true\n"
 
 func newJobEnv(t *testing.T, ci string, opt ...func(*Options)) *jobEnv {
 	t.Helper()
@@ -110,7 +110,7 @@ func TestJobPage(t *testing.T) {
 		t.Fatalf("job page: %s", r)
 	}
 	body := string(r.body)
-	for _, want := range []string{"build", "runner-one", "alpine:3", "compiling", `class="term-fg32"`, "line two",
+	for _, want := range []string{"build", "runner-one", "alpine:3", "<code>postgres:16</code>", "<dt>Stage</dt><dd>test</dd>", "Failure allowed", "compiling", `class="term-fg32"`, "line two",
 		`id="L3"`, "/-/assets/log/log.js", "/-/assets/log/log.css", `data-live="` + e.page + `/events"`,
 		`data-stream="` + e.page + `/log/events"`, `data-earlier="` + e.page + `/log"`} {
 		if !strings.Contains(body, want) {
@@ -363,7 +363,7 @@ func TestJobSummaryEvents(t *testing.T) {
 	}
 	e.finish(e.job, status.Failed)
 	got = ev.next(t, "replace")
-	if !strings.Contains(got.data, "failed") {
+	if !strings.Contains(got.data, "script_failure") || strings.Contains(got.data, "data-live") {
 		t.Fatalf("summary after the end %s", got.data)
 	}
 	ev.next(t, "end")
