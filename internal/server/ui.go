@@ -70,11 +70,13 @@ const maxFormBody = 1 << 20
 
 // pageTable lists the pages. Handlers of each area add theirs here.
 func (s *Server) pageTable() []page {
-	return []page{
+	pages := []page{
 		{"GET /login", pageAnyone, store.RoleNone, s.loginGet},
 		{"POST /login", pageAnyone, store.RoleNone, s.loginPost},
 		{"POST /logout", pageAnyone, store.RoleNone, s.logout},
 	}
+	pages = append(pages, s.pipelinePages()...)
+	return pages
 }
 
 // mountPages adds the pages to mux and returns mux with the pages' assets in front: paths
