@@ -210,7 +210,7 @@ func (s *Server) triggered(ctx context.Context, w http.ResponseWriter, p *store.
 	}
 	if ok, wait := s.triggers.take(p.ID); !ok {
 		w.Header().Set("Retry-After", retryAfterSeconds(wait))
-		return nil, errStatus(http.StatusTooManyRequests, "project %d made its %d pipelines a minute through the API (the server's --max-pipeline-rate): try again later",
+		return nil, errStatus(http.StatusTooManyRequests, "project %d made its %d pipelines a minute through the API and the Run pipeline form (the server's --max-pipeline-rate): try again later",
 			p.ID, s.o.Limits.PipelineRate)
 	}
 	pl, err := s.createPipeline(ctx, p, t)
