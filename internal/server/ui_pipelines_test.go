@@ -55,9 +55,9 @@ type uiEnv struct {
 	outsider, reporter, developer, admin string
 }
 
-func newUIEnv(t *testing.T, ci string) *uiEnv {
+func newUIEnv(t *testing.T, ci string, opt ...func(*Options)) *uiEnv {
 	t.Helper()
-	e := &uiEnv{env: newEnv(t, ci), path: "/slipway/web"}
+	e := &uiEnv{env: newEnv(t, ci, opt...), path: "/slipway/web"}
 	e.pid = e.project("web", "")
 	e.pipeline = e.pipelineOf(e.trigger(e.pid, "main", nil).ID)
 	for _, u := range []struct {
@@ -419,6 +419,24 @@ func TestPipelineForms(t *testing.T) {
 		st := e.pipelineOf(pl.ID).Status
 		return st.Final(), string(st)
 	})
+}
+
+// TestAttackRunPipelineFormFlood: the "Run pipeline" form shares the API's rate limit: past
+// it, the form comes back with a 429 that says which limit and when to try again.
+func TestAttackRunPipelineFormFlood(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, oneJob, func(o *Options) { o.Limits.PipelineRate = 2 }) // one made by newUIEnv
+	if r := e.post(e.path+"/-/pipelines", e.developer, url.Values{"ref": {"main"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("first run: %s", r)
+	}
+	r := e.post(e.path+"/-/pipelines", e.developer, url.Values{"ref": {"main"}})
+	want(t, "run past the limit", r, http.StatusTooManyRequests, "--max-pipeline-rate", `role="alert"`)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if n := len(e.pipelines(e.pid)); n != 2 {
+		t.Errorf("%d pipelines, want 2", n)
+	}
 }
 
 func TestRetryFailedJobsForm(t *testing.T) {
