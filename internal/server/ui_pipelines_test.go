@@ -16,9 +16,9 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
-// uiCI is a pipeline with a needs edge, a job allowed to fail, a manual job, a job that
+// pipelinesCI is a pipeline with a needs edge, a job allowed to fail, a manual job, a job that
 // fails, and a job whose name is hostile.
-const uiCI = `
+const pipelinesCI = `
 stages: [build, test, deploy]
 build:
   stage: build
@@ -44,9 +44,9 @@ const (
 	hostileAttr = `" onerror=alert(1) x="`
 )
 
-// uiEnv is a server with a private project slipway/web that has one pipeline of uiCI on
+// pipelinesEnv is a server with a private project slipway/web that has one pipeline of pipelinesCI on
 // main, and signed-in users of each role (and one outside it).
-type uiEnv struct {
+type pipelinesEnv struct {
 	*env
 	pid      int64
 	pipeline pipelineJSON
@@ -55,9 +55,9 @@ type uiEnv struct {
 	outsider, reporter, developer, admin string
 }
 
-func newUIEnv(t *testing.T, ci string, opt ...func(*Options)) *uiEnv {
+func newPipelinesEnv(t *testing.T, ci string, opt ...func(*Options)) *pipelinesEnv {
 	t.Helper()
-	e := &uiEnv{env: newEnv(t, ci, opt...), path: "/slipway/web"}
+	e := &pipelinesEnv{env: newEnv(t, ci, opt...), path: "/slipway/web"}
 	e.pid = e.project("web", "")
 	e.pipeline = e.pipelineOf(e.trigger(e.pid, "main", nil).ID)
 	for _, u := range []struct {
@@ -75,10 +75,10 @@ func newUIEnv(t *testing.T, ci string, opt ...func(*Options)) *uiEnv {
 }
 
 // pipelineOf reads a pipeline with its jobs.
-func (e *uiEnv) pipelineOf(id int64) pipelineJSON { e.t.Helper(); return e.env.pipeline(id) }
+func (e *pipelinesEnv) pipelineOf(id int64) pipelineJSON { e.t.Helper(); return e.env.pipeline(id) }
 
 // post sends a page form with the session's CSRF token.
-func (e *uiEnv) post(path, cookie string, values url.Values) *reply {
+func (e *pipelinesEnv) post(path, cookie string, values url.Values) *reply {
 	e.t.Helper()
 	if values == nil {
 		values = url.Values{}
@@ -87,11 +87,13 @@ func (e *uiEnv) post(path, cookie string, values url.Values) *reply {
 	return e.form(path, cookie, values, nil)
 }
 
-func (e *uiEnv) pipelinePath(id int64) string { return fmt.Sprintf("%s/-/pipelines/%d", e.path, id) }
-func (e *uiEnv) jobPath(id int64) string      { return fmt.Sprintf("%s/-/jobs/%d", e.path, id) }
+func (e *pipelinesEnv) pipelinePath(id int64) string {
+	return fmt.Sprintf("%s/-/pipelines/%d", e.path, id)
+}
+func (e *pipelinesEnv) jobPath(id int64) string { return fmt.Sprintf("%s/-/jobs/%d", e.path, id) }
 
-// want checks a reply's status and that its body holds each of texts.
-func want(t *testing.T, what string, r *reply, code int, texts ...string) {
+// wantPage checks a reply's status and that its body holds each of texts.
+func wantPage(t *testing.T, what string, r *reply, code int, texts ...string) {
 	t.Helper()
 	if r.status != code {
 		t.Fatalf("%s: got %s, want %d", what, r, code)
@@ -105,7 +107,7 @@ func want(t *testing.T, what string, r *reply, code int, texts ...string) {
 
 func TestPipelinePagesRender(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, uiCI)
+	e := newPipelinesEnv(t, pipelinesCI)
 	pl := e.pipeline
 	deploy := pl.job("deploy")
 	tests := []struct {
@@ -121,7 +123,7 @@ func TestPipelinePagesRender(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := e.getWithCookie(tt.path, e.developer)
-			want(t, tt.name, r, http.StatusOK, tt.texts...)
+			wantPage(t, tt.name, r, http.StatusOK, tt.texts...)
 			if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 				t.Errorf("%s: CSP %q", tt.name, csp)
 			}
@@ -129,7 +131,7 @@ func TestPipelinePagesRender(t *testing.T) {
 	}
 	// A reporter reads them without the buttons.
 	r := e.getWithCookie(e.pipelinePath(pl.ID), e.reporter)
-	want(t, "pipeline for a reporter", r, http.StatusOK, "build")
+	wantPage(t, "pipeline for a reporter", r, http.StatusOK, "build")
 	for _, x := range []string{"Cancel pipeline", "/play", "Run pipeline"} {
 		if strings.Contains(string(r.body), x) {
 			t.Errorf("a reporter's pipeline page offers %q", x)
@@ -143,7 +145,7 @@ func TestPipelinePagesRender(t *testing.T) {
 
 func TestPipelinePagesSignedOutRedirect(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	for _, path := range []string{"/", e.path, e.path + "?status=failed", e.pipelinePath(e.pipeline.ID),
 		e.pipelinePath(e.pipeline.ID) + "/events", e.path + "/-/pipelines/events?id=1"} {
 		r := e.getWithCookie(path, "")
@@ -155,7 +157,7 @@ func TestPipelinePagesSignedOutRedirect(t *testing.T) {
 
 // pipelineActions are every page and form of a project of this file, for pipeline pl and
 // job j.
-func (e *uiEnv) pipelineActions(path string, pl, j int64) []struct{ method, path string } {
+func (e *pipelinesEnv) pipelineActions(path string, pl, j int64) []struct{ method, path string } {
 	p := fmt.Sprintf("%s/-/pipelines/%d", path, pl)
 	jp := fmt.Sprintf("%s/-/jobs/%d", path, j)
 	return []struct{ method, path string }{
@@ -177,7 +179,7 @@ func (e *uiEnv) pipelineActions(path string, pl, j int64) []struct{ method, path
 // a project that does not exist, word for word.
 func TestAttackNonMemberOpensPrivatePipelinePages(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	pl, j := e.pipeline.ID, e.pipeline.Jobs[0].ID
 	missing := e.pipelineActions("/nobody/nothing", pl, j)
 	for i, a := range e.pipelineActions(e.path, pl, j) {
@@ -201,7 +203,7 @@ func TestAttackNonMemberOpensPrivatePipelinePages(t *testing.T) {
 // a pipeline or job of the other: 404, and nothing happens to it.
 func TestAttackPipelineIDOfAnotherProject(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	other := e.project("other", "")
 	dev, err := e.srv.store.UserByName(context.Background(), "dev")
 	if err != nil {
@@ -235,7 +237,7 @@ func TestAttackPipelineIDOfAnotherProject(t *testing.T) {
 
 func TestAttackReporterCannotActOnPipelinePages(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	for _, a := range e.pipelineActions(e.path, e.pipeline.ID, e.pipeline.Jobs[0].ID) {
 		if a.method != "POST" {
 			continue
@@ -254,7 +256,7 @@ func TestAttackReporterCannotActOnPipelinePages(t *testing.T) {
 
 func TestAttackPipelineFormsWithoutCSRF(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	csrf := e.viewer(e.developer).csrf
 	for _, a := range e.pipelineActions(e.path, e.pipeline.ID, e.pipeline.Jobs[0].ID) {
 		if a.method != "POST" {
@@ -282,7 +284,7 @@ func TestAttackPipelineFormsWithoutCSRF(t *testing.T) {
 // holding markup come out of every page and live event escaped.
 func TestAttackHostileStringsInPipelinePages(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, uiCI)
+	e := newPipelinesEnv(t, pipelinesCI)
 	branch := `x"onerror=alert(1)"` + hostileTag
 	e.git("checkout", "-q", "-b", branch)
 	e.commit(map[string]string{"f": "1"}, "evil "+hostileTag+hostileAttr)
@@ -311,7 +313,7 @@ func TestAttackHostileStringsInPipelinePages(t *testing.T) {
 	}
 	pages["live row"] = &reply{status: http.StatusOK, body: []byte(live.HTML)}
 	for name, r := range pages {
-		want(t, name, r, http.StatusOK, "&lt;script&gt;alert(1)&lt;/script&gt;", "onerror=alert(1)")
+		wantPage(t, name, r, http.StatusOK, "&lt;script&gt;alert(1)&lt;/script&gt;", "onerror=alert(1)")
 		body := string(r.body)
 		for _, raw := range []string{hostileTag, `"onerror=alert(1)"`, hostileAttr} {
 			if strings.Contains(body, raw) {
@@ -326,7 +328,7 @@ func TestAttackHostileStringsInPipelinePages(t *testing.T) {
 
 func TestPipelineForms(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, uiCI)
+	e := newPipelinesEnv(t, pipelinesCI)
 	pl := e.pipeline
 	// Run pipeline: on to the new pipeline's page, with its variables.
 	r := e.post(e.path+"/-/pipelines", e.developer, url.Values{"ref": {"main"}, "var_key": {"GREETING", ""}, "var_value": {"hello", "ignored"}})
@@ -345,7 +347,7 @@ func TestPipelineForms(t *testing.T) {
 	if run.Source != "web" || len(run.Vars) != 1 || run.Vars["GREETING"] != "hello" {
 		t.Errorf("the form's pipeline: %+v", run)
 	}
-	want(t, "new pipeline", e.getWithCookie(e.pipelinePath(runID), e.developer), http.StatusOK, "GREETING", "hello")
+	wantPage(t, "new pipeline", e.getWithCookie(e.pipelinePath(runID), e.developer), http.StatusOK, "GREETING", "hello")
 	// Refused runs come back to the form with the reason.
 	for _, tt := range []struct {
 		values url.Values
@@ -357,7 +359,7 @@ func TestPipelineForms(t *testing.T) {
 		{url.Values{"ref": {"main"}, "var_key": {"A", "A"}, "var_value": {"1", "2"}}, http.StatusBadRequest, "given twice"},
 	} {
 		r := e.post(e.path+"/-/pipelines", e.developer, tt.values)
-		want(t, fmt.Sprint("run ", tt.values), r, tt.code, tt.text, `role="alert"`, "Run pipeline")
+		wantPage(t, fmt.Sprint("run ", tt.values), r, tt.code, tt.text, `role="alert"`, "Run pipeline")
 	}
 
 	// Play the manual job: back to the pipeline, the job queued.
@@ -425,12 +427,12 @@ func TestPipelineForms(t *testing.T) {
 // it, the form comes back with a 429 that says which limit and when to try again.
 func TestAttackRunPipelineFormFlood(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob, func(o *Options) { o.Limits.PipelineRate = 2 }) // one made by newUIEnv
+	e := newPipelinesEnv(t, oneJob, func(o *Options) { o.Limits.PipelineRate = 2 }) // one made by newPipelinesEnv
 	if r := e.post(e.path+"/-/pipelines", e.developer, url.Values{"ref": {"main"}}); r.status != http.StatusSeeOther {
 		t.Fatalf("first run: %s", r)
 	}
 	r := e.post(e.path+"/-/pipelines", e.developer, url.Values{"ref": {"main"}})
-	want(t, "run past the limit", r, http.StatusTooManyRequests, "--max-pipeline-rate", `role="alert"`)
+	wantPage(t, "run past the limit", r, http.StatusTooManyRequests, "--max-pipeline-rate", `role="alert"`)
 	if r.header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
@@ -441,7 +443,7 @@ func TestAttackRunPipelineFormFlood(t *testing.T) {
 
 func TestRetryFailedJobsForm(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, `
+	e := newPipelinesEnv(t, `
 a:
   script: exit 1
 b:
@@ -463,7 +465,7 @@ c:
 		e.finish(j, st)
 	}
 	e.waitPipeline(pl.ID, status.Failed)
-	want(t, "failed pipeline", e.getWithCookie(e.pipelinePath(pl.ID), e.developer), http.StatusOK, "Retry failed jobs (2)")
+	wantPage(t, "failed pipeline", e.getWithCookie(e.pipelinePath(pl.ID), e.developer), http.StatusOK, "Retry failed jobs (2)")
 	r := e.post(e.pipelinePath(pl.ID)+"/retry", e.developer, nil)
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != e.pipelinePath(pl.ID) {
 		t.Fatalf("retry failed jobs: %s", r)
@@ -493,7 +495,7 @@ func (e *env) claimAny(runnerToken string) *jobapi.Job {
 
 func TestPipelinesFilterAndPages(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	ctx := context.Background()
 	// 25 more pipelines, straight into the store: every fifth on dev, every third failed,
 	// every other from the web.
@@ -515,7 +517,7 @@ func TestPipelinesFilterAndPages(t *testing.T) {
 	}
 	rows := func(r *reply) int { return strings.Count(string(r.body), `<tr id="pipeline-`) }
 	first := e.getWithCookie(e.path, e.reporter)
-	want(t, "first page", first, http.StatusOK, "Older")
+	wantPage(t, "first page", first, http.StatusOK, "Older")
 	if n := rows(first); n != pipelinesPerPage {
 		t.Errorf("first page: %d rows", n)
 	}
@@ -525,7 +527,7 @@ func TestPipelinesFilterAndPages(t *testing.T) {
 		t.Errorf("first page links no older page before %d", older)
 	}
 	second := e.getWithCookie(fmt.Sprintf("%s?before=%d", e.path, older), e.reporter)
-	want(t, "second page", second, http.StatusOK, "Newest")
+	wantPage(t, "second page", second, http.StatusOK, "Newest")
 	if n := rows(second); n != 26-pipelinesPerPage || strings.Contains(string(second.body), "Older") {
 		t.Errorf("second page: %d rows", n)
 	}
@@ -560,9 +562,9 @@ func TestPipelinesFilterAndPages(t *testing.T) {
 
 func TestDashboardNewProject(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	r := e.post("/-/projects", e.developer, url.Values{"path": {"team/app"}, "clone_url": {"https://git.example.com/team/app.git"}, "default_branch": {"trunk"}})
-	want(t, "new project", r, http.StatusCreated, "Project created", "https://git.example.com/team/app.git")
+	wantPage(t, "new project", r, http.StatusCreated, "Project created", "https://git.example.com/team/app.git")
 	ctx := context.Background()
 	p, err := e.srv.store.ProjectByPath(ctx, "team/app")
 	if err != nil {
@@ -572,9 +574,9 @@ func TestDashboardNewProject(t *testing.T) {
 		t.Errorf("new project %+v", p)
 	}
 	for _, forge := range []string{"github", "gitlab", "gitea"} {
-		want(t, "webhooks", r, http.StatusCreated, fmt.Sprintf("%s/hooks/%s/%d", e.url, forge, p.ID))
+		wantPage(t, "webhooks", r, http.StatusCreated, fmt.Sprintf("%s/hooks/%s/%d", e.url, forge, p.ID))
 	}
-	want(t, "secret", r, http.StatusCreated, p.WebhookSecret)
+	wantPage(t, "secret", r, http.StatusCreated, p.WebhookSecret)
 	dev, err := e.srv.store.UserByName(ctx, "dev")
 	if err != nil {
 		t.Fatal(err)
@@ -582,7 +584,7 @@ func TestDashboardNewProject(t *testing.T) {
 	if m, err := e.srv.store.Member(ctx, p.ID, dev.ID); err != nil || m.Role != store.RoleMaintainer {
 		t.Errorf("the creator's membership: %+v %v", m, err)
 	}
-	want(t, "dashboard", e.getWithCookie("/", e.developer), http.StatusOK, "team/app", "no pipeline")
+	wantPage(t, "dashboard", e.getWithCookie("/", e.developer), http.StatusOK, "team/app", "no pipeline")
 	// Refused forms come back with their values and why.
 	for _, tt := range []struct {
 		cookie string
@@ -596,19 +598,19 @@ func TestDashboardNewProject(t *testing.T) {
 		{e.developer, url.Values{"path": {"team/file"}, "clone_url": {"file:///etc"}}, http.StatusBadRequest, "for admins only"},
 	} {
 		r := e.post("/-/projects", tt.cookie, tt.values)
-		want(t, fmt.Sprint(tt.values), r, tt.code, tt.text, `value="`+tt.values.Get("clone_url")+`"`)
+		wantPage(t, fmt.Sprint(tt.values), r, tt.code, tt.text, `value="`+tt.values.Get("clone_url")+`"`)
 	}
 	// An admin may build a repository of the server's host.
-	want(t, "admin's local project", e.post("/-/projects", e.admin, url.Values{"path": {"team/local"}, "clone_url": {e.repo}}), http.StatusCreated)
+	wantPage(t, "admin's local project", e.post("/-/projects", e.admin, url.Values{"path": {"team/local"}, "clone_url": {e.repo}}), http.StatusCreated)
 }
 
 func TestPipelinePageVariablesAndChildren(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	e.api("PUT", fmt.Sprintf("/api/v1/projects/%d/variables/DEPLOY_TOKEN", e.pid), map[string]any{"value": "project-secret-1", "masked": true}, http.StatusNoContent, nil)
 	pl := e.trigger(e.pid, "main", map[string]string{"DEPLOY_TOKEN": "given-secret-2", "COPY": "project-secret-1", "PLAIN": "plain-value"})
 	r := e.getWithCookie(e.pipelinePath(pl.ID), e.reporter)
-	want(t, "variables", r, http.StatusOK, "DEPLOY_TOKEN", "COPY", "PLAIN", "plain-value", "masked")
+	wantPage(t, "variables", r, http.StatusOK, "DEPLOY_TOKEN", "COPY", "PLAIN", "plain-value", "masked")
 	for _, secret := range []string{"given-secret-2", "project-secret-1"} {
 		if strings.Contains(string(r.body), secret) {
 			t.Errorf("the pipeline page shows the masked value %q", secret)
@@ -619,9 +621,9 @@ func TestPipelinePageVariablesAndChildren(t *testing.T) {
 	if err := e.srv.store.CreatePipeline(context.Background(), child, nil); err != nil {
 		t.Fatal(err)
 	}
-	want(t, "parent", e.getWithCookie(e.pipelinePath(pl.ID), e.reporter), http.StatusOK,
+	wantPage(t, "parent", e.getWithCookie(e.pipelinePath(pl.ID), e.reporter), http.StatusOK,
 		"Related pipelines", fmt.Sprintf(`Child: <a href="%s">#%d</a>`, e.pipelinePath(child.ID), child.ID))
-	want(t, "child", e.getWithCookie(e.pipelinePath(child.ID), e.reporter), http.StatusOK,
+	wantPage(t, "child", e.getWithCookie(e.pipelinePath(child.ID), e.reporter), http.StatusOK,
 		fmt.Sprintf(`Parent: <a href="%s">#%d</a>`, e.pipelinePath(pl.ID), pl.ID))
 }
 
@@ -676,7 +678,7 @@ func (s *sseStream) until(target, text string) string {
 
 func TestPipelineEventsLive(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	pl := e.pipeline
 	row := fmt.Sprintf("pipeline-%d", pl.ID)
 	s := e.openPageStream(e.pipelinePath(pl.ID)+"/events", e.reporter)
@@ -714,7 +716,7 @@ func TestPipelineEventsLive(t *testing.T) {
 // TestAPIWebURL: the API's pipelines and jobs link their pages.
 func TestAPIWebURL(t *testing.T) {
 	t.Parallel()
-	e := newUIEnv(t, oneJob)
+	e := newPipelinesEnv(t, oneJob)
 	pl, j := e.pipeline.ID, e.pipeline.Jobs[0].ID
 	pageOf := e.url + e.pipelinePath(pl)
 	type withURL struct {
