@@ -212,3 +212,26 @@ func (p *parser) operand(after token) (node, error) {
 	}
 	return nil, errAt(t.off, "expected an operand but found %s", t)
 }
+
+// Cache parses each source once: jobs that extend one template share its expressions, and
+// parsing them (regexps included) is most of the work of reading them. The zero Cache is
+// ready; it is not safe for concurrent use.
+type Cache struct {
+	m map[string]*Expr
+}
+
+// Parse is the package's Parse, remembered by source (errors are not remembered).
+func (c *Cache) Parse(src string) (*Expr, error) {
+	if e, ok := c.m[src]; ok {
+		return e, nil
+	}
+	e, err := Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*Expr{}
+	}
+	c.m[src] = e
+	return e, nil
+}

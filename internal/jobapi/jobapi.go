@@ -131,6 +131,9 @@ type RegisterRequest struct {
 	RunUntagged bool     `json:"run_untagged"`
 	// Executor is "shell" or "docker".
 	Executor string `json:"executor"`
+	// RunnerVersion is the version of Slipway the runner runs (ProgramVersion), at most
+	// MaxRunnerVersion bytes; runners before it was added send none.
+	RunnerVersion string `json:"runner_version,omitempty"`
 }
 
 // RegisterResponse is a registered runner's identity.
@@ -150,6 +153,8 @@ type JobRequest struct {
 	Key string `json:"key"`
 	// WaitSeconds bounds the long poll; zero means the server's default (~30 s).
 	WaitSeconds float64 `json:"wait_seconds,omitempty"`
+	// RunnerVersion is as in RegisterRequest: a runner upgraded in place says so here.
+	RunnerVersion string `json:"runner_version,omitempty"`
 }
 
 // Job is what a runner gets to run one job.

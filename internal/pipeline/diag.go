@@ -42,8 +42,8 @@ type diags struct {
 	maxVariableSize int
 	// at is where the configuration is being read (see reading), for an InternalError.
 	at Pos
-	// exprs are the rules:if expressions parsed so far, by source (see parseIf).
-	exprs map[string]*expr.Expr
+	// exprs are the rules:if expressions parsed so far.
+	exprs expr.Cache
 }
 
 func (d *diags) errorf(pos Pos, format string, args ...any) {

@@ -129,7 +129,7 @@ func parseRules(n *Node, d *diags, include bool) []*Rule {
 			switch p.Key {
 			case "if":
 				r.If = v.Str()
-				e, err := d.parseIf(r.If)
+				e, err := d.exprs.Parse(r.If)
 				if err != nil {
 					d.errorf(v.Pos, "rules:if %q: invalid expression: %v", r.If, err)
 					continue
@@ -183,21 +183,4 @@ func parseRules(n *Node, d *diags, include bool) []*Rule {
 		out = append(out, r)
 	}
 	return out
-}
-
-// parseIf parses a rules:if expression, once per source: the jobs that extend one template
-// share its rules, and parsing them (regexps included) is most of the work of decoding them.
-func (d *diags) parseIf(src string) (*expr.Expr, error) {
-	if e, ok := d.exprs[src]; ok {
-		return e, nil
-	}
-	e, err := expr.Parse(src)
-	if err != nil {
-		return nil, err
-	}
-	if d.exprs == nil {
-		d.exprs = map[string]*expr.Expr{}
-	}
-	d.exprs[src] = e
-	return e, nil
 }

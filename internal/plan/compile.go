@@ -48,27 +48,10 @@ type compiler struct {
 	// that a child pipeline returned.
 	at       pipeline.Pos
 	internal *pipeline.InternalError
-	// exprs are the only/except expressions parsed so far, by source (see parse).
-	exprs map[string]*expr.Expr
+	// exprs are the only/except expressions parsed so far.
+	exprs expr.Cache
 	// ref is describeRef's text, once made.
 	ref string
-}
-
-// parse parses an only/except expression, once per source: jobs share their filters through
-// extends.
-func (c *compiler) parse(src string) (*expr.Expr, error) {
-	if e, ok := c.exprs[src]; ok {
-		return e, nil
-	}
-	e, err := expr.Parse(src)
-	if err != nil {
-		return nil, err
-	}
-	if c.exprs == nil {
-		c.exprs = map[string]*expr.Expr{}
-	}
-	c.exprs[src] = e
-	return e, nil
 }
 
 func (c *compiler) errorf(pos pipeline.Pos, format string, args ...any) {
@@ -634,7 +617,7 @@ func (c *compiler) filterMatch(f *pipeline.Filter, vars *varSet, what string) (b
 	if f.Variables != nil {
 		matched := false
 		for _, src := range f.Variables {
-			e, err := c.parse(src)
+			e, err := c.exprs.Parse(src)
 			if err != nil {
 				c.errorf(f.Pos, "%s:variables %q: %v", what, src, err)
 				continue
@@ -736,7 +719,7 @@ func (c *compiler) refsMatch(refs []string) bool {
 			continue // names and patterns match branches and tags, not merge request refs
 		}
 		if strings.HasPrefix(name, "/") && len(name) > 1 {
-			e, err := c.parse("$REF =~ " + name)
+			e, err := c.exprs.Parse("$REF =~ " + name)
 			if err == nil {
 				if ok, _ := e.Eval(func(string) (string, bool) { return c.ctx.Ref, true }); ok {
 					return true

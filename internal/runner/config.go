@@ -191,6 +191,7 @@ func Register(ctx context.Context, o RegisterOptions) (*Config, error) {
 	}
 	body, err := json.Marshal(jobapi.RegisterRequest{
 		Version: jobapi.Version, Token: o.Token, Name: o.Name, Tags: o.Tags, RunUntagged: o.RunUntagged, Executor: o.Executor,
+		RunnerVersion: jobapi.ProgramVersion(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)

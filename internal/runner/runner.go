@@ -276,7 +276,7 @@ type claim struct {
 // empty plan and bad saying why: it must be failed, never run. Fields the runner does not
 // know are skipped.
 func (r *agent) request(ctx context.Context, key string) (*claim, error) {
-	body, err := json.Marshal(jobapi.JobRequest{Version: jobapi.Version, Key: key, WaitSeconds: jobapi.Seconds(r.o.Wait)})
+	body, err := json.Marshal(jobapi.JobRequest{Version: jobapi.Version, Key: key, WaitSeconds: jobapi.Seconds(r.o.Wait), RunnerVersion: jobapi.ProgramVersion()})
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,10 @@ var badgeColors = map[status.Status]string{
 
 // badgePipelines lists up to limit newest pipelines of the ref of a badge URL (default
 // branch when ?ref= is empty). An unknown project has none, rather than a 404, as badges are
-// embedded in READMEs; a store that fails is an error (503), not "unknown".
+// embedded in READMEs; so has a project the viewer may not read (a private or internal one,
+// for anyone but its members signed in: GitLab shows badges of private projects only to
+// them), which thus looks like one that does not exist. A store that fails is an error (503),
+// not "unknown".
 func (s *Server) badgePipelines(r *http.Request, limit int) ([]*store.Pipeline, error) {
 	p, err := s.store.ProjectByPath(r.Context(), r.PathValue("namespace")+"/"+r.PathValue("project"))
 	if errors.Is(err, store.ErrNotFound) {
@@ -27,6 +30,23 @@ func (s *Server) badgePipelines(r *http.Request, limit int) ([]*store.Pipeline, 
 	}
 	if err != nil {
 		return nil, err
+	}
+	if p.Visibility != store.VisibilityPublic {
+		v, err := s.viewerOf(r)
+		if err != nil {
+			return nil, err
+		}
+		var u *store.User
+		if v != nil {
+			u = v.user
+		}
+		role, err := s.projectRole(r.Context(), u, p)
+		if err != nil {
+			return nil, err
+		}
+		if role < store.RoleReporter {
+			return nil, nil
+		}
 	}
 	ref := r.URL.Query().Get("ref")
 	if ref == "" {

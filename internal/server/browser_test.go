@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -25,6 +26,7 @@ func TestBrowserBadge(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "build:\n  script: echo\n")
 	pid := e.project("demo", "")
+	e.api("PATCH", fmt.Sprintf("/api/v1/projects/%d", pid), map[string]any{"visibility": "public"}, http.StatusOK, nil)
 	b := testenv.RequireBrowser(t)
 	badge := e.url + "/slipway/demo/badge.svg"
 	// An SVG element has no innerText, which b.Text reads: read its textContent.

@@ -472,7 +472,7 @@ func TestAttackRevokedToken(t *testing.T) {
 		ID    int64  `json:"id"`
 		Token string `json:"token"`
 	}
-	r := e.do("POST", "/api/v1/user/tokens", tok, map[string]any{"name": "laptop", "expires_at": "2999-01-01"}, nil)
+	r := e.do("POST", "/api/v1/user/tokens", tok, map[string]any{"name": "laptop", "expires_at": "2099-01-01"}, nil)
 	if r.status != http.StatusCreated {
 		t.Fatalf("create a personal token: %s", r)
 	}

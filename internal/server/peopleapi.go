@@ -64,6 +64,10 @@ func (s *Server) setPassword(ctx context.Context, u *store.User, pw string) erro
 // maxTokenName bounds the names of personal tokens.
 const maxTokenName = 255
 
+// maxTokenYears bounds how far ahead a personal token's expiry may be: times are stored in
+// nanoseconds, which end in 2262.
+const maxTokenYears = 100
+
 // newPersonalToken makes a personal token of u named name that expires at expires (zero:
 // never), and returns it with its secret, which is shown once and not kept.
 func (s *Server) newPersonalToken(ctx context.Context, u *store.User, name string, expires time.Time) (*store.Token, string, error) {
@@ -73,6 +77,9 @@ func (s *Server) newPersonalToken(ctx context.Context, u *store.User, name strin
 	}
 	if !expires.IsZero() && !expires.After(s.now()) {
 		return nil, "", errStatus(http.StatusBadRequest, "expires_at: want a time in the future")
+	}
+	if !expires.IsZero() && expires.After(s.now().AddDate(maxTokenYears, 0, 0)) {
+		return nil, "", errStatus(http.StatusBadRequest, "expires_at: want a time within %d years (or none, for a token that never expires)", maxTokenYears)
 	}
 	secret, hash := newToken("slpat_")
 	t := &store.Token{Name: name, Kind: "personal", Hash: hash, UserID: u.ID, Expires: expires.UTC()}
@@ -205,46 +212,68 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ *caller) e
 	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
-	if err := checkUsername(in.Username); err != nil {
-		return err
-	}
-	hash, err := s.hashPassword(in.Password)
+	u, err := s.addUser(r.Context(), in.Username, in.Password, in.Admin)
 	if err != nil {
-		return err
-	}
-	u := &store.User{Username: in.Username, PasswordHash: hash, Admin: in.Admin}
-	if err := s.store.CreateUser(r.Context(), u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return errStatus(http.StatusConflict, "username %q is taken", in.Username)
-		}
 		return err
 	}
 	writeJSON(w, http.StatusCreated, u)
 	return nil
 }
 
-// updateUser is PATCH /api/v1/users/{uid} (admins): disabled, admin, password. Disabling a
-// user or setting their password ends their sessions; a disabled user's tokens stop working
-// too (they work again once enabled). An admin cannot disable themselves nor take their own
-// admin right, so that the server keeps one.
+// addUser checks a new user's username and password and stores the user: the API's POST
+// and the admin page's form. A username taken (whatever its case) is 409.
+func (s *Server) addUser(ctx context.Context, username, password string, admin bool) (*store.User, error) {
+	if err := checkUsername(username); err != nil {
+		return nil, err
+	}
+	hash, err := s.hashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	u := &store.User{Username: username, PasswordHash: hash, Admin: admin}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, errStatus(http.StatusConflict, "username %q is taken", username)
+		}
+		return nil, err
+	}
+	return u, nil
+}
+
+// userChange is a change of a user by an admin; nil fields are kept.
+type userChange struct {
+	Disabled *bool   `json:"disabled"`
+	Admin    *bool   `json:"admin"`
+	Password *string `json:"password"`
+}
+
+// updateUser is PATCH /api/v1/users/{uid} (admins): disabled, admin, password.
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) error {
 	u, err := s.pathUser(r)
 	if err != nil {
 		return err
 	}
-	var in struct {
-		Disabled *bool   `json:"disabled"`
-		Admin    *bool   `json:"admin"`
-		Password *string `json:"password"`
-	}
+	var in userChange
 	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
-	self := c.user != nil && c.user.ID == u.ID
+	if err := s.changeUser(r.Context(), c.user, u, in); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// changeUser applies an admin's change to u (by admin: nil for the admin token): the API's
+// PATCH and the admin page's forms. Disabling a user or setting their password ends their
+// sessions; a disabled user's tokens stop working too (they work again once enabled). An
+// admin cannot disable themselves nor take their own admin right, so that the server keeps
+// one.
+func (s *Server) changeUser(ctx context.Context, admin, u *store.User, in userChange) error {
+	self := admin != nil && admin.ID == u.ID
 	if self && (in.Disabled != nil && *in.Disabled || in.Admin != nil && !*in.Admin) {
 		return errStatus(http.StatusBadRequest, "an admin may not disable themselves nor take their own admin right")
 	}
-	ctx := r.Context()
 	if in.Disabled != nil {
 		u.Disabled = *in.Disabled
 	}
@@ -259,11 +288,8 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) e
 		return err
 	}
 	if u.Disabled {
-		if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
-			return err
-		}
+		return s.store.DeleteUserSessions(ctx, u.ID)
 	}
-	writeJSON(w, http.StatusOK, u)
 	return nil
 }
 
@@ -331,11 +357,56 @@ func (s *Server) setMember(w http.ResponseWriter, r *http.Request, _ *caller) er
 	if !ok {
 		return errStatus(http.StatusBadRequest, "role %q: want reporter (20), developer (30) or maintainer (40)", given)
 	}
-	m := &store.Member{ProjectID: p.ID, UserID: u.ID, Role: role}
-	if err := s.store.SetMember(r.Context(), m); err != nil {
+	m, err := s.setMemberRole(r.Context(), p, u, role)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, memberView{Member: m, Username: u.Username, RoleName: role.String()})
+	return nil
+}
+
+// setMemberRole adds u to p with role, or changes u's role: the API's PUT and the settings
+// page's form. The last maintainer of a project that has members keeps the role.
+func (s *Server) setMemberRole(ctx context.Context, p *store.Project, u *store.User, role store.Role) (*store.Member, error) {
+	if role < store.RoleMaintainer {
+		if err := s.keepMaintainer(ctx, p, u.ID); err != nil {
+			return nil, err
+		}
+	}
+	m := &store.Member{ProjectID: p.ID, UserID: u.ID, Role: role}
+	if err := s.store.SetMember(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// removeMember takes user uid out of p: the API's DELETE and the settings page's form. The
+// last maintainer stays.
+func (s *Server) removeMember(ctx context.Context, p *store.Project, uid int64) error {
+	if err := s.keepMaintainer(ctx, p, uid); err != nil {
+		return err
+	}
+	return s.store.DeleteMember(ctx, p.ID, uid)
+}
+
+// keepMaintainer refuses (409) to take the maintainer role from user uid when uid is the
+// last member of p who has it: a project keeps a maintainer among its members, as GitLab
+// keeps an owner (admins maintain every project, but are not there to be asked).
+func (s *Server) keepMaintainer(ctx context.Context, p *store.Project, uid int64) error {
+	ms, err := s.store.Members(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	maintainers, self := 0, false
+	for _, m := range ms {
+		if m.Role >= store.RoleMaintainer {
+			maintainers++
+			self = self || m.UserID == uid
+		}
+	}
+	if self && maintainers == 1 {
+		return errStatus(http.StatusConflict, "this is the last maintainer of project %s: make another member maintainer first", p.Path)
+	}
 	return nil
 }
 
@@ -349,7 +420,7 @@ func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, _ *caller)
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteMember(r.Context(), p.ID, id); err != nil {
+	if err := s.removeMember(r.Context(), p, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

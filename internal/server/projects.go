@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -249,6 +251,16 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, c *caller
 	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
+	if err := s.changeProject(r.Context(), p, in, c); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewProject(p))
+	return nil
+}
+
+// changeProject applies in to p, checks the result and stores it: the API's PATCH and the
+// settings page's forms.
+func (s *Server) changeProject(ctx context.Context, p *store.Project, in projectInput, c *caller) error {
 	before := p.CloneURL
 	in.apply(p)
 	if err := validProject(p); err != nil {
@@ -259,11 +271,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, c *caller
 			return err
 		}
 	}
-	if err := s.store.UpdateProject(r.Context(), p); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, viewProject(p))
-	return nil
+	return s.store.UpdateProject(ctx, p)
 }
 
 // variableView hides the values of masked variables.
@@ -294,6 +302,11 @@ func (s *Server) listVariables(w http.ResponseWriter, r *http.Request, _ *caller
 
 var variableKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// maskable is what a masked variable's value may be, as GitLab's rule for masked variables:
+// one line of at least 8 characters of the Base64 alphabet (RFC 4648, both flavours) and
+// '@', ':', '.', '~' — a value the job log can be searched for and hidden in reliably.
+var maskable = regexp.MustCompile(`^[A-Za-z0-9_+=/@:.~-]{8,}$`)
+
 func (s *Server) setVariable(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	p, err := s.project(r)
 	if err != nil {
@@ -304,23 +317,30 @@ func (s *Server) setVariable(w http.ResponseWriter, r *http.Request, _ *caller) 
 		return err
 	}
 	v.ProjectID, v.Key = p.ID, r.PathValue("key")
-	if !variableKey.MatchString(v.Key) {
-		return errStatus(http.StatusBadRequest, "variable key %q: letters, digits and _ only", v.Key)
-	}
-	if v.Environment == "" {
-		v.Environment = "*"
-	}
-	if v.Masked && len(v.Value) < 8 {
-		return errStatus(http.StatusBadRequest, "a masked variable's value needs at least 8 characters")
-	}
-	if err := s.checkVariables(map[string]string{v.Key: v.Value}); err != nil {
-		return err
-	}
-	if err := s.store.SetVariable(r.Context(), v); err != nil {
+	if err := s.saveVariable(r.Context(), v); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// saveVariable checks v (its key, a masked value's form, the size limit) and stores it,
+// replacing the variable of the same key and environment scope ("" means "*"): the API's
+// PUT and the settings page's form.
+func (s *Server) saveVariable(ctx context.Context, v *store.Variable) error {
+	if !variableKey.MatchString(v.Key) {
+		return errStatus(http.StatusBadRequest, "variable key %q: letters, digits and _ only, not starting with a digit", v.Key)
+	}
+	if v.Environment == "" {
+		v.Environment = "*"
+	}
+	if v.Masked && !maskable.MatchString(v.Value) {
+		return errStatus(http.StatusBadRequest, "variable %s: a masked value must be one line of at least 8 characters, letters, digits and + / = @ : . ~ - _ only", v.Key)
+	}
+	if err := s.checkVariables(map[string]string{v.Key: v.Value}); err != nil {
+		return err
+	}
+	return s.store.SetVariable(ctx, v)
 }
 
 func (s *Server) deleteVariable(w http.ResponseWriter, r *http.Request, _ *caller) error {
@@ -390,36 +410,60 @@ func (s *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *calle
 	if err := readJSON(w, r, sc); err != nil {
 		return err
 	}
-	sc.ID, sc.ProjectID = 0, p.ID
-	if err := s.checkVariables(sc.Vars); err != nil {
-		return err
-	}
-	if sc.Ref == "" {
-		sc.Ref = p.DefaultBranch
-	}
-	if sc.NextRun, err = nextRun(sc.Cron, sc.Timezone, s.now()); err != nil {
-		return err
-	}
-	if err := s.store.CreateSchedule(r.Context(), sc); err != nil {
+	if err := s.addSchedule(r.Context(), p, sc); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, sc)
 	return nil
 }
 
+// addSchedule checks sc (its cron expression and time zone, its variables' sizes) and stores
+// it as a new schedule of p; an empty ref is p's default branch. The API's POST and the
+// settings page's form.
+func (s *Server) addSchedule(ctx context.Context, p *store.Project, sc *store.Schedule) error {
+	sc.ID, sc.ProjectID = 0, p.ID
+	sc.Description, sc.Ref, sc.Timezone = strings.TrimSpace(sc.Description), strings.TrimSpace(sc.Ref), strings.TrimSpace(sc.Timezone)
+	if err := s.checkVariables(sc.Vars); err != nil {
+		return err
+	}
+	if sc.Ref == "" {
+		sc.Ref = p.DefaultBranch
+	}
+	next, err := nextRun(sc.Cron, sc.Timezone, s.now())
+	if err != nil {
+		return err
+	}
+	sc.NextRun = next
+	return s.store.CreateSchedule(ctx, sc)
+}
+
 func (s *Server) deleteSchedule(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	if _, err := s.project(r); err != nil {
+	p, err := s.project(r)
+	if err != nil {
 		return err
 	}
 	id, err := pathID(r, "sid")
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteSchedule(r.Context(), id); err != nil {
+	if err := s.removeSchedule(r.Context(), p, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// removeSchedule deletes p's schedule id; a schedule of another project is not found here
+// (a maintainer of one project deletes no other project's schedules).
+func (s *Server) removeSchedule(ctx context.Context, p *store.Project, id int64) error {
+	ss, err := s.store.Schedules(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(ss, func(sc *store.Schedule) bool { return sc.ID == id }) {
+		return errStatus(http.StatusNotFound, "no schedule %d in project %s", id, p.Path)
+	}
+	return s.store.DeleteSchedule(ctx, id)
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ *caller) error {

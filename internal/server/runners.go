@@ -30,7 +30,7 @@ func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request, _ *calle
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err != nil || t.Kind != "registration" {
+	if err != nil || t.Kind != "registration" || t.Revoked {
 		return errStatus(http.StatusUnauthorized, "invalid registration token")
 	}
 	version, err := jobapi.Negotiate(in.Version)
@@ -40,27 +40,47 @@ func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request, _ *calle
 	if in.Executor != "" && in.Executor != "shell" && in.Executor != "docker" {
 		return errStatus(http.StatusBadRequest, "executor %q: want shell or docker", in.Executor)
 	}
-	id, tok, err := s.RegisterRunner(r.Context(), in.Name, in.Tags, in.RunUntagged || len(in.Tags) == 0, in.Executor)
+	if err := checkRunnerVersion(in.RunnerVersion); err != nil {
+		return err
+	}
+	rn := &store.Runner{Name: in.Name, Tags: in.Tags, RunUntagged: in.RunUntagged || len(in.Tags) == 0, Executor: in.Executor, Version: in.RunnerVersion}
+	tok, err := s.addRunner(r.Context(), rn)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, jobapi.RegisterResponse{Version: version, ID: id, Token: tok})
+	writeJSON(w, http.StatusCreated, jobapi.RegisterResponse{Version: version, ID: rn.ID, Token: tok})
+	return nil
+}
+
+// checkRunnerVersion refuses (400) a runner version longer than jobapi.MaxRunnerVersion.
+func checkRunnerVersion(v string) error {
+	if len(v) > jobapi.MaxRunnerVersion {
+		return errStatus(http.StatusBadRequest, "runner_version: at most %d bytes", jobapi.MaxRunnerVersion)
+	}
 	return nil
 }
 
 // RegisterRunner registers a runner and returns its id and token (the built-in runner is
 // registered this way; remote ones through POST /api/v1/runners).
 func (s *Server) RegisterRunner(ctx context.Context, name string, tags []string, untagged bool, executor string) (int64, string, error) {
-	if name == "" {
-		name = "runner"
+	rn := &store.Runner{Name: name, Tags: tags, RunUntagged: untagged, Executor: executor}
+	tok, err := s.addRunner(ctx, rn)
+	return rn.ID, tok, err
+}
+
+// addRunner stores rn (named "runner" when it has no name) with a new token, and returns
+// the token.
+func (s *Server) addRunner(ctx context.Context, rn *store.Runner) (string, error) {
+	if rn.Name == "" {
+		rn.Name = "runner"
 	}
 	tok, hash := newToken("slt_")
-	rn := &store.Runner{Name: name, TokenHash: hash, Tags: tags, RunUntagged: untagged, Executor: executor}
+	rn.TokenHash = hash
 	if err := s.store.CreateRunner(ctx, rn); err != nil {
-		return 0, "", err
+		return "", err
 	}
-	s.log.Info("runner registered", "runner_id", rn.ID, "name", rn.Name, "tags", rn.Tags)
-	return rn.ID, tok, nil
+	s.log.Info("runner registered", "runner_id", rn.ID, "name", rn.Name, "tags", rn.Tags, "version", rn.Version)
+	return tok, nil
 }
 
 // requestJob is the runners' long poll: a claimed job, in the runner's protocol version, or
@@ -73,6 +93,9 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 	version, err := jobapi.Negotiate(in.Version)
 	if err != nil {
 		return errStatus(http.StatusBadRequest, "%v", err)
+	}
+	if err := checkRunnerVersion(in.RunnerVersion); err != nil {
+		return err
 	}
 	asked, err := jobapi.Duration(in.WaitSeconds)
 	if err != nil {
@@ -91,6 +114,13 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 			return err
 		}
 	}
+	if in.RunnerVersion != "" && in.RunnerVersion != c.runner.Version {
+		// The runner was upgraded (or downgraded) in place.
+		if err := s.store.SetRunnerVersion(ctx, c.runner.ID, in.RunnerVersion); err != nil {
+			return err
+		}
+	}
+	// A paused runner waits out its poll: the claim gives it no job (see store.ClaimJob).
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	// Other servers sharing the database queue jobs too: look again now and then.

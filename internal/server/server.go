@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,6 +105,9 @@ type Server struct {
 	dummyHash func() []byte
 	// site renders the web UI's pages.
 	site *web.Site
+	// lintFS is the repository the CI lint page plans a pasted file in: lintFiles (tests
+	// make one whose reads panic).
+	lintFS func(yaml []byte) fs.FS
 }
 
 // New makes a Server on an open store.
@@ -162,6 +166,7 @@ func New(o Options) (*Server, error) {
 	if s.site, err = web.New(web.Options{Now: o.Now}); err != nil {
 		return nil, fmt.Errorf("server: pages: %w", err)
 	}
+	s.lintFS = lintFiles
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,

@@ -166,6 +166,7 @@ func TestBadgesAndMetrics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "build:\n  script: echo\n  coverage: '/(\\d+)%/'\n")
 	pid := e.project("demo", "")
+	e.api("PATCH", fmt.Sprintf("/api/v1/projects/%d", pid), map[string]any{"visibility": "public"}, http.StatusOK, nil)
 
 	badge := func(path, want string) {
 		t.Helper()
@@ -211,4 +212,32 @@ func TestBadgesAndMetrics(t *testing.T) {
 	badge("/slipway/demo/badge.svg?ref=main", "passed")
 	badge("/slipway/demo/badge.svg?ref=other", "unknown")
 	badge("/slipway/demo/coverage.svg", "87.50%")
+}
+
+// TestAttackPrivateBadge: the badge of a private project told anyone its status (and that it
+// exists); now it reads as one that does not exist, but to a member signed in.
+func TestAttackPrivateBadge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "build:\n  script: echo\n")
+	pid := e.project("demo", "")
+	e.trigger(pid, "main", nil)
+	unknown := e.do("GET", "/slipway/nope/badge.svg", "", nil, nil)
+	dev := e.user("dev", "password one", false)
+	e.user("other", "password two", false)
+	e.member(pid, dev, "reporter")
+	for _, tc := range []struct {
+		name, cookie, want string
+	}{
+		{"anonymous", "", "unknown"},
+		{"another user signed in", e.login("other", "password two"), "unknown"},
+		{"a member signed in", e.login("dev", "password one"), "pending"},
+	} {
+		r := e.getWithCookie("/slipway/demo/badge.svg", tc.cookie)
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), ">"+tc.want+"</text>") {
+			t.Errorf("%s: %d %s, want %q", tc.name, r.status, r.body, tc.want)
+		}
+		if tc.want == "unknown" && string(r.body) != string(unknown.body) {
+			t.Errorf("%s: the private project's badge differs from a missing project's", tc.name)
+		}
+	}
 }

@@ -70,11 +70,13 @@ const maxFormBody = 1 << 20
 
 // pageTable lists the pages. Handlers of each area add theirs here.
 func (s *Server) pageTable() []page {
-	return []page{
+	pages := []page{
 		{"GET /login", pageAnyone, store.RoleNone, s.loginGet},
 		{"POST /login", pageAnyone, store.RoleNone, s.loginPost},
 		{"POST /logout", pageAnyone, store.RoleNone, s.logout},
 	}
+	pages = append(pages, s.settingsPages()...)
+	return pages
 }
 
 // mountPages adds the pages to mux and returns mux with the pages' assets in front: paths
@@ -144,6 +146,13 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, pg page, pc *page
 	}
 	if pg.access == pageAnyone {
 		return nil // the sign-in handlers check what they need themselves
+	}
+	if r.Method == http.MethodPost {
+		// A body past the limit is 413, not a form without its CSRF token.
+		var mbe *http.MaxBytesError
+		if err := r.ParseForm(); errors.As(err, &mbe) {
+			return err
+		}
 	}
 	if r.Method == http.MethodPost && (!s.sameOrigin(r) || !checkCSRF(v, r)) {
 		return errStatus(http.StatusForbidden, "The form was refused: it did not come from this page (missing or wrong CSRF token). Reload the page and try again.")

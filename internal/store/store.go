@@ -297,14 +297,19 @@ type Cache struct {
 
 // Runner is a registered runner.
 type Runner struct {
-	ID          int64     `json:"id"`
-	Name        string    `json:"name"`
-	TokenHash   string    `json:"-"`
-	Tags        []string  `json:"tags"`
-	RunUntagged bool      `json:"run_untagged"`
-	Executor    string    `json:"executor"`
-	LastSeen    time.Time `json:"contacted_at,omitzero"`
-	Created     time.Time `json:"created_at"`
+	ID          int64    `json:"id"`
+	Name        string   `json:"name"`
+	TokenHash   string   `json:"-"`
+	Tags        []string `json:"tags"`
+	RunUntagged bool     `json:"run_untagged"`
+	Executor    string   `json:"executor"`
+	// Version is the version of Slipway the runner said it runs ("" when it did not say:
+	// runners before the web UI).
+	Version string `json:"version,omitempty"`
+	// Paused runners get no job (they keep the ones they run).
+	Paused   bool      `json:"paused"`
+	LastSeen time.Time `json:"contacted_at,omitzero"`
+	Created  time.Time `json:"created_at"`
 }
 
 // Token is an API token. Kind is "admin" (everything), "user" (the whole API, made by an
@@ -453,6 +458,7 @@ type Jobs interface {
 	// job already claimed with the same runner and key (and still running) is returned again,
 	// with c.TokenHash and c.LeaseUntil replacing the earlier ones (the runner never saw the
 	// earlier token).
+	// A paused runner (as stored now, whatever c.Runner says) gets no new job.
 	// ErrNotFound when there is none. Two concurrent claims never get the same job.
 	ClaimJob(ctx context.Context, c Claim) (*Job, error)
 	// Heartbeat extends a running job's lease when runnerID holds it and returns whether a
@@ -497,6 +503,10 @@ type Runners interface {
 	ListRunners(ctx context.Context) ([]*Runner, error)
 	// TouchRunner sets LastSeen.
 	TouchRunner(ctx context.Context, id int64, at time.Time) error
+	// SetRunnerVersion sets Version.
+	SetRunnerVersion(ctx context.Context, id int64, version string) error
+	// PauseRunner sets Paused.
+	PauseRunner(ctx context.Context, id int64, paused bool) error
 	DeleteRunner(ctx context.Context, id int64) error
 }
 
@@ -512,6 +522,10 @@ type Tokens interface {
 	// RevokeToken marks the personal token id of userID revoked; ErrNotFound when userID has
 	// no such token. Revoking a revoked token is no error.
 	RevokeToken(ctx context.Context, userID, id int64) error
+	// ResetToken revokes every token of t.Kind and stores t (setting t.ID and t.Created), in
+	// one transaction: a new registration token replaces the old ones. Not for personal
+	// tokens.
+	ResetToken(ctx context.Context, t *Token) error
 	// TouchToken sets the token's LastUsed.
 	TouchToken(ctx context.Context, id int64, at time.Time) error
 }

@@ -279,16 +279,27 @@ type ProfileTokens struct {
 	Error    string
 }
 
-// Lint is /-/lint: the form posts yaml and ref to /-/lint.
+// Lint is /-/lint: the form posts yaml, ref and source to /-/lint.
 type Lint struct {
 	Layout
 	YAML, Ref string
+	// Source is the pipeline the YAML is planned for, one of LintSources' values: "push" (a
+	// branch), "tag", "merge_request_event", "web", "schedule" or "api".
+	Source string
 	// Checked says the YAML was checked (show the result).
 	Checked bool
 	// Errors are "FILE:LINE:COL: message" lines; Warnings likewise.
 	Errors, Warnings []string
 	// Jobs would run for Ref; Excluded are left out, with their reason.
 	Jobs, Excluded []LintJob
+}
+
+// LintSources are the choices of the lint form's source, value and label.
+func (Lint) LintSources() [][2]string {
+	return [][2]string{
+		{"push", "branch push"}, {"tag", "tag push"}, {"merge_request_event", "merge request"},
+		{"web", "run from the web"}, {"schedule", "schedule"}, {"api", "API"},
+	}
 }
 
 // LintJob is a job of a linted configuration.

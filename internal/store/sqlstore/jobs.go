@@ -199,11 +199,12 @@ func (s *Store) ClaimJob(ctx context.Context, c store.Claim) (*store.Job, error)
 	}
 	query := `UPDATE jobs SET status = 'running', runner_id = ?, token_hash = ?, claim_key = ?,
 	lease_until = ?, started = ?, version = version + 1
-	WHERE status = 'pending' AND id = (SELECT id FROM jobs WHERE status = 'pending' AND NOT retried
+	WHERE status = 'pending' AND NOT EXISTS (SELECT 1 FROM runners WHERE id = ? AND paused)
+		AND id = (SELECT id FROM jobs WHERE status = 'pending' AND NOT retried
 		AND ((tags = '' AND ` + untagged + `) OR (tags <> '' AND ` + s.d.TagsWithin + `))
 		ORDER BY id LIMIT 1` + s.d.SkipLocked + `)
 	RETURNING ` + jobCols
-	args := []any{c.Runner.ID, c.TokenHash, c.Key, nanos(c.LeaseUntil), nanos(c.Now), tags}
+	args := []any{c.Runner.ID, c.TokenHash, c.Key, nanos(c.LeaseUntil), nanos(c.Now), c.Runner.ID, tags}
 	var j *store.Job
 	var err error
 	if s.d.ClaimSetup == "" {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,13 +13,13 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
-const runnerCols = `id, name, token_hash, tags, run_untagged, executor, last_seen, created`
+const runnerCols = `id, name, token_hash, tags, run_untagged, executor, version, paused, last_seen, created`
 
 func scanRunner(r scanner) (*store.Runner, error) {
 	var rn store.Runner
 	var tags string
 	var seen, created int64
-	if err := r.Scan(&rn.ID, &rn.Name, &rn.TokenHash, &tags, &rn.RunUntagged, &rn.Executor, &seen, &created); err != nil {
+	if err := r.Scan(&rn.ID, &rn.Name, &rn.TokenHash, &tags, &rn.RunUntagged, &rn.Executor, &rn.Version, &rn.Paused, &seen, &created); err != nil {
 		return nil, err
 	}
 	rn.LastSeen, rn.Created = fromNanos(seen), fromNanos(created)
@@ -30,9 +31,9 @@ func (s *Store) CreateRunner(ctx context.Context, r *store.Runner) error {
 	if r.Created.IsZero() {
 		r.Created = now()
 	}
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO runners (name, token_hash, tags, run_untagged, executor, last_seen, created)
-	VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		r.Name, r.TokenHash, jsonText(r.Tags), r.RunUntagged, r.Executor, nanos(r.LastSeen), nanos(r.Created)).Scan(&r.ID)
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO runners (name, token_hash, tags, run_untagged, executor, version, paused, last_seen, created)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		r.Name, r.TokenHash, jsonText(r.Tags), r.RunUntagged, r.Executor, r.Version, r.Paused, nanos(r.LastSeen), nanos(r.Created)).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("create runner %q: %w", r.Name, s.err(err))
 	}
@@ -61,6 +62,22 @@ func (s *Store) ListRunners(ctx context.Context) ([]*store.Runner, error) {
 func (s *Store) TouchRunner(ctx context.Context, id int64, at time.Time) error {
 	if err := s.execOne(ctx, s.w, `UPDATE runners SET last_seen = ? WHERE id = ?`, nanos(at), id); err != nil {
 		return fmt.Errorf("touch runner %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetRunnerVersion implements store.Runners.
+func (s *Store) SetRunnerVersion(ctx context.Context, id int64, version string) error {
+	if err := s.execOne(ctx, s.w, `UPDATE runners SET version = ? WHERE id = ?`, version, id); err != nil {
+		return fmt.Errorf("set version of runner %d: %w", id, err)
+	}
+	return nil
+}
+
+// PauseRunner implements store.Runners.
+func (s *Store) PauseRunner(ctx context.Context, id int64, paused bool) error {
+	if err := s.execOne(ctx, s.w, `UPDATE runners SET paused = ? WHERE id = ?`, paused, id); err != nil {
+		return fmt.Errorf("pause runner %d: %w", id, err)
 	}
 	return nil
 }
@@ -138,6 +155,30 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
 	if err != nil {
 		return fmt.Errorf("revoke token %d: %w", id, err)
 	}
+	return nil
+}
+
+// ResetToken implements store.Tokens.
+func (s *Store) ResetToken(ctx context.Context, t *store.Token) error {
+	if t.Kind == "personal" || t.UserID != 0 {
+		return fmt.Errorf("reset token %q: personal tokens are revoked one by one", t.Name)
+	}
+	if t.Created.IsZero() {
+		t.Created = now()
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `UPDATE tokens SET revoked = TRUE WHERE kind = ?`, t.Kind); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO tokens (name, kind, hash, user_id, expires, revoked, created, last_used)
+	VALUES (?, ?, ?, 0, ?, FALSE, ?, ?) RETURNING id`),
+			t.Name, t.Kind, t.Hash, nanos(t.Expires), nanos(t.Created), nanos(t.LastUsed)).Scan(&t.ID)
+		return s.err(err)
+	})
+	if err != nil {
+		return fmt.Errorf("reset %s tokens: %w", t.Kind, err)
+	}
+	t.Revoked = false
 	return nil
 }
 

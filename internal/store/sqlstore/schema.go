@@ -247,6 +247,11 @@ CREATE TABLE members (
 CREATE INDEX members_user ON members (user_id);
 ALTER TABLE projects ADD COLUMN visibility TEXT NOT NULL DEFAULT 'private';
 `},
+	// Runners: the version of Slipway each said it runs, and whether an admin paused it.
+	{9, `
+ALTER TABLE runners ADD COLUMN version TEXT NOT NULL DEFAULT '';
+ALTER TABLE runners ADD COLUMN paused BOOLEAN NOT NULL DEFAULT FALSE;
+`},
 }
 
 // migrate brings the schema to the newest version in one transaction: under the dialect's

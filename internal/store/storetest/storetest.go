@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateJob", testUpdateJob},
 		{"UpdateJobVersusPipeline", testUpdateJobVersusPipeline},
 		{"ClaimJob", testClaimJob},
+		{"ClaimPausedRunner", testClaimPausedRunner},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"ClaimVersusUpdatePipeline", testClaimVersusUpdate},
 		{"Leases", testLeases},
@@ -478,6 +479,26 @@ func claim(r *store.Runner, key string) store.Claim {
 	return store.Claim{Runner: r, Key: key, TokenHash: fmt.Sprintf("tok-%d-%s", r.ID, key), LeaseUntil: t0.Add(time.Minute), Now: t0}
 }
 
+// testClaimPausedRunner: a paused runner gets no job, even when the runner it claims with was
+// read before the pause; resumed, it does.
+func testClaimPausedRunner(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := newProject(t, s, "p")
+	_, jobs := newPipeline(t, s, p.ID, pending("untagged"))
+	rn := &store.Runner{Name: "r", TokenHash: "h-paused", RunUntagged: true}
+	must(t, s.CreateRunner(ctx, rn))
+	must(t, s.PauseRunner(ctx, rn.ID, true))
+	_, err := s.ClaimJob(ctx, claim(rn, "k1"))
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.PauseRunner(ctx, rn.ID, false))
+	j, err := s.ClaimJob(ctx, claim(rn, "k2"))
+	must(t, err)
+	if j.ID != jobs[0].ID {
+		t.Fatalf("resumed runner claimed %s", j.Name)
+	}
+	wantErr(t, s.PauseRunner(ctx, rn.ID+100, true), store.ErrNotFound)
+}
+
 func testClaimJob(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	p := newProject(t, s, "p")
@@ -819,7 +840,7 @@ func testLogsConcurrent(t *testing.T, s store.Store) {
 
 func testRunners(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	a := &store.Runner{Name: "a", TokenHash: "ha", Tags: []string{"docker"}, RunUntagged: true, Executor: "docker", Created: t0}
+	a := &store.Runner{Name: "a", TokenHash: "ha", Tags: []string{"docker"}, RunUntagged: true, Executor: "docker", Version: "v0.9.0", Created: t0}
 	must(t, s.CreateRunner(ctx, a))
 	b := &store.Runner{Name: "b", TokenHash: "hb", Executor: "shell"}
 	must(t, s.CreateRunner(ctx, b))
@@ -838,6 +859,10 @@ func testRunners(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	must(t, s.TouchRunner(ctx, b.ID, t0))
 	b.LastSeen = t0
+	must(t, s.SetRunnerVersion(ctx, b.ID, "v1.2.3"))
+	must(t, s.PauseRunner(ctx, b.ID, true))
+	b.Version, b.Paused = "v1.2.3", true
+	wantErr(t, s.SetRunnerVersion(ctx, b.ID+100, "v1"), store.ErrNotFound)
 	all, err := s.ListRunners(ctx)
 	must(t, err)
 	equal(t, "ListRunners", all, []*store.Runner{a, b})
@@ -865,6 +890,23 @@ func testTokens(t *testing.T, s store.Store) {
 		n, err := s.CountTokens(ctx, kind)
 		must(t, err)
 		equal(t, "CountTokens "+kind, n, want)
+	}
+	// A reset revokes the tokens of the kind and adds the new one.
+	r1 := &store.Token{Name: "reg", Kind: "registration", Hash: "reset-1"}
+	must(t, s.CreateToken(ctx, r1))
+	r2 := &store.Token{Name: "reg", Kind: "registration", Hash: "reset-2"}
+	must(t, s.ResetToken(ctx, r2))
+	if old, err := s.TokenByHash(ctx, "reset-1"); err != nil || !old.Revoked {
+		t.Fatalf("old registration token after a reset: %+v, %v", old, err)
+	}
+	if cur, err := s.TokenByHash(ctx, "reset-2"); err != nil || cur.Revoked || cur.ID != r2.ID || r2.ID == 0 {
+		t.Fatalf("new registration token: %+v, %v", cur, err)
+	}
+	if adm, err := s.TokenByHash(ctx, "h1"); err != nil || adm.Revoked {
+		t.Fatalf("a reset of registration tokens touched the admin token: %+v, %v", adm, err)
+	}
+	if err := s.ResetToken(ctx, &store.Token{Name: "p", Kind: "personal", Hash: "reset-3", UserID: 1}); err == nil {
+		t.Fatal("ResetToken took a personal token")
 	}
 }
 
