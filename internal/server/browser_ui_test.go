@@ -307,4 +307,21 @@ func TestBrowserCSRFRefused(t *testing.T) {
 	if got := location(t, b); got != "/" {
 		t.Errorf("after the refused sign-out, GET /login is at %s: the session is gone", got)
 	}
+
+	// A page's form whose token was taken out, sent by the user's own click.
+	const form = `form[action$="/-/settings/variables"]`
+	if st := b.Open(f.url+"/"+f.path+"/-/settings", form); st != http.StatusOK {
+		t.Fatalf("GET settings: %d", st)
+	}
+	evaluate[bool](t, b, `(() => { document.querySelector('`+form+` [name="csrf"]').remove(); return true })()`)
+	if st := b.Submit(form, map[string]string{"key": "FORGED", "value": "x"}); st != http.StatusForbidden {
+		t.Errorf("settings form without its CSRF token: %d, want 403", st)
+	}
+	if got := b.Text("main"); !strings.Contains(got, "CSRF") {
+		t.Errorf("the refusal says %q", got)
+	}
+	vars := f.api("GET", fmt.Sprintf("/api/v1/projects/%d/variables", f.projectID), nil, http.StatusOK, nil)
+	if strings.Contains(string(vars.body), "FORGED") {
+		t.Errorf("the refused form set a variable: %s", vars.body)
+	}
 }
