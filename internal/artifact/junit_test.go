@@ -8,6 +8,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
+)
+
+var (
+	deleteFailed = Failure{Name: "api.TestDelete", Class: "api.UsersTest", Message: "expected 204, got 500"}
+	downFailed   = Failure{Name: "db.TestDown", Class: "db.MigrateTest", Message: "connection refused"}
+	singleA      = Failure{Name: "pkg.Single.TestA", Class: "pkg.Single"}
+	singleB      = Failure{Name: "pkg.Single.TestB", Class: "pkg.Single"}
 )
 
 func TestJUnit(t *testing.T) {
@@ -20,36 +28,36 @@ func TestJUnit(t *testing.T) {
 	}{
 		{
 			name:  "two suites and a nested one",
-			files: []string{"testdata/junit/report.xml"},
+			files: []string{"report.xml"},
 			want: Summary{
 				Tests: 6, Failures: 1, Errors: 1, Skipped: 1,
-				Failed: []string{"api.TestDelete", "db.TestDown"},
+				Failed: []Failure{deleteFailed, downFailed},
 			},
 		},
 		{
 			name:  "testsuite root without a name",
-			files: []string{"testdata/junit/single.xml"},
-			want:  Summary{Tests: 2, Failures: 2, Failed: []string{"pkg.Single.TestA", "pkg.Single.TestB"}},
+			files: []string{"single.xml"},
+			want:  Summary{Tests: 2, Failures: 2, Failed: []Failure{singleA, singleB}},
 		},
 		{
 			name:  "several files add up",
-			files: []string{"testdata/junit/report.xml", "testdata/junit/single.xml"},
+			files: []string{"report.xml", "single.xml"},
 			want: Summary{
 				Tests: 8, Failures: 3, Errors: 1, Skipped: 1,
-				Failed: []string{"api.TestDelete", "db.TestDown", "pkg.Single.TestA", "pkg.Single.TestB"},
+				Failed: []Failure{deleteFailed, downFailed, singleA, singleB},
 			},
 		},
 		{
 			name:    "a broken file is an error, the others still count",
-			files:   []string{"testdata/junit/broken.xml", "testdata/junit/single.xml", "testdata/junit/missing.xml"},
-			want:    Summary{Tests: 2, Failures: 2, Failed: []string{"pkg.Single.TestA", "pkg.Single.TestB"}},
+			files:   []string{"broken.xml", "single.xml", "missing.xml"},
+			want:    Summary{Tests: 2, Failures: 2, Failed: []Failure{singleA, singleB}},
 			wantErr: "broken.xml",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := JUnit(tt.files)
+			got, err := JUnit("testdata/junit", tt.files, 0, 0)
 			if tt.wantErr == "" && err != nil {
 				t.Fatal(err)
 			}
@@ -67,20 +75,49 @@ func TestJUnitFailedIsBounded(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
 	b.WriteString(`<testsuites><testsuite name="s">`)
+	long := strings.Repeat("é", MaxFailureMessage)
 	for i := range 30 {
-		fmt.Fprintf(&b, `<testcase name="t%d"><failure/></testcase>`, i)
+		fmt.Fprintf(&b, `<testcase name="t%d%s"><failure message="%s"/></testcase>`, i, long, long)
 	}
 	b.WriteString(`</testsuite></testsuites>`)
-	p := filepath.Join(t.TempDir(), "r.xml")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.xml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := JUnit([]string{p, p})
+	got, err := JUnit(dir, []string{"r.xml", "r.xml"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Tests != 60 || got.Failures != 60 || len(got.Failed) != MaxFailed || got.Failed[19] != "s.t19" {
-		t.Errorf("got %d tests, %d failures, %d names (last %q)", got.Tests, got.Failures, len(got.Failed), got.Failed[len(got.Failed)-1])
+	if got.Tests != 60 || got.Failures != 60 || len(got.Failed) != MaxFailed || !strings.HasPrefix(got.Failed[19].Name, "s.t19") {
+		t.Fatalf("got %d tests, %d failures, %d names (last %q)", got.Tests, got.Failures, len(got.Failed), got.Failed[len(got.Failed)-1].Name)
+	}
+	for _, f := range got.Failed {
+		if len(f.Name) > MaxFailureName || len(f.Message) > MaxFailureMessage || !utf8.ValidString(f.Message) || !strings.HasSuffix(f.Message, "é…") {
+			t.Fatalf("a failure is not bounded: name %d bytes, message %d bytes", len(f.Name), len(f.Message))
+		}
+	}
+}
+
+func TestAttackJUnitReportSizeAndEscape(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	dir := filepath.Join(base, "build")
+	mkTree(t, dir, map[string]string{
+		"big.xml":  `<testsuite name="s"><testcase name="a"/>` + strings.Repeat("<!-- padding -->", 100) + `</testsuite>`,
+		"link.xml": "-> ../secret.xml",
+	})
+	mkTree(t, base, map[string]string{"secret.xml": `<testsuite name="host"><testcase name="x"><failure message="host secret"/></testcase></testsuite>`})
+	if _, err := JUnit(dir, []string{"big.xml"}, 0, 1000); err == nil || !strings.Contains(err.Error(), "limit of 1000 bytes") {
+		t.Errorf("a report over the size limit: %v", err)
+	}
+	if got, err := JUnit(dir, []string{"big.xml"}, 0, 0); err != nil || got.Tests != 1 {
+		t.Errorf("within the limit: %+v %v", got, err)
+	}
+	for _, name := range []string{"../secret.xml", "link.xml", "/etc/passwd"} {
+		got, err := JUnit(dir, []string{name}, 0, 0)
+		if err == nil || got.Tests != 0 {
+			t.Errorf("%s was read: %+v %v", name, got, err)
+		}
 	}
 }
 
@@ -90,13 +127,13 @@ func TestJUnitEmpty(t *testing.T) {
 	if err := os.WriteFile(p, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := JUnit([]string{p}); err == nil {
+	if _, err := JUnit(filepath.Dir(p), []string{"empty.xml"}, 0, 0); err == nil {
 		t.Error("an empty report parsed")
 	}
-	if got, err := JUnit(nil); err != nil || !reflect.DeepEqual(got, Summary{}) {
+	if got, err := JUnit(filepath.Dir(p), nil, 0, 0); err != nil || !reflect.DeepEqual(got, Summary{}) {
 		t.Errorf("JUnit(nil) = %+v, %v", got, err)
 	}
-	if _, err := JUnit([]string{filepath.Join(t.TempDir(), "missing.xml")}); !errors.Is(err, os.ErrNotExist) {
+	if _, err := JUnit(filepath.Dir(p), []string{"missing.xml"}, 0, 0); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
 }
@@ -116,14 +153,7 @@ func TestJUnitFiles(t *testing.T) {
 	})
 	mkTree(t, base, map[string]string{"secret.xml": "s"})
 	got := JUnitFiles(root, []string{"reports/*.xml", "rspec.xml", "out/junit", "missing/*.xml", "../secret.xml", "rspec.xml"})
-	var rel []string
-	for _, p := range got {
-		if !filepath.IsAbs(p) {
-			t.Errorf("%s is not absolute", p)
-		}
-		r, _ := filepath.Rel(root, p)
-		rel = append(rel, filepath.ToSlash(r))
-	}
+	rel := got
 	want := []string{"out/junit/x/deep.xml", "reports/a.xml", "reports/b.xml", "rspec.xml"}
 	if !reflect.DeepEqual(rel, want) {
 		t.Errorf("JUnitFiles = %q, want %q", rel, want)

@@ -215,6 +215,28 @@ type Update struct {
 	Dotenv []Var `json:"dotenv,omitempty"`
 	// Coverage is the value the job's coverage regexp found in the log, if any.
 	Coverage *float64 `json:"coverage,omitempty"`
+	// JUnit summarises the job's reports:junit files, when it has any (a final update
+	// only). Optional: runners from before it send none, and it changes nothing of how the
+	// job runs, so the protocol's version did not change for it.
+	JUnit *JUnit `json:"junit,omitempty"`
+}
+
+// JUnit is a job's JUnit report summary: its test cases counted by outcome, and the first
+// failed or errored ones. The server bounds what it keeps of it (the number of failures, the
+// length of each string) and stores it as it is here.
+type JUnit struct {
+	Tests    int           `json:"tests"`
+	Failures int           `json:"failures"`
+	Errors   int           `json:"errors"`
+	Skipped  int           `json:"skipped"`
+	Failed   []TestFailure `json:"failed,omitempty"`
+}
+
+// TestFailure is a failed or errored test case: its name ("suite.case"), class and message.
+type TestFailure struct {
+	Name    string `json:"name"`
+	Class   string `json:"class,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // UpdateResponse answers an Update.

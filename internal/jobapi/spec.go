@@ -48,6 +48,89 @@ type Spec struct {
 	Coverage  string     `json:"coverage,omitempty"`
 	Artifacts *Artifacts `json:"artifacts,omitempty"`
 	Cache     []Cache    `json:"cache,omitempty"`
+	// Reason says why the job is in its pipeline, for people (the job page). The server
+	// stores it with the spec and does not send it to runners; it changes nothing of how the
+	// job runs. Absent from specs stored before it was kept.
+	Reason *Reason `json:"reason,omitempty"`
+}
+
+// Reason is a planned job's plan.Reason as it is stored: the clause that put the job in its
+// pipeline, where it is written and the variables it read, with the values that may be kept.
+type Reason struct {
+	Clause string `json:"clause"`
+	Text   string `json:"text,omitempty"`
+	// Where is "file:line:col".
+	Where string      `json:"where,omitempty"`
+	Vars  []ReasonVar `json:"vars,omitempty"`
+}
+
+// ReasonVar is a variable a clause read. Hidden says its value was not kept (Value is then
+// empty); Defined is false for a variable that was not set.
+type ReasonVar struct {
+	Name    string `json:"name"`
+	Value   string `json:"value,omitempty"`
+	Defined bool   `json:"defined,omitempty"`
+	Hidden  bool   `json:"hidden,omitempty"`
+}
+
+// NewReason is the Reason to store of a planned job; hide reports whether the value of a
+// variable must not be kept (it is then stored as hidden, without its value).
+func NewReason(r plan.Reason, hide func(name, value string) bool) *Reason {
+	out := &Reason{Clause: r.Clause, Text: r.Text, Where: r.Where}
+	for _, n := range r.Vars {
+		v, ok := r.Values[n]
+		rv := ReasonVar{Name: n, Defined: ok}
+		if ok {
+			if hide(n, v) {
+				rv.Hidden = true
+			} else {
+				rv.Value = v
+			}
+		}
+		out.Vars = append(out.Vars, rv)
+	}
+	return out
+}
+
+// Plan is r as a plan.Reason, and the names of the variables whose values are hidden.
+func (r *Reason) Plan() (plan.Reason, map[string]bool) {
+	out := plan.Reason{Clause: r.Clause, Text: r.Text, Where: r.Where}
+	hidden := map[string]bool{}
+	for _, v := range r.Vars {
+		out.Vars = append(out.Vars, v.Name)
+		if !v.Defined {
+			out.Undefined = append(out.Undefined, v.Name)
+			continue
+		}
+		if out.Values == nil {
+			out.Values = map[string]string{}
+		}
+		out.Values[v.Name] = v.Value
+		if v.Hidden {
+			hidden[v.Name] = true
+		}
+	}
+	return out, hidden
+}
+
+// DecodeReason reads the Reason stored with a job's spec: nil when it has none (a spec of
+// version 0, or stored before reasons were kept).
+func DecodeReason(b []byte) (*Reason, error) {
+	var s struct {
+		Version int             `json:"version"`
+		Reason  json.RawMessage `json:"reason"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode job reason: %w", err)
+	}
+	if s.Version < 1 || len(s.Reason) == 0 || string(s.Reason) == "null" {
+		return nil, nil // version 0 is plan.Job's JSON, whose reason kept every value
+	}
+	var r Reason
+	if err := json.Unmarshal(s.Reason, &r); err != nil {
+		return nil, fmt.Errorf("decode job reason: %w", err)
+	}
+	return &r, nil
 }
 
 // Need is a job the job waits for.

@@ -160,13 +160,13 @@ func (r *runner) keep(n *node, buildDir string, vars func(string) (string, bool)
 		n.dotenv = append(n.dotenv, vs...)
 	}
 	if pats := a.Reports["junit"]; len(pats) > 0 {
-		sum, err := artifact.JUnit(artifact.JUnitFiles(buildDir, pats))
+		sum, err := artifact.JUnit(buildDir, artifact.JUnitFiles(buildDir, pats), 0, 0)
 		if err != nil {
 			fmt.Fprintf(log, "WARNING: junit report: %v\n", err)
 		} else {
 			fmt.Fprintf(log, "JUnit: %d tests, %d failures, %d errors, %d skipped\n", sum.Tests, sum.Failures, sum.Errors, sum.Skipped)
 			for _, f := range sum.Failed {
-				fmt.Fprintf(log, "  failed: %s\n", f)
+				fmt.Fprintf(log, "  failed: %s\n", f.Name)
 			}
 		}
 	}

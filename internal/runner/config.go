@@ -56,6 +56,9 @@ type Config struct {
 	// MaxDotenvVariables bounds the variables of a reports:dotenv file; zero means
 	// artifact.MaxDotenvVars (150, GitLab's dotenv_variables).
 	MaxDotenvVariables int `yaml:"max_dotenv_variables,omitempty"`
+	// MaxJUnitSize bounds the bytes of a job's reports:junit files, all together; zero means
+	// artifact.MaxJUnitSize (30 MiB). Past it the summary counts the files read before.
+	MaxJUnitSize int64 `yaml:"max_junit_size,omitempty"`
 	// OutputLimit bounds a job's log, in KiB (GitLab Runner's output_limit, in its unit): past
 	// it the log says it was cut, and the job's further output is neither kept on the runner
 	// nor sent; the job goes on. Zero means DefaultOutputLimit (the server's default log
@@ -311,7 +314,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	for key, v := range map[string]int64{
 		"max_artifacts_size": c.MaxArtifactsSize, "max_cache_size": c.MaxCacheSize,
-		"max_dotenv_size": c.MaxDotenvSize, "max_dotenv_variables": int64(c.MaxDotenvVariables),
+		"max_dotenv_size": c.MaxDotenvSize, "max_dotenv_variables": int64(c.MaxDotenvVariables), "max_junit_size": c.MaxJUnitSize,
 		"concurrency": int64(c.Concurrency), "output_limit": c.OutputLimit, "max_archive_entries": int64(c.MaxArchiveEntries),
 	} {
 		if v < 0 {

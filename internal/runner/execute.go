@@ -129,9 +129,10 @@ func closeBuildDirs(slotDir, make string) error {
 }
 
 // collect saves what the job left, as it ended (ok: it succeeded): its caches, its artifacts,
-// and its dotenv variables, which it returns. ctx bounds the uploads. Nothing here runs a
-// process in the build directory, and every file is read beneath it (package artifact).
-func (t *task) collect(ctx context.Context, ok bool) []plan.Var {
+// its dotenv variables and the summary of its JUnit reports, which it returns. ctx bounds
+// the uploads. Nothing here runs a process in the build directory, and every file is read
+// beneath it (package artifact).
+func (t *task) collect(ctx context.Context, ok bool) ([]plan.Var, *jobapi.JUnit) {
 	var files []string
 	if needsUntracked(t.plan) {
 		var err error
@@ -141,7 +142,7 @@ func (t *task) collect(ctx context.Context, ok bool) []plan.Var {
 	}
 	t.pushCaches(ctx, ok, files)
 	t.uploadArtifacts(ctx, ok, files)
-	return t.dotenv(ok)
+	return t.dotenv(ok), t.junit(ok)
 }
 
 // executorFor names the executor of job p on a runner configured as c (see Config.Executor).
@@ -367,6 +368,24 @@ func (t *task) dotenv(ok bool) []plan.Var {
 			continue
 		}
 		out = append(out, vs...)
+	}
+	return out
+}
+
+// junit summarises the job's reports:junit files, read beneath the build directory within
+// the runner's max_junit_size; nil when it has none.
+func (t *task) junit(ok bool) *jobapi.JUnit {
+	a := t.plan.Artifacts
+	if a == nil || !when(a.When, ok) || len(a.Reports["junit"]) == 0 {
+		return nil
+	}
+	sum, err := artifact.JUnit(t.buildDir, artifact.JUnitFiles(t.buildDir, a.Reports["junit"]), t.jobUID, t.r.junitSize)
+	if err != nil {
+		fmt.Fprintf(t.out, "WARNING: %v\n", err)
+	}
+	out := &jobapi.JUnit{Tests: sum.Tests, Failures: sum.Failures, Errors: sum.Errors, Skipped: sum.Skipped}
+	for _, f := range sum.Failed {
+		out.Failed = append(out.Failed, jobapi.TestFailure(f))
 	}
 	return out
 }

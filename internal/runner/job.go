@@ -124,8 +124,9 @@ func (t *task) run(ctx context.Context, slot int) error {
 	timer := time.AfterFunc(budget, func() { stopReport(why) })
 	defer timer.Stop()
 	var dotenv []plan.Var
+	var junit *jobapi.JUnit
 	if ran && !t.dropped() {
-		dotenv = t.collect(reportCtx, res.Status == status.Success)
+		dotenv, junit = t.collect(reportCtx, res.Status == status.Success)
 	}
 	mw.Flush()
 	if t.dropped() {
@@ -133,7 +134,7 @@ func (t *task) run(ctx context.Context, slot int) error {
 		stopReport(errLeaseLost)
 		return nil
 	}
-	u := jobapi.Update{State: res.Status, FailureReason: res.Reason, ExitCode: res.ExitCode, Dotenv: jobapi.Vars(dotenv)}
+	u := jobapi.Update{State: res.Status, FailureReason: res.Reason, ExitCode: res.ExitCode, Dotenv: jobapi.Vars(dotenv), JUnit: junit}
 	if u.State == status.Failed && u.FailureReason == "" {
 		u.FailureReason = status.UnknownFailure
 	}

@@ -116,6 +116,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	r := &agent{o: o, log: o.Logger, cacheLocks: map[string]chan struct{}{}}
 	r.maxArtifacts, r.maxCache, r.dotenv = c.limits()
+	r.junitSize = c.MaxJUnitSize // artifact.JUnit's default when zero
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -220,9 +221,11 @@ type agent struct {
 	c             *client
 	log           *slog.Logger
 	builds, cache string
-	// Limits, in bytes (Config.MaxArtifactsSize, MaxCacheSize) and of dotenv reports.
+	// Limits, in bytes (Config.MaxArtifactsSize, MaxCacheSize, MaxJUnitSize) and of dotenv
+	// reports.
 	maxArtifacts, maxCache int64
 	dotenv                 artifact.DotenvLimits
+	junitSize              int64
 
 	cacheMu sync.Mutex
 	// cacheLocks lock the local caches, by "PROJECT_ID/KEY" (see task.lockKey).

@@ -314,6 +314,9 @@ func (s *Scheduler) finish(j *store.Job, runnerID int64, u jobapi.Update, jobs *
 	if len(u.Dotenv) > 0 {
 		j.Dotenv, _ = json.Marshal(u.Dotenv)
 	}
+	if u.JUnit != nil {
+		j.JUnit, _ = json.Marshal(u.JUnit)
+	}
 	switch u.State {
 	case status.Success:
 		j.Status, j.FailureReason = status.Success, ""

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -150,20 +151,26 @@ func (s *Server) downloadArtifacts(w http.ResponseWriter, r *http.Request, c *ca
 		return err
 	}
 	for _, a := range arts {
-		if a.Kind != kind {
-			continue
+		if a.Kind == kind {
+			return s.serveArchive(w, r, a)
 		}
-		f, err := os.Open(filepath.Join(s.o.Data, a.Path))
-		if err != nil {
-			return fmt.Errorf("open artifacts: %w", err)
-		}
-		defer f.Close()
-		w.Header().Set("Content-Type", "application/gzip")
-		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", a.Name+".tar.gz"))
-		http.ServeContent(w, r, a.Name+".tar.gz", a.Created, f)
-		return nil
 	}
 	return errStatus(http.StatusNotFound, "job %d has no %s artifacts", j.ID, kind)
+}
+
+// serveArchive answers with an artifacts archive (a tar.gz), as an attachment; Range
+// requests are served.
+func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, a *store.Artifact) error {
+	f, err := os.Open(filepath.Join(s.o.Data, a.Path))
+	if err != nil {
+		return fmt.Errorf("open artifacts: %w", err)
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Name + ".tar.gz"}))
+	http.ServeContent(w, r, a.Name+".tar.gz", a.Created, f)
+	return nil
 }
 
 // cacheOf is the cache record of the key in a request's path for the caller's job: of its

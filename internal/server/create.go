@@ -179,8 +179,11 @@ func (s *Server) newPipeline(ctx context.Context, p *store.Project, t trigger) (
 		rec.MergeRequest = t.MR.Number
 	}
 	jobs := make([]*store.Job, 0, len(pl.Jobs))
+	hide := reasonHide(pc.Variables, t.Vars)
 	for i, j := range pl.Jobs {
-		spec, err := json.Marshal(jobapi.NewSpec(j))
+		sp := jobapi.NewSpec(j)
+		sp.Reason = jobapi.NewReason(j.Reason, hide)
+		spec, err := json.Marshal(sp)
 		if err != nil {
 			return nil, fmt.Errorf("encode job %s: %w", j.Name, err)
 		}
@@ -399,3 +402,35 @@ func union(a, b []string) []string {
 
 // itoa formats an id.
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// reasonHide decides which values of the variables a job's rules read are stored with its
+// reason (shown on the job page to every reporter): only values of the configuration and
+// predefined ones. The value of a project variable (masked, protected or not) or of a
+// pipeline variable a user gave is not kept, nor a value holding a masked value or a project
+// variable's (a YAML variable that expands one).
+func reasonHide(given []plan.Var, pipelineVars map[string]string) func(name, value string) bool {
+	names := map[string]bool{}
+	var secrets []string
+	for _, v := range given {
+		names[v.Key] = true
+		_, user := pipelineVars[v.Key]
+		if (v.Masked || !user) && len(v.Value) >= minSecretLen {
+			secrets = append(secrets, v.Value)
+		}
+	}
+	return func(name, value string) bool {
+		if names[name] {
+			return true
+		}
+		for _, s := range secrets {
+			if strings.Contains(value, s) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// minSecretLen is the shortest value of a project variable looked for inside the values of
+// others: shorter ones ("1", "on") would hide common values, and tell nothing.
+const minSecretLen = 4

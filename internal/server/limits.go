@@ -82,6 +82,18 @@ type Limits struct {
 	// SessionIdle ends a session unused for that long, and SessionLifetime any session that
 	// old, used or not. Zero means 7 days and 30 days.
 	SessionIdle, SessionLifetime time.Duration
+	// LogStates is how many jobs the job page keeps the log rendering States of (a few
+	// small values each, least recently viewed dropped first), so that the first response
+	// of a long log's page reads only its tail from the store. Zero means 1,000.
+	LogStates int
+	// LogStreams bounds the live streams of job pages (log and summary) open at once on
+	// this server; past it a page's stream is answered 429 with Retry-After (the browser
+	// tries again). Zero means 512.
+	LogStreams int
+	// ArtifactEntries bounds the entries of an artifacts archive the job page reads to list
+	// its files or find one to download; an archive with more is listed up to there and
+	// says so. Zero means 10,000.
+	ArtifactEntries int
 }
 
 // CacheKeyOverhead is what each cache key counts for in Limits.CacheQuota beyond its
@@ -118,6 +130,9 @@ func (l Limits) withDefaults() Limits {
 	orDefault(&l.LoginUserRate, 10)
 	orDefault(&l.SessionIdle, 7*24*time.Hour)
 	orDefault(&l.SessionLifetime, 30*24*time.Hour)
+	orDefault(&l.LogStates, 1000)
+	orDefault(&l.LogStreams, 512)
+	orDefault(&l.ArtifactEntries, 10000)
 	return l
 }
 

@@ -436,6 +436,7 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, c *caller) er
 		w.Header().Set(jobapi.HeaderLogSize, itoa(size))
 		return errStatus(http.StatusConflict, "the log has %d of %d bytes: send the rest first", size, u.LogSize)
 	}
+	boundJUnit(u.JUnit)
 	if err := s.sched.Finish(r.Context(), j.ID, j.RunnerID, u); err != nil {
 		return err
 	}

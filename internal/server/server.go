@@ -108,6 +108,8 @@ type Server struct {
 	// lintFS is the repository the CI lint page plans a pasted file in: lintFiles (tests
 	// make one whose reads panic).
 	lintFS func(yaml []byte) fs.FS
+	// jobLogs renders job logs for the job page (see ui_joblog.go).
+	jobLogs *jobLogs
 }
 
 // New makes a Server on an open store.
@@ -167,6 +169,9 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: pages: %w", err)
 	}
 	s.lintFS = lintFiles
+	if s.jobLogs, err = newJobLogs(o.Limits); err != nil {
+		return nil, fmt.Errorf("server: job logs: %w", err)
+	}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,

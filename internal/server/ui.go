@@ -76,6 +76,7 @@ func (s *Server) pageTable() []page {
 		{"POST /logout", pageAnyone, store.RoleNone, s.logout},
 	}
 	pages = append(pages, s.settingsPages()...)
+	pages = append(pages, s.jobPages()...)
 	return pages
 }
 

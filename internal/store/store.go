@@ -259,7 +259,10 @@ type Job struct {
 	CancelRequested bool `json:"-"`
 	// Dotenv are the variables of the job's reports:dotenv, given to later jobs, as JSON of
 	// []plan.Var.
-	Dotenv   []byte    `json:"-"`
+	Dotenv []byte `json:"-"`
+	// JUnit is the summary of the job's JUnit reports, as JSON of jobapi.JUnit; nil when it
+	// has none.
+	JUnit    []byte    `json:"-"`
 	Coverage *float64  `json:"coverage,omitempty"`
 	Created  time.Time `json:"created_at"`
 	Queued   time.Time `json:"queued_at,omitzero"`

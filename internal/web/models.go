@@ -140,8 +140,12 @@ type Job struct {
 	// Attempts are the job's other tries (retried rows), oldest first.
 	Attempts []*store.Job
 	// Archive is the artifacts archive, and Files its files; nil and empty when none.
-	Archive *store.Artifact
-	Files   []ArtifactFile
+	// MoreFiles says the archive has more entries than were read to list it.
+	Archive   *store.Artifact
+	Files     []ArtifactFile
+	MoreFiles bool
+	// ArtifactsExpired says the job's artifacts expired (Archive is nil).
+	ArtifactsExpired bool
 	// JUnit is the job's test report summary; nil when it has none.
 	JUnit *JUnit
 	// Reason says why the job is in the pipeline; nil when it was not recorded.

@@ -15,12 +15,12 @@ import (
 
 const jobCols = `id, pipeline_id, project_id, name, stage, stage_index, position, status, spec, tags, resource_group, attempt,
 	retried, run_at, runner_id, failure_reason, exit_code, token_hash, claim_key, lease_until, cancel_requested, dotenv,
-	coverage, created, queued, started, finished`
+	junit, coverage, created, queued, started, finished`
 
 // jobSet assigns jobArgs in an UPDATE.
 const jobSet = `pipeline_id = ?, project_id = ?, name = ?, stage = ?, stage_index = ?, position = ?, status = ?, spec = ?,
 	tags = ?, resource_group = ?, attempt = ?, retried = ?, run_at = ?, runner_id = ?, failure_reason = ?, exit_code = ?,
-	token_hash = ?, claim_key = ?, lease_until = ?, cancel_requested = ?, dotenv = ?, coverage = ?, created = ?, queued = ?,
+	token_hash = ?, claim_key = ?, lease_until = ?, cancel_requested = ?, dotenv = ?, junit = ?, coverage = ?, created = ?, queued = ?,
 	started = ?, finished = ?`
 
 // jobArgs are j's columns but the ID, in jobCols' order.
@@ -28,7 +28,7 @@ func jobArgs(j *store.Job) []any {
 	return []any{j.PipelineID, j.ProjectID, j.Name, j.Stage, int64(j.StageIndex), int64(j.Position), j.Status, blob(j.Spec),
 		jsonText(j.Tags), j.ResourceGroup, int64(j.Attempt), j.Retried, nanos(j.RunAt), j.RunnerID, j.FailureReason,
 		int64(j.ExitCode), j.TokenHash, j.ClaimKey, nanos(j.LeaseUntil), j.CancelRequested, blob(j.Dotenv),
-		nullFloat(j.Coverage), nanos(j.Created), nanos(j.Queued), nanos(j.Started), nanos(j.Finished)}
+		blob(j.JUnit), nullFloat(j.Coverage), nanos(j.Created), nanos(j.Queued), nanos(j.Started), nanos(j.Finished)}
 }
 
 func scanJob(r scanner) (*store.Job, error) { return scanJobAnd(r) }
@@ -41,12 +41,12 @@ func scanJobAnd(r scanner, extra ...any) (*store.Job, error) {
 	var cov sql.NullFloat64
 	dest := append([]any{&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &stageIndex, &position, &j.Status, &j.Spec,
 		&tags, &j.ResourceGroup, &attempt, &j.Retried, &runAt, &j.RunnerID, &j.FailureReason, &exitCode, &j.TokenHash,
-		&j.ClaimKey, &lease, &j.CancelRequested, &j.Dotenv, &cov, &created, &queued, &started, &finished}, extra...)
+		&j.ClaimKey, &lease, &j.CancelRequested, &j.Dotenv, &j.JUnit, &cov, &created, &queued, &started, &finished}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
 	j.StageIndex, j.Position, j.Attempt, j.ExitCode = int(stageIndex), int(position), int(attempt), int(exitCode)
-	j.Spec, j.Dotenv = blob(j.Spec), blob(j.Dotenv)
+	j.Spec, j.Dotenv, j.JUnit = blob(j.Spec), blob(j.Dotenv), blob(j.JUnit)
 	j.Coverage = floatPtr(cov)
 	j.RunAt, j.LeaseUntil = fromNanos(runAt), fromNanos(lease)
 	j.Created, j.Queued, j.Started, j.Finished = fromNanos(created), fromNanos(queued), fromNanos(started), fromNanos(finished)
@@ -65,8 +65,8 @@ func (s *Store) insertJob(ctx context.Context, tx *sql.Tx, p *store.Pipeline, j 
 	}
 	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_index, position, status,
 	spec, tags, resource_group, attempt, retried, run_at, runner_id, failure_reason, exit_code, token_hash, claim_key,
-	lease_until, cancel_requested, dotenv, coverage, created, queued, started, finished)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), jobArgs(j)...).Scan(&j.ID)
+	lease_until, cancel_requested, dotenv, junit, coverage, created, queued, started, finished)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), jobArgs(j)...).Scan(&j.ID)
 	if err != nil {
 		return fmt.Errorf("insert job %q: %w", j.Name, s.err(err))
 	}

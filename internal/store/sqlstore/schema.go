@@ -247,6 +247,11 @@ CREATE TABLE members (
 CREATE INDEX members_user ON members (user_id);
 ALTER TABLE projects ADD COLUMN visibility TEXT NOT NULL DEFAULT 'private';
 `},
+	// The summary of a job's JUnit reports (JSON of jobapi.JUnit), which runners send with
+	// the job's end.
+	{8, `
+ALTER TABLE jobs ADD COLUMN junit {{blob}};
+`},
 	// Runners: the version of Slipway each said it runs, and whether an admin paused it.
 	{9, `
 ALTER TABLE runners ADD COLUMN version TEXT NOT NULL DEFAULT '';

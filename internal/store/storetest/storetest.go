@@ -413,12 +413,14 @@ func testUpdateJob(t *testing.T, s store.Store) {
 		equal(t, "locked job", j, jobs[1])
 		j.Status, j.ExitCode, j.Finished = status.Failed, 3, t0
 		j.Dotenv = []byte(`[{"Key":"K"}]`)
+		j.JUnit = []byte(`{"tests":2,"failures":1}`)
 		return nil
 	}))
 	js, err := s.Jobs(ctx, pl.ID, store.JobFilter{})
 	must(t, err)
 	want := *jobs[1]
 	want.Status, want.ExitCode, want.Finished, want.Dotenv = status.Failed, 3, t0, []byte(`[{"Key":"K"}]`)
+	want.JUnit = []byte(`{"tests":2,"failures":1}`)
 	equal(t, "written job", js[1], &want)
 	equal(t, "other job", js[0], jobs[0])
 
