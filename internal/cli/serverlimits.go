@@ -30,7 +30,7 @@ func limitFlags(fs *flag.FlagSet, l *server.Limits) {
 	fs.Var(&sizeFlag[int64]{&l.CacheQuota}, "cache-quota", "largest `size` of a project's caches on the server, each key counted 4 KiB more: past it the least recently used keys are evicted")
 	fs.DurationVar(&l.CacheAge, "cache-retention", l.CacheAge, "how long a cache is kept on the server unused (neither written nor read)")
 	fs.IntVar(&l.PipelineDepth, "max-pipeline-depth", l.PipelineDepth, "deepest chain of pipelines made by job tokens (GitLab's two levels of child pipelines)")
-	fs.IntVar(&l.PipelineRate, "max-pipeline-rate", l.PipelineRate, "pipelines a project's API triggers (API and job tokens) make per minute; webhooks are not counted")
+	fs.IntVar(&l.PipelineRate, "max-pipeline-rate", l.PipelineRate, "pipelines a project's API triggers (API and job tokens, the Run pipeline form) make per minute; webhooks are not counted")
 	fs.IntVar(&l.LoginRate, "login-rate", l.LoginRate, "sign-in attempts per minute from one client address (successful ones not counted)")
 	fs.IntVar(&l.LoginUserRate, "login-user-rate", l.LoginUserRate, "sign-in attempts per minute naming one username (successful ones not counted)")
 	fs.DurationVar(&l.SessionIdle, "session-idle", l.SessionIdle, "a session unused this long ends")

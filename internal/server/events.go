@@ -10,12 +10,13 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
-// pipelineChanged tells the forge, the project's hooks and (on failure, fix and tags) the
+// pipelineChanged wakes the pipeline's live pages, and tells the forge, the project's hooks and (on failure, fix and tags) the
 // commit author that a pipeline changed status. It runs after the change was committed, in
 // the background, with a few retries; a failure is logged, never fatal. The changes of one
 // pipeline go out one after the other, in the order they came (a forge must not get
 // "running" after "success").
 func (s *Server) pipelineChanged(p *store.Pipeline, jobs []*store.Job) {
+	s.pipes.publish(p.ID)
 	s.outbox.Lock()
 	defer s.outbox.Unlock()
 	q, busy := s.outbox.queues[p.ID]

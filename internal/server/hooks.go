@@ -175,14 +175,8 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 	if in.SHA != "" {
 		return errStatus(http.StatusBadRequest, "sha is not accepted: a pipeline runs the head of its ref; give the ref alone")
 	}
-	if in.Ref == "" {
-		in.Ref = p.DefaultBranch
-	}
 	vars := map[string]string{}
 	for k, v := range in.Variables {
-		if !variableKey.MatchString(k) {
-			return errStatus(http.StatusBadRequest, "variable key %q: letters, digits and _ only", k)
-		}
 		switch v := v.(type) {
 		case string:
 			vars[k] = v
@@ -192,31 +186,51 @@ func (s *Server) triggerPipeline(w http.ResponseWriter, r *http.Request, c *call
 			return errStatus(http.StatusBadRequest, "variable %s: want a string", k)
 		}
 	}
+	t.Ref, t.Tag, t.Vars = in.Ref, in.Tag, vars
+	pl, err := s.triggered(r.Context(), w, p, t)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, s.pipelineJSON(p, pl))
+	return nil
+}
+
+// triggered makes the pipeline a trigger asks for, from the API or the "Run pipeline" form:
+// the ref's head (the default branch when t.Ref is empty), with t.Vars, within the project's
+// Limits.PipelineRate (429 with Retry-After on w past it). What the configuration or the ref
+// refuses is a 400 that says why.
+func (s *Server) triggered(ctx context.Context, w http.ResponseWriter, p *store.Project, t trigger) (*store.Pipeline, error) {
+	if t.Ref == "" {
+		t.Ref = p.DefaultBranch
+	}
+	for k := range t.Vars {
+		if !variableKey.MatchString(k) {
+			return nil, errStatus(http.StatusBadRequest, "variable key %q: letters, digits and _ only", k)
+		}
+	}
 	if ok, wait := s.triggers.take(p.ID); !ok {
 		w.Header().Set("Retry-After", retryAfterSeconds(wait))
-		return errStatus(http.StatusTooManyRequests, "project %d made its %d pipelines a minute through the API (the server's --max-pipeline-rate): try again later",
+		return nil, errStatus(http.StatusTooManyRequests, "project %d made its %d pipelines a minute through the API and the Run pipeline form (the server's --max-pipeline-rate): try again later",
 			p.ID, s.o.Limits.PipelineRate)
 	}
-	t.Ref, t.Tag, t.Vars = in.Ref, in.Tag, vars
-	pl, err := s.createPipeline(r.Context(), p, t)
+	pl, err := s.createPipeline(ctx, p, t)
 	var none *errNoPipeline
 	var cfgErr pipeline.Errors
 	switch {
 	case errors.As(err, &none):
-		return errStatus(http.StatusBadRequest, "%s", none.Error())
+		return nil, errStatus(http.StatusBadRequest, "%s", none.Error())
 	case errors.As(err, &cfgErr):
-		return errStatus(http.StatusBadRequest, "configuration error: %s", err.Error())
+		return nil, errStatus(http.StatusBadRequest, "configuration error: %s", err.Error())
 	case errors.Is(err, gitmirror.ErrUnknownRevision):
 		what := "branch or tag"
-		if in.Tag {
+		if t.Tag {
 			what = "tag"
 		}
-		return errStatus(http.StatusBadRequest, "ref %q: no such %s", in.Ref, what)
+		return nil, errStatus(http.StatusBadRequest, "ref %q: no such %s", t.Ref, what)
 	case err != nil:
-		return err
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, pl)
-	return nil
+	return pl, nil
 }
 
 // firstLines keeps the first n lines of s.

@@ -68,7 +68,8 @@ type Limits struct {
 	// depth of nested child pipelines.
 	PipelineDepth int
 	// PipelineRate bounds the pipelines a project's API triggers make per minute (with API
-	// and job tokens together; webhooks and schedules are not counted): a token bucket per
+	// and job tokens and the "Run pipeline" form together; webhooks and schedules are not
+	// counted): a token bucket per
 	// project holding a minute's worth, refilled evenly. Past it the API answers 429 with
 	// Retry-After. Zero means 60.
 	PipelineRate int

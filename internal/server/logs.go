@@ -16,7 +16,8 @@ import (
 	"github.com/slipway/slipway/internal/store"
 )
 
-// logHub wakes the live log streams of a job when bytes arrive or it ends.
+// logHub wakes the live log streams of a job when bytes arrive or it ends (and, as
+// Server.pipes, the live pages of a pipeline when it changes).
 type logHub struct {
 	mu   sync.Mutex // guards subs
 	subs map[int64]map[chan struct{}]struct{}
@@ -24,20 +25,25 @@ type logHub struct {
 
 func newLogHub() *logHub { return &logHub{subs: map[int64]map[chan struct{}]struct{}{}} }
 
-func (h *logHub) subscribe(jobID int64) (chan struct{}, func()) {
+// subscribe returns a channel woken when any of ids is published, and its unsubscribe.
+func (h *logHub) subscribe(ids ...int64) (chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.subs[jobID] == nil {
-		h.subs[jobID] = map[chan struct{}]struct{}{}
+	for _, id := range ids {
+		if h.subs[id] == nil {
+			h.subs[id] = map[chan struct{}]struct{}{}
+		}
+		h.subs[id][ch] = struct{}{}
 	}
-	h.subs[jobID][ch] = struct{}{}
 	return ch, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		delete(h.subs[jobID], ch)
-		if len(h.subs[jobID]) == 0 {
-			delete(h.subs, jobID)
+		for _, id := range ids {
+			delete(h.subs[id], ch)
+			if len(h.subs[id]) == 0 {
+				delete(h.subs, id)
+			}
 		}
 	}
 }

@@ -217,12 +217,13 @@ func TestAttackLogReaders(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	// The heap holds the clients' buffers too: 2 MiB for each reader and its client is
-	// ample, where one copy of the log per reader is 100 MiB.
+	// The heap holds the clients' buffers too, and what the package's other tests left for
+	// the collector: 3 MiB for each reader and its client is ample, where one copy of the log
+	// per reader is 192 MiB (alone, this test measures 18-28 MiB).
 	grew := int64(peak.Load()) - int64(base)
 	t.Logf("the live heap grew by %d KiB at most while 16 clients read a %d MiB log", grew>>10, len(want)>>20)
-	if grew > 16*2<<20 {
-		t.Errorf("the live heap grew by %d MiB while 16 clients read a %d MiB log, want under 32 MiB", grew>>20, len(want)>>20)
+	if grew > 16*3<<20 {
+		t.Errorf("the live heap grew by %d MiB while 16 clients read a %d MiB log, want under 48 MiB", grew>>20, len(want)>>20)
 	}
 }
 

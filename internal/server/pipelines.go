@@ -7,6 +7,7 @@ import (
 
 	"github.com/slipway/slipway/internal/status"
 	"github.com/slipway/slipway/internal/store"
+	"github.com/slipway/slipway/internal/web"
 )
 
 // pipelineView is a pipeline with its current jobs (retried attempts left out unless asked).
@@ -18,22 +19,43 @@ type pipelineView struct {
 	Retried []*jobView `json:"retried,omitempty"`
 }
 
-// jobView is a job as the API shows it.
+// pipelineLink is a pipeline as the API lists it: with web_url, its page.
+type pipelineLink struct {
+	*store.Pipeline
+	WebURL string `json:"web_url"`
+}
+
+// jobView is a job as the API shows it: web_url is its page.
 type jobView struct {
 	*store.Job
 	WebURL string `json:"web_url"`
 	LogURL string `json:"log_url"`
 }
 
+// pipelineURL is the address of a pipeline's page (p nil: of the API's pipeline).
 func (s *Server) pipelineURL(p *store.Project, id int64) string {
 	if p == nil {
 		return s.URL() + "/api/v1/pipelines/" + itoa(id)
 	}
-	return s.URL() + "/" + p.Path + "/-/pipelines/" + itoa(id)
+	return s.URL() + web.PipelineURL(p.Path, id)
 }
 
-func (s *Server) jobView(j *store.Job) *jobView {
-	return &jobView{Job: j, WebURL: s.URL() + "/api/v1/jobs/" + itoa(j.ID), LogURL: s.URL() + "/api/v1/jobs/" + itoa(j.ID) + "/log"}
+func (s *Server) pipelineJSON(p *store.Project, pl *store.Pipeline) pipelineLink {
+	return pipelineLink{Pipeline: pl, WebURL: s.pipelineURL(p, pl.ID)}
+}
+
+// jobView is j of project p as the API shows it.
+func (s *Server) jobView(p *store.Project, j *store.Job) *jobView {
+	return &jobView{Job: j, WebURL: s.URL() + web.JobURL(p.Path, j.ID), LogURL: s.URL() + "/api/v1/jobs/" + itoa(j.ID) + "/log"}
+}
+
+// jobOf is the API's view of a job, read with its project.
+func (s *Server) jobOf(ctx context.Context, j *store.Job) (*jobView, error) {
+	p, err := s.store.Project(ctx, j.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	return s.jobView(p, j), nil
 }
 
 func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request, _ *caller) error {
@@ -55,7 +77,11 @@ func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request, _ *caller
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(ps))
+	out := make([]pipelineLink, len(ps))
+	for i, pl := range ps {
+		out[i] = s.pipelineJSON(p, pl)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -79,10 +105,10 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request, _ *caller) 
 	v := &pipelineView{Pipeline: pl, Project: p.Path, WebURL: s.pipelineURL(p, pl.ID), Jobs: []*jobView{}}
 	for _, j := range jobs {
 		if j.Retried {
-			v.Retried = append(v.Retried, s.jobView(j))
+			v.Retried = append(v.Retried, s.jobView(p, j))
 			continue
 		}
-		v.Jobs = append(v.Jobs, s.jobView(j))
+		v.Jobs = append(v.Jobs, s.jobView(p, j))
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
@@ -93,20 +119,32 @@ func (s *Server) cancelPipeline(w http.ResponseWriter, r *http.Request, _ *calle
 	if err != nil {
 		return err
 	}
-	release, err := s.heavy(r.Context())
-	if err != nil {
-		return err
-	}
-	err = s.sched.Cancel(r.Context(), id)
-	release()
-	if err != nil {
+	if err := s.cancel(r.Context(), id); err != nil {
 		return err
 	}
 	pl, err := s.store.Pipeline(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, pl)
+	p, err := s.store.Project(r.Context(), pl.ProjectID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.pipelineJSON(p, pl))
+	return nil
+}
+
+// cancel cancels a pipeline, in its turn of Limits.Pipelines.
+func (s *Server) cancel(ctx context.Context, id int64) error {
+	release, err := s.heavy(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := s.sched.Cancel(ctx, id); err != nil {
+		return err
+	}
+	s.pipes.publish(id)
 	return nil
 }
 
@@ -123,7 +161,11 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ *caller) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.jobView(j))
+	v, err := s.jobOf(r.Context(), j)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -132,19 +174,43 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, _ *caller) err
 	if err != nil {
 		return err
 	}
-	n, err := s.sched.Retry(r.Context(), j.ID)
+	n, err := s.retry(r.Context(), j)
 	if err != nil {
 		return err
 	}
-	if got, err := s.store.Jobs(r.Context(), j.PipelineID, store.JobFilter{}); err == nil {
+	v, err := s.jobOf(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// act does act (the scheduler's Play or CancelJob) to job j and wakes its pipeline's live
+// pages.
+func (s *Server) act(ctx context.Context, j *store.Job, act func(context.Context, int64) error) error {
+	if err := act(ctx, j.ID); err != nil {
+		return err
+	}
+	s.pipes.publish(j.PipelineID)
+	return nil
+}
+
+// retry makes a new attempt of job j and returns it as stored.
+func (s *Server) retry(ctx context.Context, j *store.Job) (*store.Job, error) {
+	n, err := s.sched.Retry(ctx, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.pipes.publish(j.PipelineID)
+	if got, err := s.store.Jobs(ctx, j.PipelineID, store.JobFilter{}); err == nil {
 		for _, x := range got {
 			if x.Name == n.Name && !x.Retried {
 				n = x
 			}
 		}
 	}
-	writeJSON(w, http.StatusCreated, s.jobView(n))
-	return nil
+	return n, nil
 }
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, _ *caller) error {
@@ -160,12 +226,16 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, act func(cont
 	if err != nil {
 		return err
 	}
-	if err := act(r.Context(), j.ID); err != nil {
+	if err := s.act(r.Context(), j, act); err != nil {
 		return err
 	}
 	if j, err = s.store.Job(r.Context(), j.ID); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.jobView(j))
+	v, err := s.jobOf(r.Context(), j)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -181,28 +181,38 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, c *caller
 	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
+	p, err := s.newProject(r.Context(), &in, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, viewProject(p))
+	return nil
+}
+
+// newProject creates the project in describes for c (the API's and the dashboard's form):
+// checked, stored, and its creator made its maintainer.
+func (s *Server) newProject(ctx context.Context, in *projectInput, c *caller) (*store.Project, error) {
 	if in.Name == nil && in.Path == nil {
-		return errStatus(http.StatusBadRequest, "name is required")
+		return nil, errStatus(http.StatusBadRequest, "name is required")
 	}
 	p := &store.Project{}
 	in.apply(p)
 	if err := validProject(p); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkCloneURL(p.CloneURL, c); err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.store.CreateProject(r.Context(), p); err != nil {
-		return err
+	if err := s.store.CreateProject(ctx, p); err != nil {
+		return nil, err
 	}
 	if c.user != nil && !c.user.Admin {
 		// The creator maintains it (admins maintain every project anyway).
-		if err := s.store.SetMember(r.Context(), &store.Member{ProjectID: p.ID, UserID: c.user.ID, Role: store.RoleMaintainer}); err != nil {
-			return fmt.Errorf("make the creator of project %s its maintainer: %w", p.Path, err)
+		if err := s.store.SetMember(ctx, &store.Member{ProjectID: p.ID, UserID: c.user.ID, Role: store.RoleMaintainer}); err != nil {
+			return nil, fmt.Errorf("make the creator of project %s its maintainer: %w", p.Path, err)
 		}
 	}
-	writeJSON(w, http.StatusCreated, viewProject(p))
-	return nil
+	return p, nil
 }
 
 // listProjects is GET /api/v1/projects: the projects the caller can read.

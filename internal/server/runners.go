@@ -153,6 +153,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request, c *caller) e
 				return err
 			}
 			s.metrics.jobStarted(j, now)
+			s.pipes.publish(j.PipelineID)
 			writeJSON(w, http.StatusCreated, payload)
 			if pipelineStatus == status.Pending {
 				s.sched.Started(j.PipelineID)

@@ -86,6 +86,9 @@ type Server struct {
 	mirrors *gitmirror.Mirrors
 	metrics *metrics
 	logs    *logHub
+	// pipes wakes the live pipeline pages and rows of a pipeline (keyed by its ID) when it or
+	// one of its jobs changes.
+	pipes   *logHub
 	handler http.Handler
 	routes  []route
 	now     func() time.Time
@@ -155,7 +158,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git mirrors: %w", err)
 	}
-	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), now: o.Now,
+	s := &Server{o: o, store: o.Store, log: log, mirrors: mirrors, logs: newLogHub(), pipes: newLogHub(), now: o.Now,
 		outbox: outbox{queues: map[int64][]change{}}, heavyWork: make(chan struct{}, o.Limits.Pipelines),
 		triggers:   newRateLimiter[int64](o.Limits.PipelineRate, o.Now),
 		loginAddrs: newRateLimiter[string](o.Limits.LoginRate, o.Now),
@@ -175,7 +178,7 @@ func New(o Options) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,
-		Changed: s.pipelineChanged, Finished: s.metrics.jobFinished,
+		Changed: s.pipelineChanged, Finished: func(j *store.Job) { s.metrics.jobFinished(j); s.pipes.publish(j.PipelineID) },
 	})
 	s.handler = s.routeTable()
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/slipway/slipway/internal/logview"
@@ -75,8 +76,7 @@ func (s *Server) pageTable() []page {
 		{"POST /login", pageAnyone, store.RoleNone, s.loginPost},
 		{"POST /logout", pageAnyone, store.RoleNone, s.logout},
 	}
-	pages = append(pages, s.settingsPages()...)
-	pages = append(pages, s.jobPages()...)
+	pages = slices.Concat(pages, s.pipelinePages(), s.jobPages(), s.settingsPages())
 	return pages
 }
 
@@ -210,4 +210,15 @@ func (s *Server) servePage(pg page, w http.ResponseWriter, r *http.Request, pc *
 	return s.serve(route{pattern: pg.pattern, handle: func(w http.ResponseWriter, r *http.Request, _ *caller) error {
 		return pg.handle(w, r, pc)
 	}}, w, r, nil)
+}
+
+// refused reports whether err is a change a form asked for and the server refused (a 4xx
+// the API answers too), with its status and message, for the page to show beside the form's
+// values; ok is false for errors that get the error page (an unavailable store, a bug).
+func refused(err error) (status int, msg string, ok bool) {
+	var he *httpError
+	if errors.As(err, &he) && he.status >= 400 && he.status < 500 {
+		return he.status, he.msg, true
+	}
+	return 0, "", false
 }

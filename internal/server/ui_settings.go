@@ -50,17 +50,6 @@ func (s *Server) settingsPages() []page {
 	}
 }
 
-// refused is the status and message of a change a form asked for and the server refused
-// (a 4xx the API answers too), for the page to show beside its form; ok is false for
-// errors that get the error page (an unavailable store, a bug).
-func refused(err error) (status int, msg string, ok bool) {
-	var he *httpError
-	if errors.As(err, &he) && he.status >= 400 && he.status < 500 {
-		return he.status, he.msg, true
-	}
-	return 0, "", false
-}
-
 // settingsGet is a project's settings page.
 func (s *Server) settingsGet(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
 	return s.renderSettings(w, r.Context(), pc, http.StatusOK, "")

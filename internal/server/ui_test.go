@@ -12,6 +12,7 @@ func pagePath(pattern string) (method, path string) {
 	method, path, _ = strings.Cut(pattern, " ")
 	path = strings.ReplaceAll(path, "{project}", "demo")
 	path = strings.ReplaceAll(path, "{path...}", "a.txt")
+	path = strings.ReplaceAll(path, "{$}", "")
 	return method, fillPath(path)
 }
 

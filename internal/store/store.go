@@ -352,6 +352,10 @@ type Delivery struct {
 type PipelineFilter struct {
 	Ref    string
 	Status []status.Status
+	// Source keeps the pipelines of one source (CI_PIPELINE_SOURCE); ParentID those a job of
+	// that pipeline made.
+	Source   string
+	ParentID int64
 	// Before lists pipelines with an ID below it (paging); Limit bounds the count (zero
 	// means 100).
 	Before int64

@@ -47,8 +47,8 @@ type Card struct {
 	Needs []string
 	// Duration is how long the job ran (or runs), "" before it started.
 	Duration string
-	// Action is the button a developer gets: "play" (manual), "retry" (failed or canceled)
-	// or "".
+	// Action is the button a developer gets: "play" (manual), "retry" (failed, allowed to
+	// fail or canceled) or "".
 	Action string
 }
 
@@ -89,7 +89,7 @@ func (s *Site) NewGraph(jobs []*store.Job) Graph {
 		switch j.Status {
 		case status.Manual:
 			c.Action = "play"
-		case status.Failed, status.Canceled:
+		case status.Failed, status.Canceled, status.Warning:
 			c.Action = "retry"
 		}
 		var spec cardSpec

@@ -24,6 +24,7 @@ func TestNewGraph(t *testing.T) {
 		mk(4, "c", 2, status.Failed, 2, false, &plan.Job{Needs: []plan.Need{{Job: "a"}, {Job: "gone", Optional: true}}}),
 		mk(5, "d", 2, status.Created, 1, false, &plan.Job{Needs: []plan.Need{{Job: "c"}}}),
 		{ID: 6, Name: "broken", Stage: "s2", StageIndex: 2, Status: status.Failed, Attempt: 1, Spec: []byte("not json")},
+		mk(7, "w", 0, status.Warning, 1, false, &plan.Job{AllowFailure: true}),
 	}
 	g := newSite(t).NewGraph(jobs)
 	if len(g.Stages) != 2 || g.Stages[0].Name != "s0" || g.Stages[1].Name != "s2" {
@@ -38,6 +39,15 @@ func TestNewGraph(t *testing.T) {
 	}
 	if !g.Stages[0].Cards[1].AllowFailure {
 		t.Error("b does not show allow_failure")
+	}
+	actions := map[string]string{}
+	for _, st := range g.Stages {
+		for _, c := range st.Cards {
+			actions[c.Job.Name] = c.Action
+		}
+	}
+	if fmt.Sprint(actions) != "map[a: b:retry broken:retry c:retry d: w:retry]" {
+		t.Errorf("actions %v: want retry on failed jobs and on jobs that failed, allowed to (warning)", actions)
 	}
 	if g.Failed != 3 {
 		t.Errorf("Failed = %d, want 3 (b, c, broken)", g.Failed)

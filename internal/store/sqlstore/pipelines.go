@@ -93,6 +93,12 @@ func (s *Store) Pipelines(ctx context.Context, projectID int64, f store.Pipeline
 	if f.Ref != "" {
 		where, args = append(where, "ref = ?"), append(args, f.Ref)
 	}
+	if f.Source != "" {
+		where, args = append(where, "source = ?"), append(args, f.Source)
+	}
+	if f.ParentID != 0 {
+		where, args = append(where, "parent_id = ?"), append(args, f.ParentID)
+	}
 	if len(f.Status) > 0 {
 		where = append(where, "status IN ("+placeholders(len(f.Status))+")")
 		for _, st := range f.Status {

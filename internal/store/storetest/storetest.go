@@ -309,7 +309,11 @@ func testPipelinesFilter(t *testing.T, s store.Store) {
 	var all []*store.Pipeline
 	for i := range 6 {
 		pl := &store.Pipeline{ProjectID: p.ID, Ref: []string{"main", "dev"}[i%2],
-			Status: []status.Status{status.Success, status.Failed, status.Running}[i%3]}
+			Status: []status.Status{status.Success, status.Failed, status.Running}[i%3],
+			Source: []string{"push", "web", "api"}[i%3]}
+		if i == 4 {
+			pl.ParentID, pl.Depth = all[1].ID, 1
+		}
 		must(t, s.CreatePipeline(ctx, pl, nil))
 		all = append(all, pl)
 	}
@@ -336,6 +340,9 @@ func testPipelinesFilter(t *testing.T, s store.Store) {
 		{"paging", p.ID, store.PipelineFilter{Before: all[4].ID, Limit: 2}, []*store.Pipeline{all[3], all[2]}},
 		{"ref and status", p.ID, store.PipelineFilter{Ref: "main", Status: []status.Status{status.Running}}, []*store.Pipeline{all[2]}},
 		{"none", p.ID, store.PipelineFilter{Ref: "nope"}, nil},
+		{"source", p.ID, store.PipelineFilter{Source: "web"}, []*store.Pipeline{all[4], all[1]}},
+		{"source and ref", p.ID, store.PipelineFilter{Source: "web", Ref: "dev"}, []*store.Pipeline{all[1]}},
+		{"children", 0, store.PipelineFilter{ParentID: all[1].ID}, []*store.Pipeline{all[4]}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
