@@ -201,7 +201,9 @@ func (f *uiFixture) pipelineURL() string {
 func (f *uiFixture) signIn(t *testing.T) *testenv.Browser {
 	t.Helper()
 	b := testenv.RequireBrowser(t)
-	b.SignIn(f.url, AdminUsername, uiAdminPassword)
+	if st := b.SignIn(f.url, AdminUsername, uiAdminPassword); st != http.StatusOK {
+		t.Fatalf("sign in: the dashboard answered %d", st)
+	}
 	if got := location(t, b); got != "/" {
 		t.Fatalf("signed in at %s, want /", got)
 	}
@@ -268,9 +270,14 @@ func TestBrowserSignIn(t *testing.T) {
 	}
 	b.Screenshot("sign-in-error")
 
-	b.Submit(form, map[string]string{"username": AdminUsername, "password": uiAdminPassword})
+	if st := b.Submit(form, map[string]string{"username": AdminUsername, "password": uiAdminPassword}); st != http.StatusOK {
+		t.Errorf("signed in: %s answered %d", next, st)
+	}
 	if got := location(t, b); got != next {
 		t.Errorf("signed in at %s, want %s", got, next)
+	}
+	if got := b.Text("header"); !strings.Contains(got, AdminUsername) || !strings.Contains(got, "Sign out") {
+		t.Errorf("the page's header does not show who is signed in: %q", got)
 	}
 	// Signed in, the sign-in form sends the reader on.
 	b.Open(f.url+"/login", "body")
