@@ -194,7 +194,8 @@ func TestBrowserAttackHostileStringsInert(t *testing.T) {
 	}{
 		{"pipelines", f.projectURL(), "table.pipelines", []string{hostileBranch, hostileMessage}},
 		{"pipeline", f.pipelineURL(), ".graph", []string{hostileBranch, hostileMessage, hostileJob}},
-		{"job of the hostile name", f.jobURL(hostileJob), "#job-summary", []string{hostileJob, hostileBranch, hostileMessage}},
+		{"job of the hostile name", f.jobURL(hostileJob), "#job-summary", []string{hostileJob, hostileBranch, hostileMessage, hostileRunner}},
+		{"runners", f.url + "/-/admin/runners", "main", []string{hostileRunner}},
 		{"job log", f.jobURL("compile"), ".lv-log", []string{hostileLog1, hostileLog2}},
 		{"live job log", f.jobURL("long"), ".lv-log", []string{hostileLog1, hostileLog2}},
 	} {
@@ -212,7 +213,16 @@ func TestBrowserAttackHostileStringsInert(t *testing.T) {
 			t.Errorf("%s: title %q lacks the job name as text", tc.name, title)
 		}
 	}
+	// The CI lint page lists the jobs of a pasted configuration.
+	b.Open(f.url+"/-/lint", "form")
+	b.Submit(`form[action="/-/lint"]`, map[string]string{"yaml": uiCI, "ref": hostileBranch})
+	b.WaitText("main", hostileJob)
+	if n := count(t, b, injected); n != 0 {
+		t.Errorf("lint: %d injected element(s)", n)
+	}
+
 	// A line appended while the page is open arrives through the live stream.
+	b.Open(f.jobURL("long"), ".lv-log")
 	f.log(f.long, "after "+hostileLog1+"\n")
 	b.WaitText(".lv-log", "after "+hostileLog1)
 	if n := count(t, b, injected); n != 0 {

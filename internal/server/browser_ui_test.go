@@ -37,6 +37,7 @@ const (
 	hostileJob     = `<script>alert(2)</script>`
 	hostileLog1    = `<script>alert(3)</script>`
 	hostileLog2    = `" onerror="alert(4)`
+	hostileRunner  = `<img src=x onerror=alert(5)>runner`
 )
 
 // uiCI is the fixture's .gitlab-ci.yml: compile passes with a collapsed section and hostile
@@ -117,7 +118,7 @@ func newUIFixture(t *testing.T) *uiFixture {
 		t.Fatalf("pipeline of ref %q with %d jobs, want %q and 5", p.Ref, len(p.Jobs), hostileBranch)
 	}
 
-	runner := e.mustRegister("browser-runner")
+	runner := e.mustRegister(hostileRunner)
 	claimed := f.claimAll(runner, 2)
 	f.log(claimed["compile"], compileLog)
 	e.finish(claimed["compile"], status.Success)
