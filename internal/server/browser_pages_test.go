@@ -79,22 +79,12 @@ func TestBrowserDashboardFlag(t *testing.T) {
 }
 
 // The pipeline page: stages as columns in order, a card per job with its status, the needs
-// edges drawn; the pipelines list shows the pipeline.
+// edges drawn. The pipelines list shows the pipeline, and its row follows the pipeline live:
+// when the last running job ends, the row says failed (unit failed) without a reload.
 func TestBrowserPipelinePage(t *testing.T) {
 	t.Parallel()
 	f := newUIFixture(t)
 	b := f.signIn(t)
-
-	if st := b.Open(f.projectURL(), "table.pipelines"); st != http.StatusOK {
-		t.Fatalf("GET pipelines: %d", st)
-	}
-	row := b.Text(fmt.Sprintf("#pipeline-%d", f.pipelineID))
-	for _, want := range []string{"running", fmt.Sprintf("#%d", f.pipelineID), "push", hostileBranch, hostileMessage} {
-		if !strings.Contains(row, want) {
-			t.Errorf("pipelines row %q lacks %q", row, want)
-		}
-	}
-	b.Screenshot("pipelines")
 
 	if st := b.Open(f.pipelineURL(), ".graph"); st != http.StatusOK {
 		t.Fatalf("GET pipeline: %d", st)
@@ -118,6 +108,24 @@ func TestBrowserPipelinePage(t *testing.T) {
 		t.Errorf("the edges are not laid out (height %v)", h)
 	}
 	b.Screenshot("pipeline")
+
+	if st := b.Open(f.projectURL(), "table.pipelines"); st != http.StatusOK {
+		t.Fatalf("GET pipelines: %d", st)
+	}
+	rowSel := fmt.Sprintf("#pipeline-%d", f.pipelineID)
+	row := b.Text(rowSel)
+	for _, want := range []string{"running", fmt.Sprintf("#%d", f.pipelineID), "push", hostileBranch, hostileMessage} {
+		if !strings.Contains(row, want) {
+			t.Errorf("pipelines row %q lacks %q", row, want)
+		}
+	}
+	b.Screenshot("pipelines")
+	evaluate[bool](t, b, `window.__notReloaded = true`)
+	f.finish(f.long, status.Success)
+	b.WaitText(rowSel+` [data-label="Status"]`, "failed")
+	if !evaluate[bool](t, b, `window.__notReloaded === true`) {
+		t.Error("the pipelines page reloaded")
+	}
 }
 
 // Play a manual job from its card on the pipeline page: it becomes pending.
