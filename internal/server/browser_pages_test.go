@@ -270,33 +270,43 @@ func TestBrowserAttackNonMemberGets404(t *testing.T) {
 	}
 }
 
-// The pipeline page's actions are reachable with the keyboard: Tab reaches the job links,
-// the play button and the cancel button, and Enter on the play button plays the job.
-func TestBrowserKeyboardReachesActions(t *testing.T) {
-	t.Parallel()
-	f := newUIFixture(t)
-	b := f.signIn(t)
-	b.Open(f.pipelineURL(), ".graph")
-	want := map[string]bool{"a unit": false, "button play deploy": false, "button Cancel pipeline": false}
+// tabTo presses Tab until the focused element reads last (tag and aria-label or text, e.g.
+// "button Cancel"), at most 80 times, and fails the test for each of want not reached on
+// the way (last included).
+func tabTo(t *testing.T, b *testenv.Browser, last string, want ...string) {
+	t.Helper()
 	const focused = `(() => { const el = document.activeElement;
-		return el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.innerText || '').trim(); })()`
+		return el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.getAttribute('placeholder') || el.innerText || '').trim(); })()`
+	reached := map[string]bool{}
 	var seen []string
 	for range 80 {
 		b.Tab()
 		got := evaluate[string](t, b, focused)
 		seen = append(seen, got)
-		if _, ok := want[got]; ok {
-			want[got] = true
-		}
-		if got == "button play deploy" {
-			break // the last: cards come after the pipeline's actions
+		reached[got] = true
+		if got == last {
+			break
 		}
 	}
-	for w, ok := range want {
-		if !ok {
+	for _, w := range append(want, last) {
+		if !reached[w] {
 			t.Errorf("Tab never reached %q; it went through %q", w, seen)
 		}
 	}
+}
+
+// The main actions are reachable with the keyboard: on the pipeline page the job links, the
+// cancel button and the play button, which Enter then presses (the job is played); on a
+// running job's page the cancel button, the raw log and the log's search.
+func TestBrowserKeyboardReachesActions(t *testing.T) {
+	t.Parallel()
+	f := newUIFixture(t)
+	b := f.signIn(t)
+	b.Open(f.jobURL("long"), ".lv-log")
+	tabTo(t, b, "input Search the log", "button Cancel", "a Raw")
+
+	b.Open(f.pipelineURL(), ".graph")
+	tabTo(t, b, "button play deploy", "a Skip to content", "button Cancel pipeline", "a unit")
 	b.Do(chromedp.KeyEvent(kb.Enter))
 	f.waitJob("deploy", status.Pending)
 }
