@@ -128,6 +128,7 @@ func (s *Server) Expire(ctx context.Context) error {
 			s.log.Warn("remove artifact file", "path", p, "err", err)
 		}
 	}
+	s.jobLogs.states.expire(now.Add(-s.o.Retention))
 	if len(paths) > 0 || len(old) > 0 || caches > 0 {
 		s.log.Info("retention", "artifacts_removed", len(paths), "caches_removed", caches)
 	}

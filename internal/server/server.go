@@ -172,13 +172,13 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: pages: %w", err)
 	}
 	s.lintFS = lintFiles
-	if s.jobLogs, err = newJobLogs(o.Limits); err != nil {
+	if s.jobLogs, err = newJobLogs(o.Limits, filepath.Join(o.Data, "logstates")); err != nil {
 		return nil, fmt.Errorf("server: job logs: %w", err)
 	}
 	s.metrics = newMetrics(s)
 	s.sched = scheduler.New(scheduler.Options{
 		Store: o.Store, Logger: log.With("component", "scheduler"), Heartbeat: o.Heartbeat, Now: o.Now,
-		Changed: s.pipelineChanged, Finished: func(j *store.Job) { s.metrics.jobFinished(j); s.pipes.publish(j.PipelineID) },
+		Changed: s.pipelineChanged, Finished: func(j *store.Job) { s.metrics.jobFinished(j); s.pipes.publish(j.PipelineID); s.logFinished(j) },
 	})
 	s.handler = s.routeTable()
 	return s, nil
@@ -203,6 +203,7 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { s.runSchedules(gctx); return nil })
 	g.Go(func() error { s.runRetention(gctx); return nil })
+	g.Go(func() error { s.warmLogs(gctx); return nil })
 	err := g.Wait()
 	s.bg.Wait()
 	return err

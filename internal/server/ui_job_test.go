@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -420,6 +422,34 @@ func TestJobPage50MBReadsTail(t *testing.T) {
 	}
 }
 
+// TestFinishedJobLogWarmed: when a job with a long log finishes, the server scans its log
+// once in the background and keeps the States on disk, so that the first view of its page,
+// after a restart too, reads only the tail window from the store.
+func TestFinishedJobLogWarmed(t *testing.T) {
+	e := newJobEnv(t, buildJob)
+	e.bigLog(warmFrom + 1<<20)
+	e.finish(e.job, status.Success)
+	file := e.srv.jobLogs.states.file(e.job.ID)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(file); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no States saved at %s after the job finished", file)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.srv.jobLogs.states = newStateCache(e.srv.o.Limits.LogStates, e.srv.jobLogs.states.dir) // a restart
+	e.reads.Store(0)
+	if r := e.get(e.page); r.status != http.StatusOK {
+		t.Fatalf("job page: %s", r)
+	}
+	if read := e.reads.Load(); read > 1<<20 {
+		t.Errorf("the first view after a restart read %d bytes of the log from the store", read)
+	}
+}
+
 func TestJobLogEarlier(t *testing.T) {
 	e := newJobEnv(t, buildJob)
 	e.bigLog(1 << 20)
@@ -455,7 +485,7 @@ func TestJobLogEarlier(t *testing.T) {
 func TestStateCache(t *testing.T) {
 	t.Parallel()
 	logviewState := func(off int64) logview.State { return logview.State{Offset: off, Line: off} }
-	c := newStateCache(2)
+	c := newStateCache(2, t.TempDir())
 	c.put(1, logviewState(100))
 	c.put(1, logviewState(50))
 	c.put(1, logviewState(200))
@@ -474,6 +504,37 @@ func TestStateCache(t *testing.T) {
 	}
 	if c.get(4, 50).Offset != 0 || c.get(4, 1<<20).Offset != (statesPerJob+5)*10 {
 		t.Errorf("per job bound: the earliest States are not the ones dropped")
+	}
+}
+
+// TestStateCacheSaved: the States saved for a job are read back by a cache that does not
+// hold the job (a restart), and a file this server did not write is no State at all.
+func TestStateCacheSaved(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := newStateCache(4, dir)
+	st := logview.State{Offset: 4 << 20, Line: 70000, Sections: []logview.Section{{Name: "step", Started: 1700000000}}}
+	c.put(7, st)
+	if err := c.save(7); err != nil {
+		t.Fatal(err)
+	}
+	if got := newStateCache(4, dir).get(7, 5<<20); got.Offset != st.Offset || got.Line != st.Line || len(got.Sections) != 1 {
+		t.Errorf("after a restart: %+v, want %+v", got, st)
+	}
+	for name, body := range map[string]string{
+		"8.json":  `[{"Offset":-5,"Line":1}]`,  // not a State of a line start
+		"9.json":  `not json`,                  // damaged
+		"10.json": `[{"Offset":100,"Line":0}]`, // line numbers start at 1
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c = newStateCache(4, dir)
+	for _, job := range []int64{8, 9, 10, 11} {
+		if got := c.get(job, 1<<20); got.Offset != 0 || got.Line != 1 {
+			t.Errorf("job %d: %+v, want the log's start", job, got)
+		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/slipway/slipway/internal/logview"
 	"github.com/slipway/slipway/internal/status"
+	"github.com/slipway/slipway/internal/store"
 )
 
 // The job page's log. Package logview renders it; this file reads it from the store for the
@@ -33,14 +36,62 @@ type jobLogs struct {
 	states *stateCache
 	// streams holds a token per live stream of a job page (Limits.LogStreams).
 	streams chan struct{}
+	// finished are the jobs whose logs' States warmLogs is to work out and keep on disk.
+	finished chan int64
 }
 
-func newJobLogs(l Limits) (*jobLogs, error) {
+// warmQueue bounds the finished jobs waiting for warmLogs; past it a job's log is scanned
+// when its page is first opened instead.
+const warmQueue = 1024
+
+// warmFrom is the size from which a finished job's log is scanned at its end, for its page:
+// smaller logs scan in a few milliseconds.
+const warmFrom = 4 << 20
+
+func newJobLogs(l Limits, dir string) (*jobLogs, error) {
 	r, err := logview.New(logview.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return &jobLogs{r: r, states: newStateCache(l.LogStates), streams: make(chan struct{}, l.LogStreams)}, nil
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("make log states dir: %w", err)
+	}
+	return &jobLogs{r: r, states: newStateCache(l.LogStates, dir), streams: make(chan struct{}, l.LogStreams),
+		finished: make(chan int64, warmQueue)}, nil
+}
+
+// logFinished queues a finished job for warmLogs (or drops it when the queue is full).
+func (s *Server) logFinished(j *store.Job) {
+	select {
+	case s.jobLogs.finished <- j.ID:
+	default:
+	}
+}
+
+// warmLogs works out, for each job that finished with a log of warmFrom bytes or more, the
+// State its page's tail window starts at (and the checkpoints on the way) and keeps them on
+// disk (stateCache.save), so that the first view of a long log's page, even after a restart,
+// reads only its window: the scan of the whole log is done once, here, in the background.
+func (s *Server) warmLogs(ctx context.Context) {
+	for {
+		var id int64
+		select {
+		case <-ctx.Done():
+			return
+		case id = <-s.jobLogs.finished:
+		}
+		size, err := s.logSize(ctx, id)
+		if err != nil || size < warmFrom {
+			continue
+		}
+		if _, _, _, err := s.logWindow(ctx, id, size, true); err != nil {
+			s.log.Warn("scan a finished job's log", "job", id, "err", err)
+			continue
+		}
+		if err := s.jobLogs.states.save(id); err != nil {
+			s.log.Warn("keep a finished job's log states", "job", id, "err", err)
+		}
+	}
 }
 
 // Scanning a log from the store.
@@ -316,6 +367,9 @@ const statesPerJob = 32
 // are never reused.
 type stateCache struct {
 	max int
+	// dir keeps the States of finished jobs' logs (save), one file a job, read when a job
+	// is not in the cache (after a restart, or dropped from it).
+	dir string
 
 	mu   sync.Mutex // guards lru and jobs
 	lru  *list.List // of *jobStates, the most recently used first
@@ -328,12 +382,92 @@ type jobStates struct {
 	states []logview.State
 }
 
-func newStateCache(max int) *stateCache {
-	return &stateCache{max: max, lru: list.New(), jobs: map[int64]*list.Element{}}
+func newStateCache(max int, dir string) *stateCache {
+	return &stateCache{max: max, dir: dir, lru: list.New(), jobs: map[int64]*list.Element{}}
+}
+
+// file is where the States of a job are saved.
+func (c *stateCache) file(job int64) string {
+	return filepath.Join(c.dir, strconv.FormatInt(job, 10)+".json")
+}
+
+// maxStatesFile bounds a saved States file read back (statesPerJob States of nested sections).
+const maxStatesFile = 1 << 20
+
+// save writes the job's States to its file (atomically: a reader sees the old file or the new).
+func (c *stateCache) save(job int64) error {
+	c.mu.Lock()
+	var states []logview.State
+	if e := c.jobs[job]; e != nil {
+		states = slices.Clone(e.Value.(*jobStates).states)
+	}
+	c.mu.Unlock()
+	if len(states) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(states)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(c.dir, ".states-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), c.file(job))
+}
+
+// expire removes the saved States written before cutoff: their jobs' pipelines are past the
+// retention period (and a State of a deleted log is never asked for anyway).
+func (c *stateCache) expire(cutoff time.Time) {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return
+	}
+	for _, de := range entries {
+		if info, err := de.Info(); err == nil && info.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(c.dir, de.Name()))
+		}
+	}
+}
+
+// load reads the job's saved States, if any, into the cache. A file that cannot be read is
+// no State: the log is scanned instead.
+func (c *stateCache) load(job int64) {
+	f, err := os.Open(c.file(job))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var states []logview.State
+	if err := json.NewDecoder(io.LimitReader(f, maxStatesFile)).Decode(&states); err != nil {
+		return
+	}
+	for _, st := range states {
+		if st.Offset <= 0 || st.Line <= 0 {
+			return // not a State this server wrote
+		}
+	}
+	for _, st := range states {
+		c.put(job, st)
+	}
 }
 
 // get is the kept State of the job with the greatest Offset at most at, or logview.Start.
 func (c *stateCache) get(job, at int64) logview.State {
+	c.mu.Lock()
+	_, known := c.jobs[job]
+	c.mu.Unlock()
+	if !known {
+		c.load(job)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.jobs[job]
