@@ -31,7 +31,7 @@ import (
 type jobLogs struct {
 	r      *logview.Renderer
 	states *stateCache
-	// streams holds a token per live stream of a job page (Limits.LogStreams).
+	// streams holds a token per live stream of a page (Limits.LogStreams).
 	streams chan struct{}
 }
 
