@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,4 +53,27 @@ func (e *jobEnv) streamStatus(path string) (int, string) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// TestAttackPrivateArtifactsToReporter: a job's `artifacts: public: false` keeps its
+// artifacts from reporters (and anonymous viewers of a public project), as on GitLab: the
+// job page does not list them and their download links are not found; a developer has them.
+func TestAttackPrivateArtifactsToReporter(t *testing.T) {
+	e := newJobEnv(t, "build:\n  script: [make]\n  artifacts:\n    public: false\n    paths: [secret.txt]\n")
+	e.uploadArchive(tarGz(t, tarEntry{name: "secret.txt", body: "the-secret"}))
+	if r := e.get(e.page); r.status != http.StatusOK || strings.Contains(string(r.body), "secret.txt") ||
+		strings.Contains(string(r.body), "/artifacts/download") {
+		t.Errorf("the reporter's job page lists private artifacts: %s", r)
+	}
+	for _, p := range []string{"/artifacts/file/secret.txt", "/artifacts/download"} {
+		if r := e.get(e.page + p); r.status != http.StatusNotFound || strings.Contains(string(r.body), "the-secret") {
+			t.Errorf("reporter gets %s: %s, want 404", p, r)
+		}
+	}
+	uid := e.user("dev", "password-dev", false)
+	e.member(e.pid, uid, "developer")
+	dev := e.login("dev", "password-dev")
+	if r := e.getWithCookie(e.page+"/artifacts/file/secret.txt", dev); r.status != http.StatusOK || string(r.body) != "the-secret" {
+		t.Errorf("developer gets the private artifact: %s", r)
+	}
 }
