@@ -36,7 +36,7 @@ func limitFlags(fs *flag.FlagSet, l *server.Limits) {
 	fs.DurationVar(&l.SessionIdle, "session-idle", l.SessionIdle, "a session unused this long ends")
 	fs.DurationVar(&l.SessionLifetime, "session-lifetime", l.SessionLifetime, "a session this old ends, used or not")
 	fs.IntVar(&l.LogStates, "log-state-cache", l.LogStates, "jobs whose log rendering state the job page keeps, so that a long log's page reads only its tail")
-	fs.IntVar(&l.LogStreams, "max-log-streams", l.LogStreams, "live job page streams (log and summary) open at once; more are answered 429")
+	fs.IntVar(&l.LogStreams, "max-log-streams", l.LogStreams, "live page streams (job log and summary, pipeline, pipelines list) open at once; more are answered 429")
 	fs.IntVar(&l.ArtifactEntries, "max-artifact-entries", l.ArtifactEntries, "entries of an artifacts archive the job page reads to list or serve its files")
 }
 

@@ -87,8 +87,8 @@ type Limits struct {
 	// small values each, least recently viewed dropped first), so that the first response
 	// of a long log's page reads only its tail from the store. Zero means 1,000.
 	LogStates int
-	// LogStreams bounds the live streams of job pages (log and summary) open at once on
-	// this server; past it a page's stream is answered 429 with Retry-After (the browser
+	// LogStreams bounds the live streams of pages (a job's log and summary, a pipeline, the
+	// pipelines list) open at once on this server; past it a page's stream is answered 429 with Retry-After (the browser
 	// tries again). Zero means 512.
 	LogStreams int
 	// ArtifactEntries bounds the entries of an artifacts archive the job page reads to list

@@ -38,9 +38,15 @@ const maxEntryName = 4096
 // errArchiveLimit: the archive has more entries, or more bytes, than are read.
 var errArchiveLimit = errors.New("archive read up to its limit")
 
-// jobArchive is the job's artifacts archive record: nil when it has none, and whether its
-// artifacts expired (the record is gone or past its ExpireAt).
-func (s *Server) jobArchive(ctx context.Context, j *store.Job) (*store.Artifact, bool, error) {
+// jobArchive is the job's artifacts archive record as the viewer of pc may see it: nil when
+// it has none, and whether its artifacts expired (the record is gone or past its ExpireAt).
+// As on GitLab, a job's `artifacts: public: false` keeps them from viewers below the
+// developer role: for them the job has none.
+func (s *Server) jobArchive(ctx context.Context, pc *pageCtx, j *store.Job) (*store.Artifact, bool, error) {
+	spec := s.sched.Spec(j)
+	if a := spec.Artifacts; a != nil && a.Public != nil && !*a.Public && pc.role < store.RoleDeveloper {
+		return nil, false, nil
+	}
 	arts, err := s.store.ListArtifacts(ctx, j.ID)
 	if err != nil {
 		return nil, false, err
@@ -54,7 +60,6 @@ func (s *Server) jobArchive(ctx context.Context, j *store.Job) (*store.Artifact,
 		}
 	}
 	// Deleted by retention: the job made artifacts and their time is over.
-	spec := s.sched.Spec(j)
 	expired := spec.Artifacts != nil && !j.Finished.IsZero() && j.Finished.Add(expiry(spec.Artifacts)).Before(s.now())
 	return nil, expired, nil
 }
@@ -121,7 +126,7 @@ func (s *Server) jobArtifactFile(w http.ResponseWriter, r *http.Request, pc *pag
 	if err != nil {
 		return err
 	}
-	a, expired, err := s.jobArchive(r.Context(), j)
+	a, expired, err := s.jobArchive(r.Context(), pc, j)
 	if err != nil {
 		return err
 	}
@@ -164,7 +169,7 @@ func (s *Server) jobArtifactsDownload(w http.ResponseWriter, r *http.Request, pc
 	if err != nil {
 		return err
 	}
-	a, expired, err := s.jobArchive(r.Context(), j)
+	a, expired, err := s.jobArchive(r.Context(), pc, j)
 	if err != nil {
 		return err
 	}

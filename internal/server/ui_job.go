@@ -96,7 +96,7 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 		pr, hidden := reason.Plan()
 		v.Reason = web.NewReason(pr, func(name string) bool { return hidden[name] })
 	}
-	if v.Archive, v.ArtifactsExpired, err = s.jobArchive(ctx, j); err != nil {
+	if v.Archive, v.ArtifactsExpired, err = s.jobArchive(ctx, pc, j); err != nil {
 		return err
 	}
 	if v.Archive != nil {

@@ -34,7 +34,7 @@ import (
 type jobLogs struct {
 	r      *logview.Renderer
 	states *stateCache
-	// streams holds a token per live stream of a job page (Limits.LogStreams).
+	// streams holds a token per live stream of a page (Limits.LogStreams).
 	streams chan struct{}
 	// finished are the jobs whose logs' States warmLogs is to work out and keep on disk.
 	finished chan int64

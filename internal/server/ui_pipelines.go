@@ -364,6 +364,11 @@ func (s *Server) pipelineEvents(w http.ResponseWriter, r *http.Request, pc *page
 	if err != nil {
 		return err
 	}
+	release, err := s.streamSlot(w)
+	if err != nil {
+		return err
+	}
+	defer release()
 	wake, unsubscribe := s.pipes.subscribe(pl.ID)
 	defer unsubscribe()
 	rc, err := s.startEvents(w)
@@ -417,6 +422,11 @@ func (s *Server) pipelinesEvents(w http.ResponseWriter, r *http.Request, pc *pag
 			ids = append(ids, id)
 		}
 	}
+	release, err := s.streamSlot(w)
+	if err != nil {
+		return err
+	}
+	defer release()
 	wake, unsubscribe := s.pipes.subscribe(ids...)
 	defer unsubscribe()
 	rc, err := s.startEvents(w)
