@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -150,17 +149,12 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, pc *pageCtx) 
 	ctx := r.Context()
 	wake, unsubscribe := s.logs.subscribe(j.ID)
 	defer unsubscribe()
-	if err := sseStart(w); err != nil {
+	rc, err := s.startEvents(w)
+	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
-	keepalive := time.NewTicker(streamKeepalive)
-	defer keepalive.Stop()
-	poll := time.NewTicker(time.Second) // claims and status changes do not wake the hub
-	defer poll.Stop()
-	last := ""
+	last, quiet := "", time.Now()
 	for {
-		s.extend(w, streamKeepalive)
 		cur, err := s.store.Job(ctx, j.ID)
 		if err != nil {
 			return nil // the page reconnects
@@ -173,22 +167,16 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, pc *pageCtx) 
 			if err := s.site.JobEvent(w, v); err != nil {
 				return nil
 			}
-			last = key
+			last, quiet = key, time.Now()
 		}
 		if cur.Status.Final() {
 			_ = web.EndEvent(w)
 			_ = rc.Flush()
 			return nil
 		}
-		_ = rc.Flush()
-		select {
-		case <-ctx.Done():
+		// Claims and status changes do not wake the log hub: waitEvents polls too.
+		if rc.Flush() != nil || !s.waitEvents(ctx, w, rc, wake, &quiet) {
 			return nil
-		case <-wake:
-		case <-poll.C:
-		case <-keepalive.C:
-			_, _ = io.WriteString(w, ": keepalive\n\n")
-			_ = rc.Flush()
 		}
 	}
 }

@@ -242,19 +242,6 @@ func (s *Server) streamSlot(w http.ResponseWriter) (release func(), err error) {
 	}
 }
 
-// sseStart answers a Server-Sent Events request: its headers, a retry hint, flushed.
-func sseStart(w http.ResponseWriter) error {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, "retry: 1000\n\n")
-	if err := http.NewResponseController(w).Flush(); err != nil {
-		return fmt.Errorf("start event stream: %w", err)
-	}
-	return nil
-}
-
 // jobLogEvents is GET …/-/jobs/{id}/log/events: the live log of the job page, as logview's
 // Updates, from the offset the page holds (Last-Event-ID when the browser reconnects, else
 // ?offset=). Each "log" event's id is the offset after it; "end" comes once the job is final
@@ -292,10 +279,10 @@ func (s *Server) jobLogEvents(w http.ResponseWriter, r *http.Request, pc *pageCt
 	}
 	stream := s.jobLogs.r.Stream(st)
 	pos := st.Offset // the bytes fed to stream end here
-	if err := sseStart(w); err != nil {
+	rc, err := s.startEvents(w)
+	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
 	send := func(u logview.Update) error {
 		if len(u.Ops) == 0 {
 			return nil
@@ -307,12 +294,8 @@ func (s *Server) jobLogEvents(w http.ResponseWriter, r *http.Request, pc *pageCt
 		_, err = fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", u.Offset, b)
 		return err
 	}
-	keepalive := time.NewTicker(streamKeepalive)
-	defer keepalive.Stop()
-	poll := time.NewTicker(time.Second) // writes through other servers sharing the database
-	defer poll.Stop()
+	quiet := time.Now()
 	for {
-		s.extend(w, streamKeepalive)
 		// Read the status before the log: a job final before the read has all its log in it.
 		cur, err := s.store.Job(ctx, j.ID)
 		if err != nil {
@@ -329,6 +312,7 @@ func (s *Server) jobLogEvents(w http.ResponseWriter, r *http.Request, pc *pageCt
 					return nil // the client left
 				}
 				s.extend(w, streamKeepalive)
+				quiet = time.Now()
 			}
 			if pos >= size || len(data) == 0 {
 				break
@@ -344,15 +328,8 @@ func (s *Server) jobLogEvents(w http.ResponseWriter, r *http.Request, pc *pageCt
 			return nil
 		}
 		s.jobLogs.states.put(j.ID, stream.State())
-		_ = rc.Flush()
-		select {
-		case <-ctx.Done():
+		if rc.Flush() != nil || !s.waitEvents(ctx, w, rc, wake, &quiet) {
 			return nil
-		case <-wake:
-		case <-poll.C:
-		case <-keepalive.C:
-			_, _ = io.WriteString(w, ": keepalive\n\n")
-			_ = rc.Flush()
 		}
 	}
 }

@@ -334,8 +334,10 @@ func (s *Server) startEvents(w http.ResponseWriter) (*http.ResponseController, e
 	return rc, nil
 }
 
-// wait waits for a wake-up of wake, the poll interval or the client leaving (false); it
-// sends a keepalive comment when the stream has been quiet for streamKeepalive.
+// waitEvents waits for a wake-up of wake, the poll interval (livePoll: writes of other
+// server replicas, and changes nothing wakes) or the client leaving (false); it sends a
+// keepalive comment when the stream has been quiet for streamKeepalive. Every live page's
+// stream waits with it.
 func (s *Server) waitEvents(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan struct{}, quiet *time.Time) bool {
 	poll := time.NewTimer(livePoll)
 	defer poll.Stop()
