@@ -1,11 +1,17 @@
 package server
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/slipway/slipway/internal/logview"
 	"github.com/slipway/slipway/internal/store"
@@ -88,7 +94,7 @@ func (s *Server) mountPages(mux *http.ServeMux) http.Handler {
 		mux.Handle(pg.pattern, s.adaptPage(pg))
 	}
 	assets := s.site.Assets()
-	logAssets := http.StripPrefix(logAssetPrefix, http.FileServerFS(logview.Assets))
+	logAssets := http.StripPrefix(logAssetPrefix, http.HandlerFunc(serveLogAsset))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !strings.HasPrefix(r.URL.Path, web.AssetPrefix):
@@ -106,6 +112,52 @@ func (s *Server) mountPages(mux *http.ServeMux) http.Handler {
 
 // logAssetPrefix is where the job log's script and stylesheet are served.
 const logAssetPrefix = "/-/assets/log/"
+
+// logAsset is one of logview's assets, with the hash of its content.
+type logAsset struct {
+	data []byte
+	hash string
+}
+
+// logAssets are logview's assets by name, read once.
+var logAssets = sync.OnceValue(func() map[string]logAsset {
+	out := map[string]logAsset{}
+	entries, _ := fs.ReadDir(logview.Assets, ".")
+	for _, e := range entries {
+		data, err := fs.ReadFile(logview.Assets, e.Name())
+		if err != nil || e.IsDir() {
+			continue
+		}
+		sum := sha256.Sum256(data)
+		out[e.Name()] = logAsset{data: data, hash: hex.EncodeToString(sum[:6])}
+	}
+	return out
+})
+
+// logAssetURL is the URL of one of logview's assets, with its content's hash as ?v=, so that
+// browsers keep it until it changes.
+func logAssetURL(name string) string {
+	return logAssetPrefix + name + "?v=" + logAssets()[name].hash
+}
+
+// serveLogAsset serves one of logview's assets (its name is the request's path): cached for
+// good when asked for by logAssetURL's hash, else revalidated by its ETag.
+func serveLogAsset(w http.ResponseWriter, r *http.Request) {
+	a, ok := logAssets()[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", `"`+a.hash+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.URL.Query().Get("v") == a.hash {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(a.data))
+}
 
 // adaptPage checks who may open pg, runs it and answers its error with an error page.
 func (s *Server) adaptPage(pg page) http.Handler {

@@ -107,8 +107,8 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, pc *pageCtx) er
 	if v.Log, err = s.logHTML(ctx, path, j.ID, j.Status); err != nil {
 		return err
 	}
-	v.LogStyles = []string{logAssetPrefix + "log.css"}
-	v.LogScripts = []string{logAssetPrefix + "log.js"}
+	v.LogStyles = []string{logAssetURL("log.css")}
+	v.LogScripts = []string{logAssetURL("log.js")}
 	return s.site.Render(w, http.StatusOK, v)
 }
 

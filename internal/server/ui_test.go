@@ -103,4 +103,16 @@ func TestPageHeaders(t *testing.T) {
 	if r := e.getWithCookie("/-/assets/nope.css", ""); r.status != http.StatusNotFound {
 		t.Errorf("a missing asset: %d", r.status)
 	}
+	// The job log's script: kept for good at its hashed URL, revalidated at another.
+	u := logAssetURL("log.js")
+	if r := e.getWithCookie(u, ""); r.status != http.StatusOK || !strings.Contains(r.header.Get("Cache-Control"), "immutable") ||
+		r.header.Get("ETag") == "" || !strings.Contains(r.header.Get("Content-Type"), "javascript") {
+		t.Errorf("GET %s: %d %v", u, r.status, r.header)
+	}
+	if r := e.getWithCookie(logAssetPrefix+"log.js?v=old", ""); r.status != http.StatusOK || r.header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("log.js at an old hash: %d %q", r.status, r.header.Get("Cache-Control"))
+	}
+	if r := e.getWithCookie(logAssetPrefix+"nope.js", ""); r.status != http.StatusNotFound {
+		t.Errorf("a missing log asset: %d", r.status)
+	}
 }
