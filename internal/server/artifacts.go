@@ -146,6 +146,21 @@ func (s *Server) downloadArtifacts(w http.ResponseWriter, r *http.Request, c *ca
 	if kind == "" {
 		kind = "archive"
 	}
+	// artifacts: public: false keeps them from callers below the developer role, as on GitLab
+	// (and on the job page); job tokens still fetch them for the jobs that need them.
+	if a := s.sched.Spec(j).Artifacts; c.job == nil && a != nil && a.Public != nil && !*a.Public {
+		p, err := s.store.Project(r.Context(), j.ProjectID)
+		if err != nil {
+			return err
+		}
+		role, err := s.callerRole(r.Context(), c, p)
+		if err != nil {
+			return err
+		}
+		if role < store.RoleDeveloper {
+			return errStatus(http.StatusNotFound, "job %d has no %s artifacts", j.ID, kind)
+		}
+	}
 	arts, err := s.store.ListArtifacts(r.Context(), j.ID)
 	if err != nil {
 		return err

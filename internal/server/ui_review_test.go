@@ -77,3 +77,23 @@ func TestAttackPrivateArtifactsToReporter(t *testing.T) {
 		t.Errorf("developer gets the private artifact: %s", r)
 	}
 }
+
+// TestAttackPrivateArtifactsThroughAPI: the API's download gave a reporter (session or
+// personal token) the artifacts of a job with artifacts: public: false, which the job page
+// hides; a developer and the job tokens of jobs that need them still get them.
+func TestAttackPrivateArtifactsThroughAPI(t *testing.T) {
+	e := newJobEnv(t, "build:\n  script: [make]\n  artifacts:\n    public: false\n    paths: [secret.txt]\n")
+	e.uploadArchive(tarGz(t, tarEntry{name: "secret.txt", body: "the-secret"}))
+	api := fmt.Sprintf("/api/v1/jobs/%d/artifacts", e.job.ID)
+	if r := e.get(api); r.status != http.StatusNotFound {
+		t.Errorf("a reporter's session: %s, want 404", r)
+	}
+	uid := e.user("dev", "password-dev", false)
+	e.member(e.pid, uid, "developer")
+	if r := e.getWithCookie(api, e.login("dev", "password-dev")); r.status != http.StatusOK {
+		t.Errorf("a developer's session: %d, want 200", r.status)
+	}
+	if r := e.do("GET", api, adminToken, nil, nil); r.status != http.StatusOK {
+		t.Errorf("the admin token: %d, want 200", r.status)
+	}
+}
