@@ -146,9 +146,9 @@ func (s *Server) downloadArtifacts(w http.ResponseWriter, r *http.Request, c *ca
 	if kind == "" {
 		kind = "archive"
 	}
-	// artifacts: public: false keeps them from callers below the developer role, as on GitLab
-	// (and on the job page); job tokens still fetch them for the jobs that need them.
-	if a := s.sched.Spec(j).Artifacts; c.job == nil && a != nil && a.Public != nil && !*a.Public {
+	// Artifacts a reporter may not have (artifacts: public: false) need the caller's role;
+	// job tokens fetch them for the jobs that need them, public or not.
+	if arts := s.sched.Spec(j).Artifacts; c.job == nil && artifactsHidden(arts, store.RoleReporter) {
 		p, err := s.store.Project(r.Context(), j.ProjectID)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (s *Server) downloadArtifacts(w http.ResponseWriter, r *http.Request, c *ca
 		if err != nil {
 			return err
 		}
-		if role < store.RoleDeveloper {
+		if artifactsHidden(arts, role) {
 			return errStatus(http.StatusNotFound, "job %d has no %s artifacts", j.ID, kind)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/slipway/slipway/internal/pipeline"
 	"github.com/slipway/slipway/internal/store"
 	"github.com/slipway/slipway/internal/web"
 )
@@ -38,13 +39,20 @@ const maxEntryName = 4096
 // errArchiveLimit: the archive has more entries, or more bytes, than are read.
 var errArchiveLimit = errors.New("archive read up to its limit")
 
+// artifactsHidden reports whether a job's artifacts (its spec's) are kept from a caller of role: those of
+// a job with `artifacts: public: false` are for developers and above, as on GitLab (the job
+// page and the API's download alike).
+func artifactsHidden(a *pipeline.Artifacts, role store.Role) bool {
+	return a != nil && a.Public != nil && !*a.Public && role < store.RoleDeveloper
+}
+
 // jobArchive is the job's artifacts archive record as the viewer of pc may see it: nil when
 // it has none, and whether its artifacts expired (the record is gone or past its ExpireAt).
 // As on GitLab, a job's `artifacts: public: false` keeps them from viewers below the
 // developer role: for them the job has none.
 func (s *Server) jobArchive(ctx context.Context, pc *pageCtx, j *store.Job) (*store.Artifact, bool, error) {
 	spec := s.sched.Spec(j)
-	if a := spec.Artifacts; a != nil && a.Public != nil && !*a.Public && pc.role < store.RoleDeveloper {
+	if artifactsHidden(spec.Artifacts, pc.role) {
 		return nil, false, nil
 	}
 	arts, err := s.store.ListArtifacts(ctx, j.ID)
@@ -122,16 +130,9 @@ func (s *Server) archiveFiles(a *store.Artifact) (files []web.ArtifactFile, more
 // jobArtifactFile is GET …/-/jobs/{id}/artifacts/file/{path...}: one file of the archive,
 // as an attachment, read from the archive as it is sent.
 func (s *Server) jobArtifactFile(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
-	j, err := s.pageJob(r, pc)
+	a, err := s.pageArchive(r, pc)
 	if err != nil {
 		return err
-	}
-	a, expired, err := s.jobArchive(r.Context(), pc, j)
-	if err != nil {
-		return err
-	}
-	if a == nil {
-		return noArtifacts(expired)
 	}
 	want := r.PathValue("path")
 	if !fs.ValidPath(want) || want == "." {
@@ -165,19 +166,29 @@ func (s *Server) jobArtifactFile(w http.ResponseWriter, r *http.Request, pc *pag
 
 // jobArtifactsDownload is GET …/-/jobs/{id}/artifacts/download: the archive.
 func (s *Server) jobArtifactsDownload(w http.ResponseWriter, r *http.Request, pc *pageCtx) error {
-	j, err := s.pageJob(r, pc)
+	a, err := s.pageArchive(r, pc)
 	if err != nil {
 		return err
-	}
-	a, expired, err := s.jobArchive(r.Context(), pc, j)
-	if err != nil {
-		return err
-	}
-	if a == nil {
-		return noArtifacts(expired)
 	}
 	w, r = s.progress(w, r)
 	return s.serveArchive(w, r, a)
+}
+
+// pageArchive is the artifacts archive of the job of a page's path, as its viewer may see
+// it; an error (404, or 410 once expired) when there is none.
+func (s *Server) pageArchive(r *http.Request, pc *pageCtx) (*store.Artifact, error) {
+	j, err := s.pageJob(r, pc)
+	if err != nil {
+		return nil, err
+	}
+	a, expired, err := s.jobArchive(r.Context(), pc, j)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, noArtifacts(expired)
+	}
+	return a, nil
 }
 
 // noArtifacts is the answer for a job without (or past) its artifacts.
