@@ -217,22 +217,36 @@ func (s *Server) newProject(ctx context.Context, in *projectInput, c *caller) (*
 
 // listProjects is GET /api/v1/projects: the projects the caller can read.
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *caller) error {
-	ps, err := s.store.ListProjects(r.Context())
+	ps, err := s.readableProjects(r.Context(), c)
 	if err != nil {
 		return err
 	}
 	out := make([]projectView, 0, len(ps))
 	for _, p := range ps {
-		role, err := s.callerRole(r.Context(), c, p)
-		if err != nil {
-			return err
-		}
-		if role >= store.RoleReporter {
-			out = append(out, viewProject(p))
-		}
+		out = append(out, viewProject(p))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// readableProjects lists the projects c may read (the API's list, the dashboard), ordered
+// by path.
+func (s *Server) readableProjects(ctx context.Context, c *caller) ([]*store.Project, error) {
+	ps, err := s.store.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := ps[:0]
+	for _, p := range ps {
+		role, err := s.callerRole(ctx, c, p)
+		if err != nil {
+			return nil, err
+		}
+		if role >= store.RoleReporter {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) project(r *http.Request) (*store.Project, error) {

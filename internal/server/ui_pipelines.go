@@ -64,19 +64,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, pc *pageCtx) 
 
 func (s *Server) renderDashboard(w http.ResponseWriter, r *http.Request, pc *pageCtx, code int, form web.NewProject) error {
 	ctx := r.Context()
-	ps, err := s.store.ListProjects(ctx)
+	ps, err := s.readableProjects(ctx, &caller{user: pc.user()})
 	if err != nil {
 		return err
 	}
 	d := web.Dashboard{Layout: pc.layout(), CanCreate: pc.user() != nil, New: form}
 	for _, p := range ps {
-		role, err := s.projectRole(ctx, pc.user(), p)
-		if err != nil {
-			return err
-		}
-		if role < store.RoleReporter {
-			continue
-		}
 		// The flag is the badge's: the newest pipeline of the default branch.
 		last, err := s.store.Pipelines(ctx, p.ID, store.PipelineFilter{Ref: p.DefaultBranch, Limit: 1})
 		if err != nil {
