@@ -160,3 +160,16 @@ func (s *Server) projectRole(ctx context.Context, u *store.User, p *store.Projec
 	}
 	return store.RoleNone, nil
 }
+
+// activeUser is user id, or nil when it is gone or disabled (its sessions and tokens then
+// sign nobody in); a store that fails is an error.
+func (s *Server) activeUser(ctx context.Context, id int64) (*store.User, error) {
+	u, err := s.store.User(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil || u.Disabled {
+		return nil, err
+	}
+	return u, nil
+}

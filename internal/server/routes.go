@@ -353,15 +353,9 @@ func (s *Server) tokenUser(ctx context.Context, t *store.Token) (*store.User, er
 	if t.Revoked || !t.Expires.IsZero() && !now.Before(t.Expires) {
 		return nil, nil
 	}
-	u, err := s.store.User(ctx, t.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	u, err := s.activeUser(ctx, t.UserID)
+	if u == nil || err != nil {
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, nil
 	}
 	if now.Sub(t.LastUsed) >= tokenUseTouch {
 		if err := s.store.TouchToken(ctx, t.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {

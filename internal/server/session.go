@@ -64,15 +64,9 @@ func (s *Server) viewerOf(r *http.Request) (*viewer, error) {
 		}
 		return nil, nil
 	}
-	u, err := s.store.User(ctx, ss.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	u, err := s.activeUser(ctx, ss.UserID)
+	if u == nil || err != nil {
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, nil
 	}
 	if now.Sub(ss.LastSeen) >= sessionTouch {
 		err := s.store.TouchSession(ctx, hash, now)
