@@ -161,25 +161,15 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 		offset, _ = strconv.ParseInt(id, 10, 64)
 	}
 	offset = max(offset, 0)
-	rc := http.NewResponseController(w)
 	wake, unsubscribe := s.logs.subscribe(j.ID)
 	defer unsubscribe()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: 1000\n\n")
-	if err := rc.Flush(); err != nil {
+	rc, err := s.startEvents(w)
+	if err != nil {
 		return fmt.Errorf("log stream: %w", err)
 	}
 	ctx := r.Context()
-	keepalive := time.NewTicker(streamKeepalive)
-	defer keepalive.Stop()
-	poll := time.NewTicker(time.Second) // writes through other servers sharing the database
-	defer poll.Stop()
+	quiet := time.Now()
 	for {
-		// The stream lives as long as the job: its deadlines move while it goes on.
-		s.extend(w, streamKeepalive)
 		// Read the status before the log: a job final before the read has all its log in it.
 		cur, err := s.store.Job(ctx, j.ID)
 		if err != nil {
@@ -198,6 +188,7 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 				}
 				offset = next
 				s.extend(w, streamKeepalive)
+				quiet = time.Now()
 			}
 			if offset >= size {
 				break
@@ -209,15 +200,9 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request, _ *caller)
 			_ = rc.Flush()
 			return nil
 		}
-		_ = rc.Flush()
-		select {
-		case <-ctx.Done():
+		// The stream lives as long as the job: waitEvents moves its deadlines.
+		if rc.Flush() != nil || !s.waitEvents(ctx, w, rc, wake, &quiet) {
 			return nil
-		case <-wake:
-		case <-poll.C:
-		case <-keepalive.C:
-			fmt.Fprintf(w, ": keepalive\n\n")
-			_ = rc.Flush()
 		}
 	}
 }

@@ -311,8 +311,8 @@ func (s *Server) pipelineVars(ctx context.Context, pl *store.Pipeline) ([]web.Pi
 	return out, nil
 }
 
-// startEvents answers a live page's stream: Server-Sent Events, flushed, with the
-// connection's deadlines moved while it lasts.
+// startEvents answers a live stream (the pages' and the API's log stream): Server-Sent
+// Events, a reconnection hint of 1 s, flushed, with the connection's deadlines moved.
 func (s *Server) startEvents(w http.ResponseWriter) (*http.ResponseController, error) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -320,7 +320,7 @@ func (s *Server) startEvents(w http.ResponseWriter) (*http.ResponseController, e
 	w.Header().Set("X-Accel-Buffering", "no")
 	s.extend(w, streamKeepalive)
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: 2000\n\n")
+	fmt.Fprintf(w, "retry: 1000\n\n")
 	if err := rc.Flush(); err != nil {
 		return nil, fmt.Errorf("start event stream: %w", err)
 	}
@@ -332,6 +332,7 @@ func (s *Server) startEvents(w http.ResponseWriter) (*http.ResponseController, e
 // keepalive comment when the stream has been quiet for streamKeepalive. Every live page's
 // stream waits with it.
 func (s *Server) waitEvents(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan struct{}, quiet *time.Time) bool {
+	s.extend(w, streamKeepalive) // the connection's deadlines cover the wait
 	poll := time.NewTimer(livePoll)
 	defer poll.Stop()
 	select {
